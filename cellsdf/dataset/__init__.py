@@ -1,0 +1,1 @@
+"""Masks to training data: binarisation, signed distances, normalisation, point samples, the DataModule."""

@@ -1,0 +1,159 @@
+"""Masks to a prepared dataset: centre, common scale, signed distance, point samples, evaluation masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cellsdf.dataset.normalise import centres, crop_padded, frame_boxes, half_extent
+from cellsdf.dataset.prepared import SequenceInfo, config_json, create_prepared, write_frame
+from cellsdf.dataset.sampling import sample_points
+from cellsdf.dataset.sdf import interpolate_sdf, signed_distance
+from cellsdf.dataset.sources import SequenceLoader
+from cellsdf.errors import InputError
+from cellsdf.io.atomic import atomic_path, check_writable
+from cellsdf.progress import track
+
+
+def frame_times(frame_numbers: np.ndarray) -> np.ndarray:
+    """Map frame numbers linearly to t in [-1, 1] (a single frame gets t = 0).
+
+    Parameters
+    ----------
+    frame_numbers : np.ndarray
+        Increasing frame numbers of one sequence.
+
+    Returns
+    -------
+    np.ndarray
+        float32 times.
+    """
+    numbers = np.asarray(frame_numbers, dtype=np.float64)
+    span = numbers[-1] - numbers[0]
+    if span == 0:
+        return np.zeros(len(numbers), np.float32)
+    return (2.0 * (numbers - numbers[0]) / span - 1.0).astype(np.float32)
+
+
+def prepare_dataset(
+    loaders: list[SequenceLoader],
+    out: str | Path,
+    centre: str = "sequence",
+    margin: float = 0.1,
+    points_per_frame: int = 16384,
+    surface_fraction: float = 0.8,
+    surface_sigmas: tuple[float, ...] = (0.01, 0.05),
+    exact_band: float = 0.15,
+    eval_size: int = 64,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Turn mask sequences into one prepared-dataset file.
+
+    Every sequence is centred (``centre``) and all are scaled by one common factor so that the largest fits in
+    [-1 + margin, 1 - margin]³, keeping relative sizes. Signed distances are computed on each frame's bounding
+    box grown by ``exact_band`` (normalised units), exact there and an upper bound beyond.
+
+    Parameters
+    ----------
+    loaders : list of SequenceLoader
+        The sequences (see :func:`cellsdf.dataset.sources.find_sequences`); each is read twice, once to
+        measure and once to sample, so that the data set never has to fit in memory.
+    out : str or Path
+        The ``.h5`` file to write (atomically).
+    centre : {'sequence', 'frame'}
+        One centre per sequence (keeps motion) or per frame.
+    margin : float
+        Free border of the cube, in normalised units.
+    points_per_frame : int
+        Samples stored per frame.
+    surface_fraction : float
+        Share of samples near the surface.
+    surface_sigmas : tuple of float
+        Gaussian jitter scales of near-surface samples, normalised units.
+    exact_band : float
+        Distance from the cell (normalised units) within which stored SDF values are exact.
+    eval_size : int
+        Side of the evaluation masks stored per frame (grid over [-1, 1]³).
+    seed : int
+        Seed of the sampling.
+    overwrite : bool
+        Replace an existing output.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    out = check_writable(out, overwrite)
+    if not loaders:
+        raise InputError(out, "no sequences to prepare")
+    if not 0.0 <= margin < 1.0:
+        raise InputError("margin", f"must lie in [0, 1), got {margin}")
+    if points_per_frame < 1 or eval_size < 2:
+        raise InputError("points_per_frame", "points_per_frame must be >= 1 and eval_size >= 2")
+    infos, frame_centres, extent = [], [], 0.0
+    for loader in track(loaders, "measuring", show=progress):
+        seq = loader.load()
+        boxes = frame_boxes(seq.masks)
+        seq_centres = centres(boxes, seq.spacing, centre)
+        extent = max(extent, half_extent(boxes, seq.spacing, seq_centres))
+        frame_centres.append(seq_centres)
+        infos.append(
+            SequenceInfo(
+                seq.name, seq.source, seq.spacing, len(seq.masks), seq.frame_interval, seq.division_frame
+            )
+        )
+    scale = (1.0 - margin) / extent
+    config = {
+        "centre": centre,
+        "margin": margin,
+        "points_per_frame": points_per_frame,
+        "surface_fraction": surface_fraction,
+        "surface_sigmas": list(surface_sigmas),
+        "exact_band": exact_band,
+        "eval_size": eval_size,
+        "seed": seed,
+    }
+    attrs = {"scale": scale, "margin": margin, "centre": centre, "config": config_json(config)}
+    rng = np.random.default_rng(seed)
+    eval_axis = np.linspace(-1.0, 1.0, eval_size)
+    eval_points = np.stack(np.meshgrid(eval_axis, eval_axis, eval_axis, indexing="ij"), axis=-1).reshape(
+        -1, 3
+    )
+    total = sum(info.frames for info in infos)
+    row = 0
+    with atomic_path(out) as tmp:
+        with create_prepared(tmp, total, points_per_frame, eval_size, attrs, infos) as f:
+            frames = ((i, loader.load()) for i, loader in enumerate(loaders))
+            for index, seq in track(frames, "preparing", total=len(loaders), show=progress):
+                spacing = np.asarray(seq.spacing)
+                step = spacing * scale
+                pad = np.ceil(exact_band / step).astype(np.int64) + 1
+                times = frame_times(seq.frame_numbers)
+                for k, mask in enumerate(seq.masks):
+                    box = frame_boxes(mask[None])[0]
+                    lo, hi = box[0] - pad, box[1] + 1 + pad
+                    sdf = signed_distance(crop_padded(mask, lo, hi), seq.spacing) * np.float32(scale)
+                    origin = (lo * spacing - frame_centres[index][k]) * scale
+                    points, values = sample_points(
+                        sdf, origin, step, points_per_frame, rng, surface_fraction, tuple(surface_sigmas)
+                    )
+                    eval_mask = interpolate_sdf(sdf, origin, step, eval_points) <= 0
+                    write_frame(
+                        f,
+                        row,
+                        index,
+                        float(times[k]),
+                        int(seq.frame_numbers[k]),
+                        frame_centres[index][k],
+                        points,
+                        values,
+                        eval_mask.reshape((eval_size,) * 3),
+                    )
+                    row += 1
+    return out

@@ -1,0 +1,22 @@
+"""The one exception type that the command line turns into a one-line message and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """Bad input from the user: a missing, unreadable or unsuitable file, or an invalid option.
+
+    Parameters
+    ----------
+    source : str or Path or None
+        The file or option that is wrong; it starts the message so the user knows where to look.
+    problem : str
+        What is wrong with it, in one line.
+    """
+
+    def __init__(self, source: str | Path | None, problem: str):
+        self.source = None if source is None else str(source)
+        self.problem = problem
+        super().__init__(problem if source is None else f"{source}: {problem}")

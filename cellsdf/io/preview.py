@@ -1,0 +1,67 @@
+"""Preview pictures of mask time-lapses: projections over time and a rendered surface, as PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+from skimage.measure import marching_cubes
+
+from cellsdf.io.atomic import atomic_path
+
+
+def write_preview(
+    path: str | Path,
+    sequences: dict[str, np.ndarray],
+    spacing: dict[str, tuple[float, float, float]],
+    columns: int = 4,
+) -> Path:
+    """Draw one row per sequence: z-projections at evenly spaced frames and the last frame's surface.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output PNG.
+    sequences : dict of str to np.ndarray
+        Row title to bool masks (T, Z, Y, X).
+    spacing : dict of str to tuple of float
+        Voxel size (z, y, x) in µm per row, so surfaces have physical proportions.
+    columns : int
+        Number of projection columns.
+
+    Returns
+    -------
+    Path
+        The written picture.
+    """
+    fig = Figure(figsize=(2.2 * (columns + 1), 2.3 * len(sequences)), layout="constrained")
+    FigureCanvasAgg(fig)
+    for row, (title, masks) in enumerate(sequences.items()):
+        picks = np.unique(np.linspace(0, len(masks) - 1, columns).round().astype(int))
+        for col, frame in enumerate(picks):
+            ax = fig.add_subplot(len(sequences), columns + 1, row * (columns + 1) + col + 1)
+            ax.imshow(masks[frame].max(axis=0), cmap="gray", interpolation="nearest")
+            ax.set_title(f"{title}  t={frame}", fontsize=8)
+            ax.set_axis_off()
+        ax = fig.add_subplot(len(sequences), columns + 1, (row + 1) * (columns + 1), projection="3d")
+        _draw_surface(ax, masks[-1], spacing[title])
+        ax.set_title(f"{title}  surface t={len(masks) - 1}", fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    return Path(path)
+
+
+def _draw_surface(ax, mask: np.ndarray, spacing: tuple[float, float, float]) -> None:
+    padded = np.pad(mask, 1).astype(np.float32)
+    verts, faces, _, _ = marching_cubes(padded, 0.5, spacing=spacing)
+    # matplotlib draws in (x, y, z); our arrays are (z, y, x).
+    xyz = verts[:, ::-1]
+    ax.add_collection3d(Poly3DCollection(xyz[faces], facecolor="tab:green", edgecolor="none", alpha=0.9))
+    lo, hi = xyz.min(axis=0), xyz.max(axis=0)
+    middle, half = 0.5 * (lo + hi), 0.5 * (hi - lo).max()
+    ax.set(xlim=(middle[0] - half, middle[0] + half), ylim=(middle[1] - half, middle[1] + half))
+    ax.set_zlim(middle[2] - half, middle[2] + half)
+    ax.set_axis_off()

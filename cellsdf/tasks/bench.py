@@ -1,0 +1,120 @@
+"""``cellsdf bench``: each row times our way against the plain reference way on the same input, same run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from cellsdf.dataset.normalise import centres, frame_boxes, half_extent
+from cellsdf.dataset.prepare import prepare_dataset
+from cellsdf.dataset.sampling import sample_points
+from cellsdf.dataset.sdf import interpolate_sdf, signed_distance_reference
+from cellsdf.dataset.sources import MaskSequence, SequenceLoader
+from cellsdf.io.atomic import atomic_path
+from cellsdf.simulate import simulate_frames
+from cellsdf.tasks.simulate import sequence_rng
+
+
+def measure(work: Callable[[], object]) -> tuple[float, float]:
+    """Run ``work`` once; return wall seconds and peak traced (Python and NumPy) memory in MiB."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return seconds, peak
+
+
+def bench_simulate(cell_line: str, size: int, frames: int, seed: int) -> dict:
+    """Seconds per simulated frame of one cell line (target: at most 2 s per 256³ frame)."""
+    stream, _, _ = simulate_frames(cell_line, frames, size, sequence_rng(seed, 0))
+    seconds, peak = measure(lambda: sum(1 for _ in stream))
+    per_frame = seconds / frames
+    return {
+        "row": f"simulate {cell_line} ({size}³, s/frame)",
+        "ours": per_frame,
+        "reference": None,
+        "ratio": None,
+        "target": "<= 2 s per 256³ frame",
+        "passed": per_frame <= 2.0 * (size / 256) ** 3,
+        "peak_mib": peak,
+    }
+
+
+def plain_prepare(seq: MaskSequence, points_per_frame: int, eval_size: int, seed: int, margin: float) -> None:
+    """Prepare a sequence the simple way: full-grid SciPy distance transforms, then the same sampling."""
+    boxes = frame_boxes(seq.masks)
+    centre = centres(boxes, seq.spacing, "sequence")
+    scale = (1.0 - margin) / half_extent(boxes, seq.spacing, centre)
+    spacing = np.asarray(seq.spacing)
+    rng = np.random.default_rng(seed)
+    axis = np.linspace(-1.0, 1.0, eval_size)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    for k, mask in enumerate(seq.masks):
+        sdf = signed_distance_reference(mask, seq.spacing) * np.float32(scale)
+        origin = -centre[k] * scale
+        sample_points(sdf, origin, spacing * scale, points_per_frame, rng)
+        interpolate_sdf(sdf, origin, spacing * scale, grid)
+
+
+def bench_prepare(cell_line: str, size: int, frames: int, seed: int, points_per_frame: int) -> dict:
+    """Prepare one simulated sequence our way and the plain way (target: at least 3x faster)."""
+    stream, _, _ = simulate_frames(cell_line, frames, size, sequence_rng(seed, 0))
+    masks = np.stack(list(stream))
+    seq = MaskSequence("bench", "simulated", masks, (1.0, 1.0, 1.0), np.arange(frames))
+    with tempfile.TemporaryDirectory() as tmp:
+        ours, peak = measure(
+            lambda: prepare_dataset(
+                [SequenceLoader("bench", lambda: seq)],
+                Path(tmp) / "bench.h5",
+                points_per_frame=points_per_frame,
+                seed=seed,
+            )
+        )
+    plain, _ = measure(lambda: plain_prepare(seq, points_per_frame, 64, seed, 0.1))
+    return {
+        "row": f"prepare {cell_line} ({frames} x {size}³, s)",
+        "ours": ours,
+        "reference": plain,
+        "ratio": plain / ours,
+        "target": ">= 3x faster than two full-grid scipy EDTs per frame",
+        "passed": plain / ours >= 3.0,
+        "peak_mib": peak,
+    }
+
+
+def run(cfg: DictConfig) -> dict:
+    """Run the benchmark rows in ``conf/bench.yaml``, print a table and write ``cfg.out`` (JSON)."""
+    rows = [bench_simulate(line, cfg.size, cfg.simulate_frames, cfg.seed) for line in cfg.celllines]
+    rows.append(
+        bench_prepare(cfg.prepare_cellline, cfg.size, cfg.prepare_frames, cfg.seed, cfg.points_per_frame)
+    )
+    table = Table(title=f"cellsdf bench (size {cfg.size})")
+    for column in ("row", "ours", "reference", "ratio", "target", "peak MiB", "passed"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["row"],
+            f"{r['ours']:.3f}",
+            "-" if r["reference"] is None else f"{r['reference']:.3f}",
+            "-" if r["ratio"] is None else f"{r['ratio']:.1f}x",
+            r["target"],
+            f"{r['peak_mib']:.0f}",
+            "yes" if r["passed"] else "NO",
+        )
+    Console().print(table)
+    out = Path(cfg.out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps({"size": cfg.size, "rows": rows}, indent=2) + "\n")
+    print(f"results written to {out}")
+    return {"rows": rows, "out": out}

@@ -1,0 +1,60 @@
+import subprocess
+import sys
+import venv
+
+import pytest
+
+from cellsdf.cli import COMMANDS, main
+
+
+def test_help_lists_every_command_with_one_line(capsys):
+    main(["--help"])
+    out = capsys.readouterr().out
+    for name, text in COMMANDS.items():
+        assert f"{name}  " in out and text in out
+
+
+def test_unknown_command_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frobnicate"])
+    assert exit_info.value.code == 2
+    assert "unknown command 'frobnicate'" in capsys.readouterr().err
+
+
+def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
+    """A plain (non-editable) install must carry conf/ and data/ inside the package."""
+    repo = __import__("pathlib").Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", repo],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("cellsdf-*.whl")
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", wheel],
+        check=True,
+        capture_output=True,
+    )
+    run = subprocess.run(
+        [python, "-c", "import cellsdf, importlib.resources as r; print(cellsdf.__file__); "
+         "print(r.files('cellsdf.assets').joinpath('real/dsb2018_nuclei_img.tif').is_file())"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    location, asset = run.stdout.split()
+    assert str(env_dir) in location and asset == "True"
+    out = tmp_path / "sim"
+    cli = subprocess.run(
+        [env_dir / "bin" / "cellsdf", "simulate", "cellline=cele", "sequences=1", "frames=3", "size=24",
+         f"out={out}", "progress=false"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert (out / "cele_000.tif").is_file() and (out / "manifest.json").is_file()

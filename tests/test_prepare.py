@@ -1,0 +1,136 @@
+import h5py
+import numpy as np
+import pytest
+import torch
+from conftest import blob
+
+from cellsdf.cli import main
+from cellsdf.dataset.datamodule import PreparedDataModule
+from cellsdf.dataset.prepare import frame_times, prepare_dataset
+from cellsdf.dataset.prepared import read_eval_masks, read_prepared
+from cellsdf.dataset.sdf import interpolate_sdf, signed_distance_reference
+from cellsdf.dataset.sources import MaskSequence, SequenceLoader
+from cellsdf.errors import InputError
+from cellsdf.io.tiff import write_timelapse
+
+SPACING = (2.0, 1.0, 1.0)
+
+
+def loader(name, masks, spacing=SPACING):
+    seq = MaskSequence(name, "test", masks, spacing, np.arange(len(masks)))
+    return SequenceLoader(name, lambda: seq)
+
+
+@pytest.fixture
+def two_cells(growing_blob):
+    big = np.stack([blob((24, 40, 48), radii=(8, 14, 16 + k)) for k in range(3)])
+    return [loader("small", growing_blob), loader("big", big)]
+
+
+def test_prepared_file_layout_and_metadata(tmp_path, two_cells):
+    out = prepare_dataset(two_cells, tmp_path / "d.h5", points_per_frame=2000, eval_size=24, seed=1)
+    data = read_prepared(out)
+    assert data.points.shape == (8, 2000, 3) and data.sdf.shape == (8, 2000)
+    np.testing.assert_array_equal(data.frame_sequence, [0] * 5 + [1] * 3)
+    np.testing.assert_allclose(data.frame_t[:5], [-1, -0.5, 0, 0.5, 1])
+    assert [s.name for s in data.sequences] == ["small", "big"]
+    assert data.sequences[0].spacing == SPACING and data.sequences[1].frames == 3
+    assert np.abs(data.points).max() <= 1.0
+    assert read_eval_masks(out).shape == (8, 24, 24, 24)
+
+
+def test_common_scale_keeps_relative_size_and_margin(tmp_path, two_cells):
+    out = prepare_dataset(two_cells, tmp_path / "d.h5", points_per_frame=20000, eval_size=48, margin=0.1)
+    data = read_prepared(out)
+    inside = data.points[data.sdf <= 0]
+    # The largest cell fills the cube up to the margin along its longest axis (x: (16 + 2 + 0.5) voxels).
+    assert np.abs(inside).max() == pytest.approx(0.9, abs=0.03)
+    assert data.scale == pytest.approx(0.9 / 18.5)
+    masks = read_eval_masks(out)
+    voxel = (2 / 47) ** 3
+    true_volumes = [m.sum() * np.prod(SPACING) * data.scale**3 for m in (two_cells[0].load().masks[0],)]
+    assert masks[0].sum() * voxel == pytest.approx(true_volumes[0], rel=0.1)
+    assert masks[-1].sum() > 3 * masks[0].sum()  # relative sizes survive the common scale
+
+
+def test_sample_values_match_the_full_grid_reference(tmp_path, growing_blob):
+    out = prepare_dataset(
+        [loader("c", growing_blob)], tmp_path / "d.h5", points_per_frame=4000, exact_band=0.15, centre="frame"
+    )
+    data = read_prepared(out)
+    with h5py.File(out) as f:
+        centre = f["frame_centre"][()]
+    step = np.asarray(SPACING) * data.scale
+    for k, mask in enumerate(growing_blob):
+        full = signed_distance_reference(mask, SPACING) * data.scale
+        expected = interpolate_sdf(full, -centre[k] * data.scale, step, data.points[k].astype(np.float64))
+        assert (np.abs(expected) < 0.15).mean() > 0.7  # most samples lie near the surface
+        # Exact inside the cell and within the band around it; farther out, still beyond the band.
+        exact = expected < 0.15
+        np.testing.assert_allclose(data.sdf[k][exact], expected[exact], atol=1e-5)
+        assert np.all(data.sdf[k][~exact] >= 0.15 - 1e-5)
+
+
+def test_datamodule_serves_batches(tmp_path, two_cells):
+    out = prepare_dataset(two_cells, tmp_path / "d.h5", points_per_frame=500, eval_size=8)
+    dm = PreparedDataModule(out, batch_size=4, points_per_item=100)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["xyz"].shape == (4, 100, 3) and batch["sdf"].shape == (4, 100)
+    assert batch["sequence"].dtype == torch.int64 and batch["t"].shape == (4,)
+    val_a = next(iter(dm.val_dataloader()))
+    val_b = next(iter(dm.val_dataloader()))
+    torch.testing.assert_close(val_a["xyz"], val_b["xyz"])
+
+
+def test_frame_times():
+    np.testing.assert_allclose(frame_times(np.array([3])), [0.0])
+    np.testing.assert_allclose(frame_times(np.array([0, 1, 4])), [-1.0, -0.5, 1.0])
+
+
+def test_prepare_command_and_bad_input(tmp_path, growing_blob, capsys):
+    write_timelapse(tmp_path / "in" / "a.tif", growing_blob)
+    out = tmp_path / "d.h5"
+    main(["prepare", f"input={tmp_path / 'in'}", f"out={out}", "points_per_frame=300", "eval_size=8"])
+    assert read_prepared(out).points.shape == (5, 300, 3)
+    before = out.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", f"input={tmp_path / 'in'}", f"out={out}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(out) in err[0] and "overwrite=true" in err[0]
+    assert out.read_bytes() == before
+
+
+def test_intensity_image_through_the_command(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    image = (blob((20, 20, 20)) * 100 + rng.integers(1, 50, (20, 20, 20))).astype(np.uint16)
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "img.tif", image[None], imagej=True, metadata={"axes": "TZYX"})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", f"input={tmp_path / 'img.tif'}", f"out={tmp_path / 'd.h5'}"])
+    assert exit_info.value.code == 2
+    assert "intensity image" in capsys.readouterr().err
+    assert not (tmp_path / "d.h5").exists()
+    main(
+        [
+            "prepare",
+            f"input={tmp_path / 'img.tif'}",
+            f"out={tmp_path / 'd.h5'}",
+            "threshold=60",
+            "points_per_frame=100",
+        ]
+    )
+    assert read_prepared(tmp_path / "d.h5").sdf.shape == (1, 100)
+
+
+def test_not_a_prepared_dataset(tmp_path):
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        f["a"] = 1
+    with pytest.raises(InputError, match="not a cellsdf prepared dataset"):
+        read_prepared(tmp_path / "x.h5")
+    with pytest.raises(InputError, match="not found"):
+        read_prepared(tmp_path / "y.h5")
+    with pytest.raises(InputError, match="no sequences"):
+        prepare_dataset([], tmp_path / "z.h5")

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import tifffile
+
+from cellsdf.errors import InputError
+from cellsdf.io.tiff import read_timelapse, write_timelapse
+
+
+def test_round_trip_keeps_masks_spacing_and_interval(tmp_path, growing_blob):
+    path = write_timelapse(tmp_path / "a.tif", growing_blob, spacing=(2.0, 0.5, 0.25), frame_interval=30.0)
+    stack = read_timelapse(path)
+    assert stack.has_time
+    assert stack.data.dtype == np.uint8 and set(np.unique(stack.data)) == {0, 255}
+    np.testing.assert_array_equal(stack.data > 0, growing_blob)
+    assert stack.spacing == pytest.approx((2.0, 0.5, 0.25))
+    assert stack.frame_interval == 30.0
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_imagej and tif.series[0].axes == "TZYX"
+        assert tif.imagej_metadata["unit"] == "um"
+        assert tif.pages.first.compression != 1  # lossless compression, not raw
+
+
+def test_frames_can_be_streamed(tmp_path, growing_blob):
+    path = write_timelapse(tmp_path / "a.tif", iter(growing_blob), shape=growing_blob.shape)
+    np.testing.assert_array_equal(read_timelapse(path).data > 0, growing_blob)
+
+
+def test_single_volume_reads_as_one_frame(tmp_path, growing_blob):
+    tifffile.imwrite(tmp_path / "v.tif", growing_blob[0].astype(np.uint16))
+    stack = read_timelapse(tmp_path / "v.tif")
+    assert not stack.has_time and stack.data.shape == (1, *growing_blob.shape[1:])
+
+
+def test_existing_output_is_refused_and_kept(tmp_path, growing_blob):
+    path = write_timelapse(tmp_path / "a.tif", growing_blob)
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="already exists"):
+        write_timelapse(path, growing_blob[:2])
+    assert path.read_bytes() == before
+    write_timelapse(path, growing_blob[:2], overwrite=True)
+    assert read_timelapse(path).data.shape[0] == 2
+
+
+def test_failed_write_leaves_old_file_intact(tmp_path, growing_blob):
+    path = write_timelapse(tmp_path / "a.tif", growing_blob)
+    before = path.read_bytes()
+    bad = [growing_blob[0], growing_blob[0][:-1]]  # second frame has the wrong shape
+    with pytest.raises(ValueError, match="differs"):
+        write_timelapse(path, iter(bad), shape=(2, *growing_blob.shape[1:]), overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.tif"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: None, "not found"),
+        (lambda p: p.write_bytes(b"hello, not a tiff"), "unreadable"),
+        (lambda p: tifffile.imwrite(p, np.zeros((16, 16), np.uint8)), "2D image"),
+    ],
+)
+def test_bad_files_name_the_file(tmp_path, make, message):
+    path = tmp_path / "bad.tif"
+    make(path)
+    with pytest.raises(InputError, match=message) as err:
+        read_timelapse(path)
+    assert str(path) in str(err.value)
+
+
+def test_truncated_file_is_reported(tmp_path, growing_blob):
+    path = write_timelapse(tmp_path / "a.tif", growing_blob)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        read_timelapse(path)
