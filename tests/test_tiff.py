@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 from cellsdf.errors import InputError
-from cellsdf.io.tiff import read_timelapse, write_timelapse
+from cellsdf.io.tiff import iter_frames, read_timelapse, write_timelapse
 
 
 def test_round_trip_keeps_masks_spacing_and_interval(tmp_path, growing_blob):
@@ -73,3 +73,13 @@ def test_truncated_file_is_reported(tmp_path, growing_blob):
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(InputError, match="truncated"):
         read_timelapse(path)
+
+
+def test_frames_stream_one_at_a_time(tmp_path, growing_blob):
+    path = write_timelapse(tmp_path / "a.tif", growing_blob)
+    frames = list(iter_frames(path))
+    assert len(frames) == 5
+    np.testing.assert_array_equal(np.stack(frames) > 0, growing_blob)
+    tifffile.imwrite(tmp_path / "v.tif", growing_blob[0].astype(np.uint8))
+    (single,) = iter_frames(tmp_path / "v.tif")
+    np.testing.assert_array_equal(single > 0, growing_blob[0])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import tifffile
@@ -17,6 +19,7 @@ from cellsdf.io.atomic import atomic_path, check_writable
 # tifffile reports damaged files through its logger before raising; the InputError we raise says it once.
 _TIFF_ERRORS = (tifffile.TiffFileError, ValueError, struct.error, OSError, EOFError, IndexError, KeyError)
 _GENERIC_AXES = "QSIC"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,44 +137,90 @@ def read_timelapse(path: str | Path) -> Stack:
     InputError
         If the file is missing, unreadable or truncated, or is not 3D or 3D+t.
     """
+    with _open(path) as (tif, shape, spacing, interval, has_time):
+        data = _read(path, lambda: tif.series[0].asarray())
+    return Stack(data.reshape(shape), spacing, interval, has_time)
+
+
+def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """Read a 3D time-lapse one (Z, Y, X) frame at a time, so memory stays flat with the number of frames.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TIFF file (as for :func:`read_timelapse`).
+
+    Yields
+    ------
+    np.ndarray
+        One frame in the file's dtype.
+    """
+    with _open(path) as (tif, shape, _, _, _):
+        depth = shape[1]
+        one_page_per_slice = len(tif.series[0].pages) == shape[0] * depth
+        for t in range(shape[0]):
+            if one_page_per_slice:
+                pages = range(t * depth, (t + 1) * depth)
+                frame = _read(path, lambda pages=pages: tif.asarray(key=pages, series=0))
+            else:  # a volume stored in few pages can only be read whole
+                frame = _read(path, lambda: tif.series[0].asarray()).reshape(shape)[t]
+            yield frame.reshape(shape[1:])
+
+
+@contextlib.contextmanager
+def _open(path: str | Path) -> Iterator[tuple]:
+    """Open a TIFF and work out its (T, Z, Y, X) shape, spacing, frame interval and whether it has time."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
+    with _quiet_tifffile():
+        try:
+            tif = tifffile.TiffFile(path)
+        except _TIFF_ERRORS as err:
+            raise InputError(path, f"unreadable or truncated TIFF ({err})") from None
+    with tif:
+        series = _read(path, lambda: tif.series[0])
+        meta = tif.imagej_metadata or {}
+        resolution = tif.pages.first.resolution if tif.is_imagej else (1.0, 1.0)
+        shape, axes = _squeeze_channels(series.shape, series.axes)
+        has_time = "T" in axes
+        if len(shape) == 3 and not has_time:
+            shape = (1, *shape)
+        elif len(shape) == 3 and has_time or len(shape) < 3:
+            raise InputError(
+                path, f"2D image (axes {axes}, shape {shape}) where a 3D or 3D+t mask is expected"
+            )
+        elif len(shape) == 4:
+            has_time = True
+        else:
+            raise InputError(path, f"unsupported axes {axes} with shape {shape}; expected ZYX or TZYX")
+        spacing = (
+            float(meta.get("spacing", 1.0)),
+            1.0 / resolution[1] if resolution[1] else 1.0,
+            1.0 / resolution[0] if resolution[0] else 1.0,
+        )
+        yield tif, shape, spacing, float(meta.get("finterval", 1.0)), has_time
+
+
+def _read(path: Path, read: Callable[[], T]) -> T:
+    with _quiet_tifffile():
+        try:
+            return read()
+        except _TIFF_ERRORS as err:
+            raise InputError(path, f"unreadable or truncated TIFF ({err})") from None
+
+
+@contextlib.contextmanager
+def _quiet_tifffile() -> Iterator[None]:
     logger = logging.getLogger("tifffile")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            data = series.asarray()
-            axes = series.axes
-            meta = tif.imagej_metadata or {}
-            page = tif.pages.first
-            resolution = page.resolution if tif.is_imagej else (1.0, 1.0)
-    except _TIFF_ERRORS as err:
-        raise InputError(path, f"unreadable or truncated TIFF ({err})") from None
+        yield
     finally:
         logger.setLevel(level)
-    data, axes = _squeeze_channels(data, axes)
-    has_time = "T" in axes
-    if data.ndim == 3 and not has_time:
-        data = data[None]
-    elif data.ndim == 3 and has_time or data.ndim < 3:
-        raise InputError(
-            path, f"2D image (axes {axes}, shape {data.shape}) where a 3D or 3D+t mask is expected"
-        )
-    elif data.ndim == 4:
-        has_time = True
-    else:
-        raise InputError(path, f"unsupported axes {axes} with shape {data.shape}; expected ZYX or TZYX")
-    spacing = (
-        float(meta.get("spacing", 1.0)),
-        1.0 / resolution[1] if resolution[1] else 1.0,
-        1.0 / resolution[0] if resolution[0] else 1.0,
-    )
-    return Stack(data, spacing, float(meta.get("finterval", 1.0)), has_time)
 
 
-def _squeeze_channels(data: np.ndarray, axes: str) -> tuple[np.ndarray, str]:
-    keep = [i for i, a in enumerate(axes) if not (data.shape[i] == 1 and a in _GENERIC_AXES)]
-    return data.reshape([data.shape[i] for i in keep]), "".join(axes[i] for i in keep)
+def _squeeze_channels(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], str]:
+    keep = [i for i, a in enumerate(axes) if not (shape[i] == 1 and a in _GENERIC_AXES)]
+    return tuple(shape[i] for i in keep), "".join(axes[i] for i in keep)
