@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import venv
+from pathlib import Path
 
 import pytest
 
@@ -23,12 +24,9 @@ def test_unknown_command_exits_2(capsys):
 
 def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     """A plain (non-editable) install must carry conf/ and data/ inside the package."""
-    repo = __import__("pathlib").Path(__file__).resolve().parents[1]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", repo],
-        check=True,
-        capture_output=True,
-    )
+    repo = Path(__file__).resolve().parents[1]
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", repo]
+    subprocess.run([sys.executable, "-m", "pip", *build], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("cellsdf-*.whl")
     env_dir = tmp_path / "venv"
     venv.create(env_dir, system_site_packages=True, with_pip=False)
@@ -39,8 +37,12 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
         capture_output=True,
     )
     run = subprocess.run(
-        [python, "-c", "import cellsdf, importlib.resources as r; print(cellsdf.__file__); "
-         "print(r.files('cellsdf.assets').joinpath('real/dsb2018_nuclei_img.tif').is_file())"],
+        [
+            python,
+            "-c",
+            "import cellsdf, importlib.resources as r; print(cellsdf.__file__); "
+            "print(r.files('cellsdf.assets').joinpath('real/dsb2018_nuclei_img.tif').is_file())",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -50,8 +52,16 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     assert str(env_dir) in location and asset == "True"
     out = tmp_path / "sim"
     cli = subprocess.run(
-        [env_dir / "bin" / "cellsdf", "simulate", "cellline=cele", "sequences=1", "frames=3", "size=24",
-         f"out={out}", "progress=false"],
+        [
+            env_dir / "bin" / "cellsdf",
+            "simulate",
+            "cellline=cele",
+            "sequences=1",
+            "frames=3",
+            "size=24",
+            f"out={out}",
+            "progress=false",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

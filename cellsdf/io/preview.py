@@ -6,11 +6,15 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LightSource
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from cellsdf.io.atomic import atomic_path
+
+_LIGHT = LightSource(azdeg=315, altdeg=45)
 
 
 def write_preview(
@@ -55,11 +59,13 @@ def write_preview(
 
 
 def _draw_surface(ax, mask: np.ndarray, spacing: tuple[float, float, float]) -> None:
-    padded = np.pad(mask, 1).astype(np.float32)
+    # A light blur hides the voxel staircase; the picture is for looking at, not for measuring.
+    padded = ndimage.gaussian_filter(np.pad(mask, 2).astype(np.float32), 0.8)
     verts, faces, _, _ = marching_cubes(padded, 0.5, spacing=spacing)
     # matplotlib draws in (x, y, z); our arrays are (z, y, x).
     xyz = verts[:, ::-1]
-    ax.add_collection3d(Poly3DCollection(xyz[faces], facecolor="tab:green", edgecolor="none", alpha=0.9))
+    surface = Poly3DCollection(xyz[faces], facecolors="tab:green", shade=True, lightsource=_LIGHT)
+    ax.add_collection3d(surface)
     lo, hi = xyz.min(axis=0), xyz.max(axis=0)
     middle, half = 0.5 * (lo + hi), 0.5 * (hi - lo).max()
     ax.set(xlim=(middle[0] - half, middle[0] + half), ylim=(middle[1] - half, middle[1] + half))
