@@ -1,0 +1,93 @@
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from cellsdf.cli import main
+from cellsdf.dataset.prepared import read_prepared
+from cellsdf.io.tiff import read_timelapse
+
+SMALL = ["frames=6", "size=32", "progress=false"]
+
+
+def simulate(out, *args):
+    main(["simulate", f"out={out}", *SMALL, *args])
+
+
+def test_simulate_writes_timelapses_and_manifest(tmp_path):
+    simulate(tmp_path / "cele", "cellline=cele", "sequences=2")
+    manifest = json.loads((tmp_path / "cele" / "manifest.json").read_text())
+    assert manifest["command"] == "simulate" and manifest["seed"] == 0
+    for item in manifest["items"]:
+        stack = read_timelapse(tmp_path / "cele" / item["file"])
+        assert stack.data.shape == (6, 32, 32, 32)
+        assert stack.spacing == pytest.approx((0.8, 0.8, 0.8))  # 0.1 µm at 256³, same field of view
+        full = np.ones((3, 3, 3), bool)
+        components = [ndimage.label(frame, full)[1] for frame in stack.data]
+        assert components == item["components"]
+        division = item["division_frame"]
+        assert 0 < division < 6
+        assert components[:division] == [1] * division and components[division:] == [2] * (6 - division)
+        assert [int((f > 0).sum()) for f in stack.data] == item["voxels"]
+
+
+def test_same_seed_same_files_and_other_seed_differs(tmp_path):
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        simulate(tmp_path / name, "cellline=filo", "sequences=2", f"seed={seed}")
+    for i in range(2):
+        a, b, c = (read_timelapse(tmp_path / n / f"filo_00{i}.tif").data for n in "abc")
+        assert (tmp_path / "a" / f"filo_00{i}.tif").read_bytes() == (
+            tmp_path / "b" / f"filo_00{i}.tif"
+        ).read_bytes()
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(a, c)
+    first, second = (read_timelapse(tmp_path / "a" / f"filo_00{i}.tif").data for i in range(2))
+    assert not np.array_equal(first, second)  # sequences differ from each other
+
+
+def test_simulate_refuses_existing_output(tmp_path, capsys):
+    simulate(tmp_path / "p", "sequences=1")
+    before = (tmp_path / "p" / "plat_000.tif").read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        simulate(tmp_path / "p", "sequences=1", "seed=9")
+    assert exit_info.value.code == 2
+    assert "plat_000.tif: output already exists" in capsys.readouterr().err
+    assert (tmp_path / "p" / "plat_000.tif").read_bytes() == before
+    simulate(tmp_path / "p", "sequences=1", "seed=9", "overwrite=true")
+    assert (tmp_path / "p" / "plat_000.tif").read_bytes() != before
+
+
+def test_prepare_reads_division_frames_of_simulated_folder(tmp_path):
+    simulate(tmp_path / "cele", "cellline=cele", "sequences=2")
+    main(
+        [
+            "prepare",
+            f"input={tmp_path / 'cele'}",
+            f"out={tmp_path / 'c.h5'}",
+            "points_per_frame=256",
+            "eval_size=16",
+        ]
+    )
+    manifest = json.loads((tmp_path / "cele" / "manifest.json").read_text())
+    data = read_prepared(tmp_path / "c.h5")
+    assert [s.division_frame for s in data.sequences] == [i["division_frame"] for i in manifest["items"]]
+    assert [s.spacing for s in data.sequences] == [pytest.approx((0.8, 0.8, 0.8))] * 2
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    main(["demo", f"out={tmp_path / 'demo'}", "sequences=1", "frames=3", "size=24", "progress=false"])
+    printed = capsys.readouterr().out
+    assert str((tmp_path / "demo" / "preview.png").resolve()) in printed
+    assert (tmp_path / "demo" / "preview.png").stat().st_size > 10_000
+    for line in ("plat", "cele", "filo"):
+        assert read_prepared(tmp_path / "demo" / "prepared" / f"{line}.h5").points.shape[0] == 3
+
+
+def test_bench_writes_rows(tmp_path):
+    out = tmp_path / "bench.json"
+    main(["bench", "size=24", "simulate_frames=2", "prepare_frames=3", "points_per_frame=200", f"out={out}"])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["row"].split()[0] for r in rows] == ["simulate"] * 3 + ["prepare"]
+    assert all(r["ours"] > 0 and r["peak_mib"] >= 0 for r in rows)
+    assert rows[-1]["ratio"] > 0
