@@ -23,7 +23,6 @@ from cellsdf.io.atomic import atomic_path
 from cellsdf.simulate import simulate_frames
 from cellsdf.tasks.simulate import sequence_rng
 
-
 # The targets are stated for 256³ grids; smaller runs report times without a verdict.
 TARGET_SIZE = 256
 
