@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,18 @@ from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
 
 # tifffile reports damaged files through its logger before raising; the InputError we raise says it once.
-_TIFF_ERRORS = (tifffile.TiffFileError, ValueError, struct.error, OSError, EOFError, IndexError, KeyError)
+# Damaged compressed data surfaces as zlib.error, or as a RuntimeError subclass when imagecodecs is installed.
+_TIFF_ERRORS = (
+    tifffile.TiffFileError,
+    ValueError,
+    struct.error,
+    zlib.error,
+    RuntimeError,
+    OSError,
+    EOFError,
+    IndexError,
+    KeyError,
+)
 _GENERIC_AXES = "QSIC"
 T = TypeVar("T")
 
