@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -151,3 +152,24 @@ def test_invalid_arguments_raise():
         simulate_sequence("plat", 0, 32, rng)
     with pytest.raises(ValueError, match="size"):
         simulate_frames("filo", 3, 15, rng)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell_line", CELL_LINES)
+def test_full_size_frames_keep_their_behaviour_and_speed(cell_line):
+    """At the 256³ default: the component rules hold and a frame takes at most 2 s (the issue's target)."""
+    stream, division, _ = simulate_frames(cell_line, 8, 256, np.random.default_rng(7))
+    seconds, counts, thin = [], [], []
+    for _ in range(8):
+        start = time.perf_counter()
+        frame = next(stream)
+        seconds.append(time.perf_counter() - start)
+        counts.append(_components(frame))
+        thin.append(_far_thin_voxels(frame))
+    assert max(seconds) <= 2.0
+    if cell_line == "cele":
+        assert counts == [1] * division + [2] * (8 - division)
+    else:
+        assert counts == [1] * 8
+    if cell_line == "filo":
+        assert thin[-1] > thin[0] and thin[-1] > 500
