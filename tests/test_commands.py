@@ -88,6 +88,6 @@ def test_bench_writes_rows(tmp_path):
     out = tmp_path / "bench.json"
     main(["bench", "size=24", "simulate_frames=2", "prepare_frames=3", "points_per_frame=200", f"out={out}"])
     rows = json.loads(out.read_text())["rows"]
-    assert [r["row"].split()[0] for r in rows] == ["simulate"] * 3 + ["prepare"]
+    assert [r["row"].split()[0] for r in rows] == ["simulate"] * 3 + ["signed", "prepare"]
     assert all(r["ours"] > 0 and r["peak_mib"] >= 0 for r in rows)
     assert rows[-1]["ratio"] > 0
