@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 
 def frame_boxes(masks: np.ndarray) -> np.ndarray:
@@ -20,11 +21,15 @@ def frame_boxes(masks: np.ndarray) -> np.ndarray:
     """
     boxes = np.empty((len(masks), 2, 3), dtype=np.int64)
     for i, frame in enumerate(masks):
-        for axis in range(3):
-            other = tuple(a for a in range(3) if a != axis)
-            hits = np.flatnonzero(frame.any(axis=other))
-            boxes[i, :, axis] = hits[0], hits[-1]
+        (box,) = ndimage.find_objects(frame.view(np.uint8))
+        boxes[i] = [[s.start for s in box], [s.stop - 1 for s in box]]
     return boxes
+
+
+def cube_grid(size: int) -> np.ndarray:
+    """Points of a ``size``³ grid spanning [-1, 1]³, as (size³, 3) coordinates (z, y, x) in C order."""
+    axis = np.linspace(-1.0, 1.0, size)
+    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
 def centres(boxes: np.ndarray, spacing: tuple[float, float, float], mode: str) -> np.ndarray:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cellsdf.dataset.normalise import centres, crop_padded, frame_boxes, half_extent
+from cellsdf.dataset.normalise import centres, crop_padded, cube_grid, frame_boxes, half_extent
 from cellsdf.dataset.prepared import SequenceInfo, config_json, create_prepared, write_frame
 from cellsdf.dataset.sampling import sample_points
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance
@@ -121,10 +121,7 @@ def prepare_dataset(
     }
     attrs = {"scale": scale, "margin": margin, "centre": centre, "config": config_json(config)}
     rng = np.random.default_rng(seed)
-    eval_axis = np.linspace(-1.0, 1.0, eval_size)
-    eval_points = np.stack(np.meshgrid(eval_axis, eval_axis, eval_axis, indexing="ij"), axis=-1).reshape(
-        -1, 3
-    )
+    eval_points = cube_grid(eval_size)
     total = sum(info.frames for info in infos)
     row = 0
     with atomic_path(out) as tmp:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from cellsdf.dataset.normalise import centres, frame_boxes, half_extent
+from cellsdf.dataset.normalise import centres, cube_grid, frame_boxes, half_extent
 from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sampling import sample_points
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance, signed_distance_reference
@@ -61,8 +61,7 @@ def plain_prepare(seq: MaskSequence, points_per_frame: int, eval_size: int, seed
     scale = (1.0 - margin) / half_extent(boxes, seq.spacing, centre)
     spacing = np.asarray(seq.spacing)
     rng = np.random.default_rng(seed)
-    axis = np.linspace(-1.0, 1.0, eval_size)
-    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    grid = cube_grid(eval_size)
     for k, mask in enumerate(seq.masks):
         sdf = signed_distance_reference(mask, seq.spacing) * np.float32(scale)
         origin = -centre[k] * scale
