@@ -20,3 +20,7 @@ class InputError(Exception):
         self.source = None if source is None else str(source)
         self.problem = problem
         super().__init__(problem if source is None else f"{source}: {problem}")
+
+    def __reduce__(self) -> tuple:
+        # Rebuild from both arguments, so the error survives the trip back from a worker process.
+        return InputError, (self.source, self.problem)

@@ -86,8 +86,18 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
 
 def test_bench_writes_rows(tmp_path):
     out = tmp_path / "bench.json"
-    main(["bench", "size=24", "simulate_frames=2", "prepare_frames=3", "points_per_frame=200", f"out={out}"])
+    main(
+        [
+            "bench",
+            "size=24",
+            "simulate_frames=2",
+            "prepare_frames=3",
+            "evaluate_frames=2",
+            "points_per_frame=200",
+            f"out={out}",
+        ]
+    )
     rows = json.loads(out.read_text())["rows"]
-    assert [r["row"].split()[0] for r in rows] == ["simulate"] * 3 + ["signed", "prepare"]
+    assert [r["row"].split()[0] for r in rows] == ["simulate"] * 3 + ["signed", "prepare", "evaluate"]
     assert all(r["ours"] > 0 and r["peak_mib"] >= 0 for r in rows)
     assert rows[-1]["ratio"] > 0

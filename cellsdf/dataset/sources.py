@@ -13,7 +13,7 @@ from cellsdf.dataset.binarise import binarise
 from cellsdf.errors import InputError
 from cellsdf.io.ctc import is_ctc_folder, read_ctc_tracks
 from cellsdf.io.reference import read_reference_sdf
-from cellsdf.io.tiff import Stack, read_timelapse
+from cellsdf.io.tiff import Stack, read_header, read_timelapse
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -120,7 +120,7 @@ def find_sequences(
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in TIFF_SUFFIXES)
     if not files:
         raise InputError(path, "folder holds no TIFF files and is not a Cell Tracking Challenge folder")
-    if read_timelapse(files[0]).has_time:
+    if read_header(files[0]).has_time:
         divisions = _recorded_divisions(path)
         return [
             SequenceLoader(

@@ -9,12 +9,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LightSource
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-from scipy import ndimage
-from skimage.measure import marching_cubes
 
 from cellsdf.io.atomic import atomic_path
+from cellsdf.io.mesh import crop_box, surface_mesh
 
 _LIGHT = LightSource(azdeg=315, altdeg=45)
+_RENDER_SIDE = 64  # marching-cubes cells along a rendered cell's longest side
 
 
 def write_preview(
@@ -51,20 +51,36 @@ def write_preview(
             ax.set_title(f"{title}  t={frame}", fontsize=8)
             ax.set_axis_off()
         ax = fig.add_subplot(len(sequences), columns + 1, (row + 1) * (columns + 1), projection="3d")
-        _draw_surface(ax, masks[-1], spacing[title])
+        draw_surface(ax, masks[-1], spacing[title])
         ax.set_title(f"{title}  surface t={len(masks) - 1}", fontsize=8)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     return Path(path)
 
 
-def _draw_surface(ax, mask: np.ndarray, spacing: tuple[float, float, float]) -> None:
-    # A light blur hides the voxel staircase; the picture is for looking at, not for measuring.
-    padded = ndimage.gaussian_filter(np.pad(mask, 2).astype(np.float32), 0.8)
-    verts, faces, _, _ = marching_cubes(padded, 0.5, spacing=spacing)
-    # matplotlib draws in (x, y, z); our arrays are (z, y, x).
-    xyz = verts[:, ::-1]
-    surface = Poly3DCollection(xyz[faces], facecolors="tab:green", shade=True, lightsource=_LIGHT)
+def draw_surface(
+    ax, mask: np.ndarray, spacing: tuple[float, float, float], colour: str = "tab:green"
+) -> None:
+    """Render a mask's smoothed surface on a matplotlib 3D axis, with equal scales on all axes.
+
+    Parameters
+    ----------
+    ax : mpl_toolkits.mplot3d.Axes3D
+        Where to draw.
+    mask : np.ndarray
+        bool (Z, Y, X), not empty.
+    spacing : tuple of float
+        Voxel size (z, y, x) in µm, so the surface has physical proportions.
+    colour : str
+        Matplotlib colour of the surface.
+    """
+    crop, origin = crop_box(mask)
+    # A coarser marching-cubes step keeps pictures of large cells light; the picture is for looking at.
+    step = max(1, int(np.ceil(max(crop.shape) / _RENDER_SIDE)))
+    mesh = surface_mesh(crop, spacing, origin, step=step)
+    xyz = mesh.vertices[:, ::-1]  # matplotlib draws (x, y, z); our arrays are (z, y, x)
+    surface = Poly3DCollection(xyz[mesh.faces], facecolors=colour, shade=True, lightsource=_LIGHT)
+    surface.set_edgecolor("none")
     ax.add_collection3d(surface)
     lo, hi = xyz.min(axis=0), xyz.max(axis=0)
     middle, half = 0.5 * (lo + hi), 0.5 * (hi - lo).max()

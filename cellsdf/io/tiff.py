@@ -56,6 +56,28 @@ class Stack:
     has_time: bool
 
 
+@dataclass(frozen=True)
+class Header:
+    """A TIFF's shape and metadata, read without its pixels.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        (T, Z, Y, X); a single 3D image has T = 1.
+    spacing : tuple of float or None
+        Voxel size (z, y, x) in µm as the ImageJ metadata states it; None when it states none.
+    frame_interval : float
+        Seconds between frames (1.0 where the file does not say).
+    has_time : bool
+        Whether the file itself has a time axis.
+    """
+
+    shape: tuple[int, int, int, int]
+    spacing: tuple[float, float, float] | None
+    frame_interval: float
+    has_time: bool
+
+
 def write_timelapse(
     path: str | Path,
     frames: np.ndarray | Iterable[np.ndarray],
@@ -149,9 +171,27 @@ def read_timelapse(path: str | Path) -> Stack:
     InputError
         If the file is missing, unreadable or truncated, or is not 3D or 3D+t.
     """
-    with _open(path) as (tif, shape, spacing, interval, has_time):
+    with _open(path) as (tif, header):
         data = _read(path, lambda: tif.series[0].asarray())
-    return Stack(data.reshape(shape), spacing, interval, has_time)
+    spacing = header.spacing or (1.0, 1.0, 1.0)
+    return Stack(data.reshape(header.shape), spacing, header.frame_interval, header.has_time)
+
+
+def read_header(path: str | Path) -> Header:
+    """Read a TIFF's shape and metadata without its pixels.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TIFF file (as for :func:`read_timelapse`).
+
+    Returns
+    -------
+    Header
+        Shape (T, Z, Y, X), stated spacing (None when the file states none), frame interval, time axis.
+    """
+    with _open(path) as (_, header):
+        return header
 
 
 def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
@@ -167,7 +207,8 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     np.ndarray
         One frame in the file's dtype.
     """
-    with _open(path) as (tif, shape, _, _, _):
+    with _open(path) as (tif, header):
+        shape = header.shape
         depth = shape[1]
         one_page_per_slice = len(tif.series[0].pages) == shape[0] * depth
         for t in range(shape[0]):
@@ -180,8 +221,8 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
 
 
 @contextlib.contextmanager
-def _open(path: str | Path) -> Iterator[tuple]:
-    """Open a TIFF and work out its (T, Z, Y, X) shape, spacing, frame interval and whether it has time."""
+def _open(path: str | Path) -> Iterator[tuple[tifffile.TiffFile, Header]]:
+    """Open a TIFF and work out its header."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
@@ -193,7 +234,6 @@ def _open(path: str | Path) -> Iterator[tuple]:
     with tif:
         series = _read(path, lambda: tif.series[0])
         meta = tif.imagej_metadata or {}
-        resolution = tif.pages.first.resolution if tif.is_imagej else (1.0, 1.0)
         shape, axes = _squeeze_channels(series.shape, series.axes)
         has_time = "T" in axes
         if len(shape) == 3 and not has_time:
@@ -206,12 +246,11 @@ def _open(path: str | Path) -> Iterator[tuple]:
             has_time = True
         else:
             raise InputError(path, f"unsupported axes {axes} with shape {shape}; expected ZYX or TZYX")
-        spacing = (
-            float(meta.get("spacing", 1.0)),
-            1.0 / resolution[1] if resolution[1] else 1.0,
-            1.0 / resolution[0] if resolution[0] else 1.0,
-        )
-        yield tif, shape, spacing, float(meta.get("finterval", 1.0)), has_time
+        spacing = None
+        if tif.is_imagej and "spacing" in meta:
+            x_res, y_res = tif.pages.first.resolution
+            spacing = (float(meta["spacing"]), 1.0 / y_res if y_res else 1.0, 1.0 / x_res if x_res else 1.0)
+        yield tif, Header(shape, spacing, float(meta.get("finterval", 1.0)), has_time)
 
 
 def _read(path: Path, read: Callable[[], T]) -> T:

@@ -44,6 +44,24 @@ class SimulatedSequence:
     params: dict
 
 
+def sequence_rng(seed: int, index: int) -> np.random.Generator:
+    """Return sequence ``index``'s generator; independent of the others, so any subset can be made alone.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed.
+    index : int
+        The sequence's index in the run.
+
+    Returns
+    -------
+    np.random.Generator
+        Seeded with ``SeedSequence([seed, index])``.
+    """
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+
+
 def _validate(cell_line: str, frames: int, size: int) -> tuple[int, int]:
     """Check the arguments and return ``frames`` and ``size`` as plain ints."""
     if cell_line not in _MODULES:

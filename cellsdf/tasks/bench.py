@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,23 +16,10 @@ from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sampling import sample_points
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance, signed_distance_reference
 from cellsdf.dataset.sources import MaskSequence, SequenceLoader
+from cellsdf.evaluate.bench import bench_descriptors
 from cellsdf.io.atomic import atomic_path
-from cellsdf.simulate import simulate_frames
-from cellsdf.tasks.simulate import sequence_rng
-
-# The targets are stated for 256³ grids; smaller runs report times without a verdict.
-TARGET_SIZE = 256
-
-
-def measure(work: Callable[[], object]) -> tuple[float, float]:
-    """Run ``work`` once; return wall seconds and peak traced (Python and NumPy) memory in MiB."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    work()
-    seconds = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return seconds, peak
+from cellsdf.simulate import sequence_rng, simulate_frames
+from cellsdf.timing import TARGET_SIZE, measure
 
 
 def bench_simulate(cell_line: str, size: int, frames: int, seed: int) -> dict:
@@ -125,6 +109,7 @@ def run(cfg: DictConfig) -> dict:
     rows.append(
         bench_prepare(cfg.prepare_cellline, cfg.size, cfg.prepare_frames, cfg.seed, cfg.points_per_frame)
     )
+    rows.append(bench_descriptors(cfg.size, cfg.evaluate_frames, cfg.seed))
     table = Table(title=f"cellsdf bench (size {cfg.size})")
     for column in ("row", "ours", "reference", "ratio", "target", "peak MiB", "passed"):
         table.add_column(column)

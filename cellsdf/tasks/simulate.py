@@ -14,12 +14,7 @@ from cellsdf.io.atomic import check_writable
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.progress import track
-from cellsdf.simulate import CELL_LINES, simulate_frames
-
-
-def sequence_rng(seed: int, index: int) -> np.random.Generator:
-    """Return sequence ``index``'s generator; independent of the others, so any subset can be made alone."""
-    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+from cellsdf.simulate import CELL_LINES, sequence_rng, simulate_frames
 
 
 def simulate_to_folder(

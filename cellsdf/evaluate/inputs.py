@@ -1,0 +1,220 @@
+"""The mask sequences behind an evaluation input, read one frame at a time, and the input's fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from cellsdf.dataset.binarise import looks_like_intensity
+from cellsdf.dataset.prepared import FORMAT as PREPARED_FORMAT
+from cellsdf.dataset.sources import HDF5_SUFFIXES, TIFF_SUFFIXES, find_sequences
+from cellsdf.errors import InputError
+from cellsdf.io.ctc import is_ctc_folder
+from cellsdf.io.tiff import iter_frames, read_header
+
+_GENERATED_MASK = "mask.tif"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """Where one sequence's masks are and how to read them; small and picklable unless ``load`` is set.
+
+    Attributes
+    ----------
+    name : str
+        Sequence name.
+    source : str
+        File or folder it comes from.
+    spacing : tuple of float or None
+        Voxel size (z, y, x) in µm; None when the files do not state it.
+    kind : str
+        ``tiff`` (one time-lapse file), ``frames`` (a folder of 3D TIFFs, one per frame), ``prepared`` (rows
+        of a prepared dataset's evaluation masks) or ``loaded`` (any other input, through ``load``).
+    paths : tuple of str
+        The files to read.
+    rows : tuple of int
+        Prepared-dataset rows of the sequence's frames.
+    load : callable, optional
+        Returns bool (T, Z, Y, X) masks, for kind ``loaded``.
+    """
+
+    name: str
+    source: str
+    spacing: tuple[float, float, float] | None
+    kind: str
+    paths: tuple[str, ...] = ()
+    rows: tuple[int, ...] = ()
+    load: Callable[[], np.ndarray] | None = field(default=None, compare=False)
+
+
+def list_sequences(path: str | Path) -> list[SequenceSpec]:
+    """List the sequences of an evaluation input without reading their pixels.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TIFF time-lapse; a folder of time-lapses (one sequence each) or of single 3D frames (one sequence);
+        a folder of subfolders holding ``mask.tif`` (generator output); a prepared dataset (``.h5``, its
+        evaluation masks, voxel size from its scale); a Cell Tracking Challenge folder or a reference HDF5
+        file (read through :func:`cellsdf.dataset.sources.find_sequences`).
+
+    Returns
+    -------
+    list of SequenceSpec
+        In sorted order.
+
+    Raises
+    ------
+    InputError
+        If the path is missing or holds no masks.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "not found")
+    if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
+        return [_tiff_sequence(path, path.stem)]
+    if path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
+        return _prepared_sequences(path) if _is_prepared(path) else _loaded_sequences(path)
+    if path.is_file():
+        raise InputError(path, "unsupported file type; expected a TIFF, a prepared dataset (.h5) or a folder")
+    if is_ctc_folder(path):
+        return _loaded_sequences(path)
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TIFF_SUFFIXES)
+    if files:
+        if read_header(files[0]).has_time:
+            return [_tiff_sequence(f, f.stem) for f in files]
+        return [
+            SequenceSpec(
+                path.name, str(path), read_header(files[0]).spacing, "frames", tuple(map(str, files))
+            )
+        ]
+    nested = sorted(p / _GENERATED_MASK for p in path.iterdir() if (p / _GENERATED_MASK).is_file())
+    if nested:
+        return [_tiff_sequence(f, f.parent.name) for f in nested]
+    raise InputError(
+        path,
+        f"holds no masks (no TIFF files, no <subfolder>/{_GENERATED_MASK}, not a Cell Tracking Challenge "
+        "folder)",
+    )
+
+
+def iter_masks(spec: SequenceSpec) -> Iterator[np.ndarray]:
+    """Yield a sequence's frames as bool (Z, Y, X) masks, one at a time where the format allows.
+
+    Foreground is every non-zero voxel; an input that looks like an intensity image is refused.
+
+    Parameters
+    ----------
+    spec : SequenceSpec
+        From :func:`list_sequences`.
+
+    Yields
+    ------
+    np.ndarray
+        bool (Z, Y, X).
+    """
+    if spec.kind == "prepared":
+        with h5py.File(spec.paths[0], "r") as f:
+            for row in spec.rows:
+                yield f["eval_masks"][row].astype(bool)
+    elif spec.kind == "loaded":
+        yield from spec.load()
+    else:
+        frames = (frame for file in spec.paths for frame in iter_frames(file))
+        for t, frame in enumerate(frames):
+            if t == 0 and looks_like_intensity(frame):
+                raise InputError(spec.source, "looks like an intensity image, not a mask or label image")
+            yield frame != 0
+
+
+def hash_input(path: str | Path) -> str:
+    """SHA-256 of a file, or of a folder's files (sorted relative paths and their hashes), read in chunks.
+
+    Parameters
+    ----------
+    path : str or Path
+        File or folder.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    path = Path(path)
+    if path.is_file():
+        return _hash_file(path)
+    lines = [
+        f"{p.relative_to(path).as_posix()} {_hash_file(p)}\n"
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    ]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tiff_sequence(file: Path, name: str) -> SequenceSpec:
+    return SequenceSpec(name, str(file), read_header(file).spacing, "tiff", (str(file),))
+
+
+def _is_prepared(path: Path) -> bool:
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == PREPARED_FORMAT
+    except OSError as err:
+        raise InputError(path, f"unreadable HDF5 file ({err})") from None
+
+
+def _prepared_sequences(path: Path) -> list[SequenceSpec]:
+    # Only the small per-frame tables are read; read_prepared would load every point sample.
+    try:
+        with h5py.File(path, "r") as f:
+            size = f["eval_masks"].shape[1]
+            scale = float(f.attrs["scale"])
+            frame_sequence = f["frame_sequence"][()]
+            names = list(f["sequences/name"].asstr()[()])
+    except (OSError, KeyError) as err:
+        raise InputError(path, f"unreadable or incomplete prepared dataset ({err})") from None
+    # The evaluation grid spans [-1, 1]³ in normalised units, which are `scale` per µm.
+    voxel = 2.0 / (size - 1) / scale
+    return [
+        SequenceSpec(
+            name,
+            str(path),
+            (voxel, voxel, voxel),
+            "prepared",
+            (str(path),),
+            tuple(int(r) for r in np.flatnonzero(frame_sequence == index)),
+        )
+        for index, name in enumerate(names)
+    ]
+
+
+def _loaded_sequences(path: Path) -> list[SequenceSpec]:
+    loaders = find_sequences(path)
+    if path.is_file():  # a reference HDF5 file states no voxel size
+        return [
+            SequenceSpec(loaders[0].name, str(path), None, "loaded", (str(path),), load=_masks_of(loaders))
+        ]
+    # Cell Tracking Challenge tracks are already in memory once listed; their TIFFs state the voxel size.
+    sequences = [loader.load() for loader in loaders]
+    return [
+        SequenceSpec(s.name, str(path), s.spacing, "loaded", (str(path),), load=lambda s=s: s.masks)
+        for s in sequences
+    ]
+
+
+def _masks_of(loaders: list) -> Callable[[], np.ndarray]:
+    return lambda: loaders[0].load().masks
