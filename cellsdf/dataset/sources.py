@@ -11,7 +11,7 @@ import numpy as np
 
 from cellsdf.dataset.binarise import binarise
 from cellsdf.errors import InputError
-from cellsdf.io.ctc import is_ctc_folder, read_ctc_tracks
+from cellsdf.io.ctc import Track, is_ctc_folder, read_ctc_tracks
 from cellsdf.io.reference import read_reference_sdf
 from cellsdf.io.tiff import Stack, read_header, read_timelapse
 
@@ -177,7 +177,7 @@ def _reference_sequence(path: Path, spacing: tuple[float, float, float]) -> Mask
 
 
 def _track_sequence(
-    track, folder: Path, spacing: tuple[float, float, float] | None, components: str
+    track: Track, folder: Path, spacing: tuple[float, float, float] | None, components: str
 ) -> MaskSequence:
     masks = binarise(track.masks, f"{folder} ({track.name})", components=components)
     return MaskSequence(track.name, str(folder), masks, spacing or track.spacing, track.frame_numbers)

@@ -12,7 +12,7 @@ from cellsdf.evaluate import evaluate_folders
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.io.tiff import read_timelapse
-from cellsdf.tasks.simulate import simulate_to_folder
+from cellsdf.tasks.simulate import scaled_spacing, simulate_to_folder
 
 
 def run(cfg: DictConfig) -> dict:
@@ -21,7 +21,7 @@ def run(cfg: DictConfig) -> dict:
     previews, spacings, datasets = {}, {}, {}
     for name, line in cfg.celllines.items():
         folder = out / "simulated" / name
-        spacing = tuple(float(s) * 256.0 / cfg.size for s in line.spacing_at_256)
+        spacing = scaled_spacing(line.spacing_at_256, cfg.size)
         items = simulate_to_folder(
             name,
             folder,

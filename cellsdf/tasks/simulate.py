@@ -104,26 +104,25 @@ def _counted(frames: Iterator[np.ndarray], voxels: list[int], components: list[i
         yield frame
 
 
-def resolved_spacing(cfg: DictConfig) -> tuple[float, float, float]:
-    """Return the voxel size: ``spacing`` if given, else the cell line's 256³ spacing scaled to ``size``.
+def scaled_spacing(spacing_at_256: tuple[float, ...], size: int) -> tuple[float, float, float]:
+    """Return a cell line's voxel size at grid ``size``, given its voxel size at 256³.
 
     Keeping the physical field of view fixed means a smaller grid is the same cell at a coarser resolution.
     """
-    if cfg.spacing is not None:
-        return tuple(float(s) for s in cfg.spacing)
-    return tuple(float(s) * 256.0 / cfg.size for s in cfg.cellline.spacing_at_256)
+    return tuple(float(s) * 256.0 / size for s in spacing_at_256)
 
 
 def run(cfg: DictConfig) -> dict:
     """Simulate one cell line as configured in ``conf/simulate.yaml``; return the manifest items."""
     out = Path(cfg.out)
+    spacing = scaled_spacing(cfg.cellline.spacing_at_256, cfg.size) if cfg.spacing is None else cfg.spacing
     items = simulate_to_folder(
         cfg.cellline.name,
         out,
         sequences=cfg.sequences,
         frames=cfg.frames,
         size=cfg.size,
-        spacing=resolved_spacing(cfg),
+        spacing=tuple(float(s) for s in spacing),
         frame_interval=float(cfg.cellline.frame_interval),
         seed=cfg.seed,
         overwrite=cfg.overwrite,
