@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 import sys
 import venv
@@ -24,8 +25,11 @@ def test_unknown_command_exits_2(capsys):
 
 def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     """A plain (non-editable) install must carry conf/ and data/ inside the package."""
-    repo = Path(__file__).resolve().parents[1]
-    build = ["wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", repo]
+    # Build from a clean copy: setuptools leaves a build/ folder whose stale modules would enter later wheels.
+    source = tmp_path / "src"
+    junk = shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".*_cache")
+    shutil.copytree(Path(__file__).resolve().parents[1], source, ignore=junk)
+    build = ["wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", source]
     subprocess.run([sys.executable, "-m", "pip", *build], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("cellsdf-*.whl")
     env_dir = tmp_path / "venv"
