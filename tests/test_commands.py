@@ -101,3 +101,22 @@ def test_bench_writes_rows(tmp_path):
     assert [r["row"].split()[0] for r in rows] == ["simulate"] * 3 + ["signed", "prepare", "evaluate"]
     assert all(r["ours"] > 0 and r["peak_mib"] >= 0 for r in rows)
     assert rows[-1]["ratio"] > 0
+
+
+@pytest.mark.parametrize("command", ["simulate", "prepare"])
+def test_bad_spacing_is_refused(tmp_path, capsys, command):
+    if command == "prepare":
+        simulate(tmp_path / "p", "sequences=1")
+    args = (
+        [f"input={tmp_path / 'p'}", f"out={tmp_path / 'd.h5'}"]
+        if command == "prepare"
+        else [f"out={tmp_path / 'p'}", *SMALL]
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "spacing=[1.0,-0.5,0.5]", *args])
+    assert exit_info.value.code == 2
+    assert (
+        "spacing: needs three positive numbers (z, y, x) in µm, got [1.0, -0.5, 0.5]"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "d.h5").exists()

@@ -13,6 +13,7 @@ from cellsdf.dataset.binarise import binarise
 from cellsdf.errors import InputError
 from cellsdf.io.ctc import Track, is_ctc_folder, read_ctc_tracks
 from cellsdf.io.reference import read_reference_sdf
+from cellsdf.io.spacing import check_spacing
 from cellsdf.io.tiff import Stack, read_header, read_timelapse
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -91,8 +92,7 @@ def find_sequences(
     path = Path(path)
     if not path.exists():
         raise InputError(path, "not found")
-    if spacing is not None:
-        spacing = _check_spacing(spacing)
+    spacing = check_spacing("spacing", spacing)
 
     def from_stack(file: Path, stack: Stack, name: str, division: int | None = None) -> MaskSequence:
         masks = binarise(stack.data, file, label=label, threshold=threshold, components=components)
@@ -129,13 +129,6 @@ def find_sequences(
             for f in files
         ]
     return [SequenceLoader(path.name, lambda: from_stack(path, _stack_frames(files), path.name))]
-
-
-def _check_spacing(spacing: tuple[float, float, float]) -> tuple[float, float, float]:
-    values = tuple(float(s) for s in spacing)
-    if len(values) != 3 or min(values) <= 0:
-        raise InputError("spacing", f"needs three positive values (z, y, x) in µm, got {list(spacing)}")
-    return values
 
 
 def _stack_frames(files: list[Path]) -> Stack:

@@ -20,10 +20,11 @@ from cellsdf.evaluate.metrics import select_metrics
 from cellsdf.evaluate.report import write_report
 from cellsdf.evaluate.sequence import describe_sequence
 from cellsdf.evaluate.shapes import SHAPE_METRICS, shape_set_metrics
-from cellsdf.evaluate.spacing import check_spacing, resolve_spacing
+from cellsdf.evaluate.spacing import resolve_spacing
 from cellsdf.evaluate.temporal import TEMPORAL, temporal_values
 from cellsdf.io.atomic import atomic_path, check_writable
 from cellsdf.io.manifest import write_manifest
+from cellsdf.io.spacing import check_spacing
 from cellsdf.progress import track
 
 ROLES = ("real", "generated")

@@ -12,6 +12,7 @@ from scipy import ndimage
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import check_writable
 from cellsdf.io.manifest import write_manifest
+from cellsdf.io.spacing import check_spacing
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.progress import track
 from cellsdf.simulate import CELL_LINES, sequence_rng, simulate_frames
@@ -115,14 +116,14 @@ def scaled_spacing(spacing_at_256: tuple[float, ...], size: int) -> tuple[float,
 def run(cfg: DictConfig) -> dict:
     """Simulate one cell line as configured in ``conf/simulate.yaml``; return the manifest items."""
     out = Path(cfg.out)
-    spacing = scaled_spacing(cfg.cellline.spacing_at_256, cfg.size) if cfg.spacing is None else cfg.spacing
+    spacing = check_spacing("spacing", None if cfg.spacing is None else list(cfg.spacing))
     items = simulate_to_folder(
         cfg.cellline.name,
         out,
         sequences=cfg.sequences,
         frames=cfg.frames,
         size=cfg.size,
-        spacing=tuple(float(s) for s in spacing),
+        spacing=spacing or scaled_spacing(cfg.cellline.spacing_at_256, cfg.size),
         frame_interval=float(cfg.cellline.frame_interval),
         seed=cfg.seed,
         overwrite=cfg.overwrite,
