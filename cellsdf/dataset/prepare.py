@@ -96,12 +96,14 @@ def prepare_dataset(
         raise InputError("margin", f"must lie in [0, 1), got {margin}")
     if points_per_frame < 1 or eval_size < 2:
         raise InputError("points_per_frame", "points_per_frame must be >= 1 and eval_size >= 2")
-    infos, frame_centres, extent = [], [], 0.0
+    # The first pass keeps each sequence's boxes and centres (a few numbers per frame) for the second.
+    infos, sequence_boxes, frame_centres, extent = [], [], [], 0.0
     for loader in track(loaders, "measuring", show=progress):
         seq = loader.load()
         boxes = frame_boxes(seq.masks)
         seq_centres = centres(boxes, seq.spacing, centre)
         extent = max(extent, half_extent(boxes, seq.spacing, seq_centres))
+        sequence_boxes.append(boxes)
         frame_centres.append(seq_centres)
         infos.append(
             SequenceInfo(
@@ -133,7 +135,7 @@ def prepare_dataset(
                 pad = np.ceil(exact_band / step).astype(np.int64) + 1
                 times = frame_times(seq.frame_numbers)
                 for k, mask in enumerate(seq.masks):
-                    box = frame_boxes(mask[None])[0]
+                    box = sequence_boxes[index][k]
                     lo, hi = box[0] - pad, box[1] + 1 + pad
                     sdf = signed_distance(crop_padded(mask, lo, hi), seq.spacing) * np.float32(scale)
                     origin = (lo * spacing - frame_centres[index][k]) * scale
