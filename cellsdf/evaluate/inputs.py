@@ -87,13 +87,10 @@ def list_sequences(path: str | Path) -> list[SequenceSpec]:
         return _loaded_sequences(path)
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TIFF_SUFFIXES)
     if files:
-        if read_header(files[0]).has_time:
+        first = read_header(files[0])
+        if first.has_time:
             return [_tiff_sequence(f, f.stem) for f in files]
-        return [
-            SequenceSpec(
-                path.name, str(path), read_header(files[0]).spacing, "frames", tuple(map(str, files))
-            )
-        ]
+        return [SequenceSpec(path.name, str(path), first.spacing, "frames", tuple(map(str, files)))]
     nested = sorted(p / _GENERATED_MASK for p in path.iterdir() if (p / _GENERATED_MASK).is_file())
     if nested:
         return [_tiff_sequence(f, f.parent.name) for f in nested]
