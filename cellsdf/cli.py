@@ -15,6 +15,7 @@ COMMANDS = {
     "demo": "run the main job on built-in data: simulate, prepare, preview pictures",
     "simulate": "write procedural cell-line time-lapses (plat, cele, filo) as TIFFs",
     "prepare": "turn masks (TIFF, CTC folder, reference HDF5) into a prepared training dataset",
+    "train": "train the latent SIREN auto-decoder on a prepared dataset or a simulated cell line",
     "evaluate": "compare real and generated cells: shape descriptors, distribution metrics, HTML report",
     "bench": "time our implementations against the plain reference ways, with peak memory",
 }

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cellsdf.dataset.prepared import PreparedDataset, read_prepared
 
 
 class FramePoints(Dataset):
-    """One item per frame: a random subset of that frame's stored point samples.
+    """Items are frames with a random subset of their stored point samples, drawn from the item index.
+
+    The subset depends only on ``seed`` and the index, so a run is reproducible and a resumed run draws the
+    same points as an uninterrupted one. :class:`EpochSampler` gives indices that encode the epoch, so every
+    epoch sees fresh subsets.
 
     Parameters
     ----------
@@ -21,37 +26,73 @@ class FramePoints(Dataset):
         Samples in memory.
     points_per_item : int
         Points drawn per frame and item (without replacement when the frame has enough).
-    repeats : int
-        How many times each frame appears per epoch.
-    seed : int, optional
-        Fixes the subsets (for validation); None draws fresh subsets each time from torch's generator,
-        which Lightning's ``seed_everything`` seeds.
+    seed : int
+        Seed of the subsets.
     """
 
-    def __init__(
-        self, data: PreparedDataset, points_per_item: int, repeats: int = 1, seed: int | None = None
-    ):
+    def __init__(self, data: PreparedDataset, points_per_item: int, seed: int = 0):
         self.points = torch.from_numpy(data.points)
         self.sdf = torch.from_numpy(data.sdf)
         self.sequence = torch.from_numpy(data.frame_sequence.astype(np.int64))
         self.t = torch.from_numpy(data.frame_t)
         self.points_per_item = min(points_per_item, self.points.shape[1])
-        self.repeats = repeats
         self.seed = seed
 
     def __len__(self) -> int:
-        return len(self.points) * self.repeats
+        return len(self.points)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         frame = index % len(self.points)
-        generator = None if self.seed is None else torch.Generator().manual_seed(self.seed + frame)
-        pick = torch.randperm(self.points.shape[1], generator=generator)[: self.points_per_item]
+        rng = np.random.default_rng([self.seed, index])
+        pick = torch.from_numpy(rng.choice(self.points.shape[1], self.points_per_item, replace=False))
         return {
             "sequence": self.sequence[frame],
             "t": self.t[frame],
             "xyz": self.points[frame, pick],
             "sdf": self.sdf[frame, pick],
         }
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled item indices that depend only on (seed, epoch), sharded over distributed processes.
+
+    Lightning calls :meth:`set_epoch` at the start of every epoch, including after a resume. Indices are
+    offset by ``epoch * n`` so that :class:`FramePoints` draws new point subsets each epoch.
+
+    Parameters
+    ----------
+    n : int
+        Number of items (frames).
+    repeats : int
+        Passes over all items per epoch.
+    seed : int
+        Seed of the order.
+    """
+
+    def __init__(self, n: int, repeats: int = 1, seed: int = 0):
+        self.n, self.repeats, self.seed, self.epoch = n, repeats, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose order the next iteration yields."""
+        self.epoch = epoch
+
+    def _shard(self) -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def __len__(self) -> int:
+        return -(-self.n * self.repeats // self._shard()[1])
+
+    def __iter__(self) -> Iterator[int]:
+        rank, world = self._shard()
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = np.concatenate(
+            [rng.permutation(self.n) + self.n * (self.epoch * self.repeats + r) for r in range(self.repeats)]
+        )
+        # Every process needs the same number of steps, so the order wraps around to fill the last shard.
+        order = np.resize(order, len(self) * world)
+        return iter(order[rank::world].tolist())
 
 
 class PreparedDataModule(pl.LightningDataModule):
@@ -72,6 +113,8 @@ class PreparedDataModule(pl.LightningDataModule):
         Passes over all frames per training epoch.
     num_workers : int
         DataLoader worker processes.
+    seed : int
+        Seed of the training order and point subsets.
     val_seed : int
         Seed of the fixed validation subsets.
     """
@@ -83,7 +126,8 @@ class PreparedDataModule(pl.LightningDataModule):
         points_per_item: int = 4096,
         repeats: int = 1,
         num_workers: int = 0,
-        val_seed: int = 0,
+        seed: int = 0,
+        val_seed: int = 1,
     ):
         super().__init__()
         self.path = Path(path)
@@ -91,6 +135,7 @@ class PreparedDataModule(pl.LightningDataModule):
         self.points_per_item = points_per_item
         self.repeats = repeats
         self.num_workers = num_workers
+        self.seed = seed
         self.val_seed = val_seed
         self.data: PreparedDataset | None = None
 
@@ -101,10 +146,11 @@ class PreparedDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled frames, fresh point subsets every epoch."""
-        items = FramePoints(self.data, self.points_per_item, self.repeats)
-        return DataLoader(items, self.batch_size, shuffle=True, num_workers=self.num_workers, drop_last=False)
+        items = FramePoints(self.data, self.points_per_item, self.seed)
+        sampler = EpochSampler(len(items), self.repeats, self.seed)
+        return DataLoader(items, self.batch_size, sampler=sampler, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
         """Every frame once with a fixed point subset, so validation losses are comparable across epochs."""
-        items = FramePoints(self.data, self.points_per_item, seed=self.val_seed)
+        items = FramePoints(self.data, self.points_per_item, self.val_seed)
         return DataLoader(items, self.batch_size, shuffle=False, num_workers=self.num_workers)

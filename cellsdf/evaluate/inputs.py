@@ -15,10 +15,10 @@ from cellsdf.dataset.prepared import FORMAT as PREPARED_FORMAT
 from cellsdf.dataset.sources import HDF5_SUFFIXES, TIFF_SUFFIXES, find_sequences
 from cellsdf.errors import InputError
 from cellsdf.io.ctc import is_ctc_folder
+from cellsdf.io.hashing import file_sha256
 from cellsdf.io.tiff import iter_frames, read_header
 
 _GENERATED_MASK = "mask.tif"
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -145,21 +145,13 @@ def hash_input(path: str | Path) -> str:
     """
     path = Path(path)
     if path.is_file():
-        return _hash_file(path)
+        return file_sha256(path)
     lines = [
-        f"{p.relative_to(path).as_posix()} {_hash_file(p)}\n"
+        f"{p.relative_to(path).as_posix()} {file_sha256(p)}\n"
         for p in sorted(path.rglob("*"))
         if p.is_file() and not p.name.startswith(".")
     ]
     return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _tiff_sequence(file: Path, name: str) -> SequenceSpec:

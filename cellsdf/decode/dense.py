@@ -1,0 +1,88 @@
+"""Dense decoding: the SDF of one latent at one time on every point of a grid (the reference decoder)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cellsdf.dataset.normalise import cube_grid
+from cellsdf.model.rotation import rotate
+from cellsdf.model.siren import SirenDecoder
+
+
+@torch.no_grad()
+def decode_points(
+    decoder: SirenDecoder,
+    latent: torch.Tensor,
+    t: float,
+    points: np.ndarray,
+    rotation: torch.Tensor | None = None,
+    chunk: int = 1 << 16,
+) -> np.ndarray:
+    """Signed distances at arbitrary points for one latent and one time.
+
+    Parameters
+    ----------
+    decoder : SirenDecoder
+        Trained decoder.
+    latent : torch.Tensor
+        (L,) code.
+    t : float
+        Time in [-1, 1] (any value: the model is continuous in time).
+    points : np.ndarray
+        (N, 3) normalised (z, y, x) coordinates.
+    rotation : torch.Tensor, optional
+        (3, 3) rotation applied to the points before decoding (the sequence's learned rotation).
+    chunk : int
+        Points per decoder call; bounds memory.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (N,) signed distances, negative inside.
+    """
+    parameter = next(decoder.parameters())
+    terms = decoder.sequence_terms(latent.to(parameter)[None])
+    out = np.empty(len(points), np.float32)
+    for start in range(0, len(points), chunk):
+        block = points[start : start + chunk]
+        xyz = torch.as_tensor(block, dtype=parameter.dtype, device=parameter.device)[None]
+        if rotation is not None:
+            xyz = rotate(xyz, rotation.to(parameter)[None])
+        coords = torch.cat([xyz, torch.full_like(xyz[..., :1], t)], dim=-1)
+        out[start : start + len(block)] = decoder.forward_terms(terms, coords)[0].float().cpu().numpy()
+    return out
+
+
+def decode_dense(
+    decoder: SirenDecoder,
+    latent: torch.Tensor,
+    t: float,
+    resolution: int,
+    rotation: torch.Tensor | None = None,
+    chunk: int = 1 << 16,
+) -> np.ndarray:
+    """Signed distances on a ``resolution``³ grid spanning [-1, 1]³.
+
+    Parameters
+    ----------
+    decoder : SirenDecoder
+        Trained decoder.
+    latent : torch.Tensor
+        (L,) code.
+    t : float
+        Time in [-1, 1].
+    resolution : int
+        Grid side.
+    rotation : torch.Tensor, optional
+        (3, 3) rotation of the coordinates.
+    chunk : int
+        Points per decoder call.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (R, R, R) SDF, axes (z, y, x); ``sdf <= 0`` is the cell.
+    """
+    values = decode_points(decoder, latent, t, cube_grid(resolution), rotation, chunk)
+    return values.reshape((resolution,) * 3)
