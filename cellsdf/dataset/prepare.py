@@ -49,6 +49,7 @@ def prepare_dataset(
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = False,
+    scale: float | None = None,
 ) -> Path:
     """Turn mask sequences into one prepared-dataset file.
 
@@ -83,6 +84,9 @@ def prepare_dataset(
         Replace an existing output.
     progress : bool
         Show progress bars.
+    scale : float, optional
+        Normalised units per µm to use instead of fitting the largest cell to ``margin``, so that new data
+        share the units of an existing data set (a trained model's); every cell must still fit in [-1, 1]³.
 
     Returns
     -------
@@ -102,7 +106,9 @@ def prepare_dataset(
         seq = loader.load()
         boxes = frame_boxes(seq.masks)
         seq_centres = centres(boxes, seq.spacing, centre)
-        extent = max(extent, half_extent(boxes, seq.spacing, seq_centres))
+        seq_extent = half_extent(boxes, seq.spacing, seq_centres)
+        if seq_extent > extent:
+            extent, largest = seq_extent, seq.source
         sequence_boxes.append(boxes)
         frame_centres.append(seq_centres)
         infos.append(
@@ -110,7 +116,14 @@ def prepare_dataset(
                 seq.name, seq.source, seq.spacing, len(seq.masks), seq.frame_interval, seq.division_frame
             )
         )
-    scale = (1.0 - margin) / extent
+    if scale is None:
+        scale = (1.0 - margin) / extent
+    elif not 0.0 < scale * extent <= 1.0:
+        raise InputError(
+            largest,
+            f"at the given scale ({scale:.4g} normalised units per µm) this cell spans "
+            f"{2 * scale * extent:.3g} units and does not fit in [-1, 1]³",
+        )
     config = {
         "centre": centre,
         "margin": margin,

@@ -206,6 +206,24 @@ def read_prepared(path: str | Path) -> PreparedDataset:
     return data
 
 
+def is_prepared(path: str | Path) -> bool:
+    """Tell whether a path is a prepared-dataset file (an HDF5 file with this module's format tag).
+
+    Raises
+    ------
+    InputError
+        If the path is an HDF5 file that cannot be read.
+    """
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() not in (".h5", ".hdf5"):
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except OSError as err:
+        raise InputError(path, f"unreadable HDF5 file ({err})") from None
+
+
 def read_eval_masks(path: str | Path, frames: np.ndarray | None = None) -> np.ndarray:
     """Read evaluation masks (bool, (F, E, E, E)) of all frames or of the given frame rows."""
     with h5py.File(path, "r") as f:

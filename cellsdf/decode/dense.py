@@ -32,7 +32,8 @@ def decode_points(
     points : np.ndarray
         (N, 3) normalised (z, y, x) coordinates.
     rotation : torch.Tensor, optional
-        (3, 3) rotation applied to the points before decoding (the sequence's learned rotation).
+        (3, 3) rotation applied to the points before decoding (the sequence's learned rotation); rotated
+        points outside [-1, 1]³ are background.
     chunk : int
         Points per decoder call; bounds memory.
 
@@ -50,7 +51,11 @@ def decode_points(
         if rotation is not None:
             xyz = rotate(xyz, rotation.to(parameter)[None])
         coords = torch.cat([xyz, torch.full_like(xyz[..., :1], t)], dim=-1)
-        out[start : start + len(block)] = decoder.forward_terms(terms, coords)[0].float().cpu().numpy()
+        values = decoder.forward_terms(terms, coords)[0]
+        # A rotated grid reaches past [-1, 1]³ in its corners, where the decoder never saw data and can put
+        # stray blobs; cells lie within the cube's margin, so beyond it is background.
+        values = torch.maximum(values, xyz[0].abs().amax(dim=-1) - 1.0)
+        out[start : start + len(block)] = values.float().cpu().numpy()
     return out
 
 

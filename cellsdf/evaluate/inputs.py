@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 from cellsdf.dataset.binarise import looks_like_intensity
-from cellsdf.dataset.prepared import FORMAT as PREPARED_FORMAT
+from cellsdf.dataset.prepared import is_prepared
 from cellsdf.dataset.sources import HDF5_SUFFIXES, TIFF_SUFFIXES, find_sequences
 from cellsdf.errors import InputError
 from cellsdf.io.ctc import is_ctc_folder
@@ -80,7 +80,7 @@ def list_sequences(path: str | Path) -> list[SequenceSpec]:
     if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
         return [_tiff_sequence(path, path.stem)]
     if path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
-        return _prepared_sequences(path) if _is_prepared(path) else _loaded_sequences(path)
+        return _prepared_sequences(path) if is_prepared(path) else _loaded_sequences(path)
     if path.is_file():
         raise InputError(path, "unsupported file type; expected a TIFF, a prepared dataset (.h5) or a folder")
     if is_ctc_folder(path):
@@ -156,14 +156,6 @@ def hash_input(path: str | Path) -> str:
 
 def _tiff_sequence(file: Path, name: str) -> SequenceSpec:
     return SequenceSpec(name, str(file), read_header(file).spacing, "tiff", (str(file),))
-
-
-def _is_prepared(path: Path) -> bool:
-    try:
-        with h5py.File(path, "r") as f:
-            return f.attrs.get("format") == PREPARED_FORMAT
-    except OSError as err:
-        raise InputError(path, f"unreadable HDF5 file ({err})") from None
 
 
 def _prepared_sequences(path: Path) -> list[SequenceSpec]:

@@ -80,6 +80,9 @@ class SirenDecoder(nn.Module):
             self.layers.append(layer)
         self.output = nn.Linear(widths[-1], 1)
         siren_init_(self.output, self.omegas[-1], first=False)
+        # Start with predictions near zero, inside the loss clamp: a prediction clamped on the wrong side of
+        # the surface gets no gradient and would stay there.
+        nn.init.zeros_(self.output.bias)
 
     def _split(self, i: int) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
         """Return layer i's weight scaled by ω0, cut into its (hidden, latent, coordinate) column blocks."""

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
@@ -18,6 +18,7 @@ from cellsdf.dataset.sdf import interpolate_sdf, signed_distance, signed_distanc
 from cellsdf.dataset.sources import MaskSequence, SequenceLoader
 from cellsdf.evaluate.bench import bench_descriptors
 from cellsdf.io.atomic import atomic_path
+from cellsdf.model.bench import bench_training
 from cellsdf.simulate import sequence_rng, simulate_frames
 from cellsdf.timing import TARGET_SIZE, measure
 
@@ -96,6 +97,12 @@ def bench_prepare(cell_line: str, size: int, frames: int, seed: int, points_per_
     }
 
 
+def _number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if value < 1000 else f"{value:.0f}"
+
+
 def _verdict(row: dict) -> str:
     if row["passed"] is None:
         return "-" if row["target"].startswith("(") else f"- (judged at {TARGET_SIZE}³)"
@@ -110,17 +117,30 @@ def run(cfg: DictConfig) -> dict:
         bench_prepare(cfg.prepare_cellline, cfg.size, cfg.prepare_frames, cfg.seed, cfg.points_per_frame)
     )
     rows.append(bench_descriptors(cfg.size, cfg.evaluate_frames, cfg.seed))
+    rows += bench_training(
+        OmegaConf.to_container(cfg.model.decoder, resolve=True),
+        cfg.train_frames,
+        # The target is stated for 4096 points per frame; smaller sizes scale the batch down for a quick look.
+        max(64, cfg.train_points * cfg.size // TARGET_SIZE),
+        cfg.seed,
+        clamp=cfg.model.clamp,
+        warmup=cfg.train_warmup,
+        steps=cfg.train_steps,
+        rounds=cfg.train_rounds,
+        compile_limit_s=cfg.compile_limit_s,
+        judge=cfg.size == TARGET_SIZE,
+    )
     table = Table(title=f"cellsdf bench (size {cfg.size})")
     for column in ("row", "ours", "reference", "ratio", "target", "peak MiB", "passed"):
         table.add_column(column)
     for r in rows:
         table.add_row(
             r["row"],
-            f"{r['ours']:.3f}",
-            "-" if r["reference"] is None else f"{r['reference']:.3f}",
+            _number(r["ours"]),
+            _number(r["reference"]),
             "-" if r["ratio"] is None else f"{r['ratio']:.1f}x",
             r["target"],
-            f"{r['peak_mib']:.0f}",
+            _number(r["peak_mib"], 0),
             _verdict(r),
         )
     Console(width=max(Console().width, 110)).print(table)

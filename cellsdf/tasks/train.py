@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 from pathlib import Path
 
-import h5py
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -17,24 +17,14 @@ from pytorch_lightning.loggers import CSVLogger, Logger
 
 from cellsdf.dataset.datamodule import PreparedDataModule
 from cellsdf.dataset.prepare import prepare_dataset
-from cellsdf.dataset.prepared import FORMAT as PREPARED_FORMAT
-from cellsdf.dataset.prepared import read_prepared
+from cellsdf.dataset.prepared import is_prepared, read_prepared
 from cellsdf.dataset.sources import find_sequences
 from cellsdf.errors import InputError
+from cellsdf.io.atomic import atomic_path
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.autodecoder import AutoDecoder
-from cellsdf.model.checkpoint import check_compatible, export_model
+from cellsdf.model.checkpoint import check_compatible, export_model, read_checkpoint
 from cellsdf.tasks.simulate import scaled_spacing, simulate_to_folder
-
-
-def _is_prepared(path: Path) -> bool:
-    if path.suffix.lower() not in (".h5", ".hdf5") or not path.is_file():
-        return False
-    try:
-        with h5py.File(path, "r") as f:
-            return f.attrs.get("format") == PREPARED_FORMAT
-    except OSError as err:
-        raise InputError(path, f"unreadable HDF5 file ({err})") from None
 
 
 def training_data(cfg: DictConfig, out: Path) -> Path:
@@ -53,7 +43,7 @@ def training_data(cfg: DictConfig, out: Path) -> Path:
         A prepared-dataset file.
     """
     data = cfg.data
-    if data.path is not None and _is_prepared(Path(data.path)):
+    if data.path is not None and is_prepared(Path(data.path)):
         return Path(data.path)
     prepared = out / "dataset.h5"
     if cfg.ckpt_path is not None and prepared.is_file():
@@ -98,8 +88,14 @@ def training_data(cfg: DictConfig, out: Path) -> Path:
     )
 
 
-def _loggers(out: Path) -> list[Logger]:
-    loggers: list[Logger] = [CSVLogger(out, name="logs", version="")]
+RESUMED_LOG = "resumed"
+
+
+def _loggers(out: Path, resuming: bool) -> list[Logger]:
+    # Lightning's CSV logger deletes an existing metrics.csv, so a resumed run logs beside it and
+    # _merge_resumed_log appends its rows afterwards.
+    keep = resuming and (out / "logs" / "metrics.csv").is_file()
+    loggers: list[Logger] = [CSVLogger(out, name="logs", version=RESUMED_LOG if keep else "")]
     try:
         from pytorch_lightning.loggers import TensorBoardLogger
 
@@ -107,6 +103,30 @@ def _loggers(out: Path) -> list[Logger]:
     except ModuleNotFoundError:
         pass  # TensorBoard is optional; the CSV log is always written
     return loggers
+
+
+def _merge_resumed_log(logs: Path) -> None:
+    """Append a resumed run's metrics to ``logs/metrics.csv`` in place of earlier rows of the same epochs."""
+    resumed = logs / RESUMED_LOG / "metrics.csv"
+    if resumed.is_file():
+        with open(logs / "metrics.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(resumed, newline="") as f:
+            new = list(csv.DictReader(f))
+        if new:
+            first = min(int(r["epoch"]) for r in new)
+            rows = [r for r in rows if int(r["epoch"]) < first] + new
+            with atomic_path(logs / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=sorted(set().union(*rows)))
+                writer.writeheader()
+                writer.writerows(rows)
+    shutil.rmtree(logs / RESUMED_LOG, ignore_errors=True)
+
+
+def _epochs_done(trainer: pl.Trainer, last: Path) -> int:
+    # Under ddp_spawn the epochs ran in worker processes and this process's trainer still counts 0; the last
+    # checkpoint, written at the end of every epoch, holds the count.
+    return int(read_checkpoint(last)["epoch"]) if last.is_file() else trainer.current_epoch
 
 
 def _run_folder(cfg: DictConfig) -> Path:
@@ -168,16 +188,21 @@ def run(cfg: DictConfig) -> dict:
         cfg.trainer,
         default_root_dir=str(out),
         callbacks=callbacks,
-        logger=_loggers(out),
+        logger=_loggers(out, resuming=cfg.ckpt_path is not None),
         enable_progress_bar=bool(cfg.progress),
         enable_model_summary=bool(cfg.progress),
         # EpochSampler shards the frames over processes itself, so Lightning must not wrap it.
         use_distributed_sampler=False,
     )
     start = time.perf_counter()
-    trainer.fit(model, datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    try:
+        trainer.fit(model, datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    finally:
+        if trainer.is_global_zero:
+            _merge_resumed_log(out / "logs")
     seconds = time.perf_counter() - start
-    result = {"out": out, "dataset": dataset, "seconds": seconds, "epochs": trainer.current_epoch}
+    epochs = _epochs_done(trainer, checkpoints / "last.ckpt")
+    result = {"out": out, "dataset": dataset, "seconds": seconds, "epochs": epochs}
     if trainer.is_global_zero:
         result["model"] = export_model(model, out / "model.pt")
         write_manifest(
@@ -187,11 +212,11 @@ def run(cfg: DictConfig) -> dict:
             cfg.seed,
             [{"file": "model.pt", "sequences": data.n_sequences, "frames": len(data.frame_t)}],
             training_seconds=round(seconds, 1),
-            epochs=trainer.current_epoch,
+            epochs=epochs,
             val_loss=_metric(trainer, "val/loss"),
         )
         if cfg.progress:
-            print(f"\ntrained {trainer.current_epoch} epochs in {seconds:.0f} s; model: {result['model']}")
+            print(f"\ntrained {epochs} epochs in {seconds:.0f} s; model: {result['model']}")
             print(f"checkpoints: {checkpoints.resolve()}; logs: {(out / 'logs').resolve()}")
     return result
 

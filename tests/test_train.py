@@ -1,0 +1,237 @@
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import blob
+
+from cellsdf.cli import main
+from cellsdf.dataset.prepare import prepare_dataset
+from cellsdf.dataset.sources import MaskSequence, SequenceLoader
+from cellsdf.model.checkpoint import load_autodecoder
+
+# A tiny decoder and batch, a learning-rate drop every epoch (so that a resume must restore the schedule)
+# and validation every epoch (so that best.ckpt is written).
+FAST = [
+    "progress=false",
+    "data.batch_size=4",
+    "data.points_per_item=128",
+    "model.decoder.widths=[32,32]",
+    "model.decoder.latent_size=8",
+    "model.decoder.inject=[1]",
+    "model.lr_step=1",
+    "model.lr_gamma=0.5",
+    "trainer.check_val_every_n_epoch=1",
+    "trainer.log_every_n_steps=1",
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # These models are tiny: a second thread only adds synchronisation, which is slow on a busy machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A prepared dataset of two small sequences, 8 frames: two training steps per epoch."""
+
+    def loader(name, masks):
+        seq = MaskSequence(name, "test", masks, (1.0, 1.0, 1.0), np.arange(len(masks)))
+        return SequenceLoader(name, lambda: seq)
+
+    moving = np.stack([blob(centre=(12, 14, 14 + k), radii=(5 + k * 0.5, 7, 8)) for k in range(5)])
+    growing = np.stack([blob(radii=(8, 6 + k, 9)) for k in range(3)])
+    out = tmp_path_factory.mktemp("train") / "dataset.h5"
+    return prepare_dataset(
+        [loader("a", moving), loader("b", growing)], out, points_per_frame=512, eval_size=16
+    )
+
+
+def train(out, dataset, *args):
+    main(["train", f"out={out}", f"data.path={dataset}", *FAST, *args])
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, dataset):
+    """A finished 4-epoch run."""
+    out = tmp_path_factory.mktemp("straight")
+    train(out, dataset, "trainer.max_epochs=4")
+    return out
+
+
+def weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def metric_rows(out):
+    with open(out / "logs" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def refused(capsys, run) -> str:
+    """Run a command that must stop with exit code 2; return its error line."""
+    with pytest.raises(SystemExit) as exit_info:
+        run()
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("cellsdf train: error: ")
+    return lines[-1]
+
+
+def test_run_on_simulated_cells_writes_model_checkpoints_logs_and_manifest(tmp_path):
+    main(
+        [
+            "train",
+            f"out={tmp_path}",
+            *FAST,
+            "trainer.max_epochs=2",
+            "data.simulate.sequences=2",
+            "data.simulate.frames=4",
+            "data.simulate.size=32",
+            "data.prepare.points_per_frame=512",
+            "data.prepare.eval_size=16",
+        ]
+    )
+    for name in ("model.pt", "dataset.h5", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "manifest.json"):
+        assert (tmp_path / name).is_file(), name
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["command"] == "train" and manifest["epochs"] == 2 and manifest["val_loss"] > 0
+    rows = metric_rows(tmp_path)
+    assert [r["epoch"] for r in rows if r["val/loss"]] == ["0", "1"]
+    assert len([r for r in rows if r["train/loss"]]) == 4
+    model = load_autodecoder(tmp_path / "model.pt")
+    assert model.latents.weight.shape == (2, 8)
+    assert model.hparams.dataset["sequences"] == ["plat_000", "plat_001"]
+    assert_same_weights(model.state_dict(), weights(tmp_path / "checkpoints" / "last.ckpt"))
+
+
+def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path, dataset, straight):
+    train(tmp_path / "again", dataset, "trainer.max_epochs=4")
+    assert_same_weights(weights(straight / "model.pt"), weights(tmp_path / "again" / "model.pt"))
+    train(tmp_path / "other", dataset, "trainer.max_epochs=4", "seed=1")
+    other = weights(tmp_path / "other" / "model.pt")
+    assert not torch.equal(
+        weights(straight / "model.pt")["decoder.output.weight"], other["decoder.output.weight"]
+    )
+
+
+def test_resumed_run_is_bit_identical_to_a_straight_run(tmp_path, dataset, straight):
+    train(tmp_path, dataset, "trainer.max_epochs=2")
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    train(tmp_path, dataset, "trainer.max_epochs=4", f"ckpt_path={last}")
+    assert_same_weights(weights(straight / "model.pt"), weights(tmp_path / "model.pt"))
+    resumed = torch.load(last, weights_only=True)
+    expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["epoch"] == expected["epoch"] == 4
+    assert resumed["lr_schedulers"] == expected["lr_schedulers"]
+    for a, b in zip(resumed["optimizer_states"], expected["optimizer_states"], strict=True):
+        for key, state in a["state"].items():
+            assert torch.equal(state["exp_avg_sq"], b["state"][key]["exp_avg_sq"])
+    # The log of the first two epochs survives the resume, and the whole log equals the straight run's.
+    assert metric_rows(tmp_path) == metric_rows(straight)
+    assert json.loads((tmp_path / "manifest.json").read_text())["epochs"] == 4
+
+
+def test_multirun_writes_one_folder_per_job(tmp_path, dataset):
+    main(
+        [
+            "train",
+            "-m",
+            "model.latent_std=0.01,0.5",
+            f"out={tmp_path}",
+            f"data.path={dataset}",
+            *FAST,
+            "trainer.max_epochs=1",
+        ]
+    )
+    stds = [load_autodecoder(tmp_path / str(job) / "model.pt").latents.weight.std().item() for job in (0, 1)]
+    assert stds[0] < 0.1 < stds[1]
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_missing_data_is_refused(tmp_path, capsys):
+    line = refused(capsys, lambda: train(tmp_path / "run", tmp_path / "missing.h5"))
+    assert str(tmp_path / "missing.h5") in line and "not found" in line
+
+
+def test_empty_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    line = refused(capsys, lambda: train(tmp_path / "run", tmp_path / "empty"))
+    assert str(tmp_path / "empty") in line and "no TIFF" in line
+
+
+def test_resume_with_another_model_configuration_names_the_differing_keys(
+    tmp_path, dataset, straight, capsys
+):
+    last = straight / "checkpoints" / "last.ckpt"
+    line = refused(
+        capsys, lambda: train(tmp_path, dataset, f"ckpt_path={last}", "model.decoder.widths=[48,48]")
+    )
+    assert f"{last}: checkpoint is from another model configuration" in line
+    assert "decoder.layers.0.weight has shape (32, 12), the model expects (48, 12)" in line
+
+
+def test_truncated_checkpoint_is_refused(tmp_path, dataset, straight, capsys):
+    data = (straight / "checkpoints" / "last.ckpt").read_bytes()
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(data[: len(data) // 2])
+    line = refused(capsys, lambda: train(tmp_path / "run", dataset, f"ckpt_path={truncated}"))
+    assert f"{truncated}: cannot read the checkpoint (truncated" in line
+
+
+def test_non_finite_loss_stops_and_keeps_what_was_written(tmp_path, dataset, straight, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(straight, run)
+    kept = ["checkpoints/last.ckpt", "checkpoints/best.ckpt", "model.pt", "manifest.json"]
+    before = {name: (run / name).read_bytes() for name in kept}
+    rows = metric_rows(run)
+    # On resume the optimiser's learning rates come from the checkpoint, so an overflowing weight of the
+    # latent prior makes the loss infinite instead.
+    line = refused(
+        capsys,
+        lambda: train(
+            run,
+            dataset,
+            f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+            "trainer.max_epochs=6",
+            "model.code_reg=1e300",
+        ),
+    )
+    assert "training: the loss became inf at epoch 4" in line
+    assert {name: (run / name).read_bytes() for name in kept} == before
+    assert metric_rows(run)[: len(rows)] == rows
+
+
+def test_folder_of_a_previous_run_is_refused_without_overwrite(dataset, straight, capsys):
+    before = (straight / "checkpoints" / "last.ckpt").read_bytes()
+    line = refused(capsys, lambda: train(straight, dataset, "trainer.max_epochs=1"))
+    assert f"{straight}: holds a previous run" in line
+    assert (straight / "checkpoints" / "last.ckpt").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_writes_the_model(tmp_path, dataset):
+    train(
+        tmp_path,
+        dataset,
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.strategy=ddp_spawn",
+        "trainer.devices=2",
+        "trainer.max_epochs=2",
+    )
+    assert_same_weights(weights(tmp_path / "model.pt"), weights(tmp_path / "checkpoints" / "last.ckpt"))
+    assert json.loads((tmp_path / "manifest.json").read_text())["epochs"] == 2
+    assert [r["epoch"] for r in metric_rows(tmp_path) if r["val/loss"]] == ["0", "1"]
