@@ -134,7 +134,7 @@ def test_resumed_run_is_bit_identical_to_a_straight_run(tmp_path, dataset, strai
     assert_same_weights(weights(straight / "model.pt"), weights(tmp_path / "model.pt"))
     resumed = torch.load(last, weights_only=True)
     expected = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
-    assert resumed["epoch"] == expected["epoch"] == 4
+    assert resumed["epoch"] == expected["epoch"] == 3  # index of the last epoch
     assert resumed["lr_schedulers"] == expected["lr_schedulers"]
     for a, b in zip(resumed["optimizer_states"], expected["optimizer_states"], strict=True):
         for key, state in a["state"].items():
@@ -235,3 +235,9 @@ def test_ddp_on_two_cpu_processes_writes_the_model(tmp_path, dataset):
     assert_same_weights(weights(tmp_path / "model.pt"), weights(tmp_path / "checkpoints" / "last.ckpt"))
     assert json.loads((tmp_path / "manifest.json").read_text())["epochs"] == 2
     assert [r["epoch"] for r in metric_rows(tmp_path) if r["val/loss"]] == ["0", "1"]
+
+
+def test_last_checkpoint_every_epoch_without_validation(tmp_path, dataset):
+    train(tmp_path, dataset, "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=10")
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 1 and not (tmp_path / "checkpoints" / "best.ckpt").exists()

@@ -126,7 +126,7 @@ def _merge_resumed_log(logs: Path) -> None:
 def _epochs_done(trainer: pl.Trainer, last: Path) -> int:
     # Under ddp_spawn the epochs ran in worker processes and this process's trainer still counts 0; the last
     # checkpoint, written at the end of every epoch, holds the count.
-    return int(read_checkpoint(last)["epoch"]) if last.is_file() else trainer.current_epoch
+    return int(read_checkpoint(last)["epoch"]) + 1 if last.is_file() else trainer.current_epoch
 
 
 def _run_folder(cfg: DictConfig) -> Path:
@@ -171,12 +171,10 @@ def run(cfg: DictConfig) -> dict:
     )
     checkpoints = out / "checkpoints"
     callbacks = [
+        # Without a monitored metric, the one kept checkpoint is the newest: last.ckpt, every epoch.
+        # (save_last=True would only write it in epochs that also save a top-k checkpoint.)
         ModelCheckpoint(
-            checkpoints,
-            save_last=True,
-            save_top_k=0,
-            save_on_train_epoch_end=True,
-            enable_version_counter=False,
+            checkpoints, "last", save_top_k=1, save_on_train_epoch_end=True, enable_version_counter=False
         ),
         ModelCheckpoint(
             checkpoints, "best", monitor="val/loss", mode="min", save_top_k=1, enable_version_counter=False
