@@ -45,15 +45,17 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
             python,
             "-c",
             "import cellsdf, importlib.resources as r; print(cellsdf.__file__); "
-            "print(r.files('cellsdf.assets').joinpath('real/dsb2018_nuclei_img.tif').is_file())",
+            "print(r.files('cellsdf.assets').joinpath('real/dsb2018_nuclei_img.tif').is_file()); "
+            "from cellsdf.model.checkpoint import load_autodecoder; "
+            "print(load_autodecoder('plat').latents.num_embeddings)",
         ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         check=True,
     )
-    location, asset = run.stdout.split()
-    assert str(env_dir) in location and asset == "True"
+    location, asset, sequences = run.stdout.split()
+    assert str(env_dir) in location and asset == "True" and sequences == "8"  # a shipped model loads
     out = tmp_path / "sim"
     cli = subprocess.run(
         [

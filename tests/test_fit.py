@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_TRAIN
 
 from cellsdf.cli import main
 from cellsdf.dataset.prepared import read_prepared
@@ -12,24 +13,6 @@ from cellsdf.model.fitting import fit_latent
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.tasks.reconstruct import OutputOptions, SequenceCode, write_and_score
 
-# As in test_reconstruct: a small decoder briefly trained on simulated plat cells 0 and 1 (seed 0).
-TRAIN = [
-    "trainer.max_epochs=20",
-    "data.simulate.sequences=2",
-    "data.simulate.frames=4",
-    "data.simulate.size=32",
-    "data.batch_size=4",
-    "data.points_per_item=1024",
-    "data.repeats=5",
-    "data.prepare.points_per_frame=4096",
-    "data.prepare.eval_size=32",
-    "trainer.check_val_every_n_epoch=100",
-    "model.decoder.widths=[64,64,64]",
-    "model.decoder.latent_size=16",
-    "model.decoder.inject=[]",
-    "model.lr.decoder=1e-3",
-    "progress=false",
-]
 FIT = ["iterations=200", "points_per_step=2048", "resolution=32", "prepare.points_per_frame=4096"]
 FIT += ["prepare.eval_size=32", "progress=false"]
 
@@ -37,7 +20,7 @@ FIT += ["prepare.eval_size=32", "progress=false"]
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
-    main(["train", f"out={run}", *TRAIN])
+    main(["train", f"out={run}", *SMALL_TRAIN])
     return run / "model.pt"
 
 

@@ -5,41 +5,22 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import blob
+from conftest import two_blob_dataset
 
 from cellsdf.cli import main
 from cellsdf.dataset.datamodule import PreparedDataModule
-from cellsdf.dataset.prepare import prepare_dataset
-from cellsdf.dataset.sources import MaskSequence, SequenceLoader
 from cellsdf.model.autodecoder import AutoDecoder, clamped_l1
 from cellsdf.model.bench import bench_training
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder, plain_forward
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # These models are tiny: a second thread only adds synchronisation, which is slow on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """A prepared dataset of two small sequences (5 and 3 frames) of growing ellipsoids."""
-
-    def loader(name, masks):
-        seq = MaskSequence(name, "test", masks, (1.0, 1.0, 1.0), np.arange(len(masks)))
-        return SequenceLoader(name, lambda: seq)
-
-    moving = np.stack([blob(centre=(12, 14, 14 + k), radii=(5 + k * 0.5, 7, 8)) for k in range(5)])
-    growing = np.stack([blob(radii=(8, 6 + k, 9)) for k in range(3)])
-    out = tmp_path_factory.mktemp("model") / "dataset.h5"
-    return prepare_dataset(
-        [loader("a", moving), loader("b", growing)], out, points_per_frame=512, eval_size=16
-    )
+    return two_blob_dataset(tmp_path_factory.mktemp("model") / "dataset.h5")
 
 
 def preset(compose_cfg, name):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from conftest import SMALL_TRAIN
 
 from cellsdf.cli import main
 from cellsdf.dataset.prepared import read_eval_masks, read_prepared
@@ -11,30 +12,11 @@ from cellsdf.evaluate.reconstruction import overlap
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.tiff import read_timelapse
 
-# A small decoder trained briefly on two simulated plat cells (4 frames at 32³) fits them well (IoU ~0.9).
-TRAIN = [
-    "trainer.max_epochs=20",
-    "data.simulate.sequences=2",
-    "data.simulate.frames=4",
-    "data.simulate.size=32",
-    "data.batch_size=4",
-    "data.points_per_item=1024",
-    "data.repeats=5",
-    "data.prepare.points_per_frame=4096",
-    "data.prepare.eval_size=32",
-    "trainer.check_val_every_n_epoch=100",
-    "model.decoder.widths=[64,64,64]",
-    "model.decoder.latent_size=16",
-    "model.decoder.inject=[]",
-    "model.lr.decoder=1e-3",
-    "progress=false",
-]
-
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
-    main(["train", f"out={run}", *TRAIN])
+    main(["train", f"out={run}", *SMALL_TRAIN])
     return run / "model.pt"
 
 

@@ -2,14 +2,11 @@ import csv
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
-from conftest import blob
+from conftest import two_blob_dataset
 
 from cellsdf.cli import main
-from cellsdf.dataset.prepare import prepare_dataset
-from cellsdf.dataset.sources import MaskSequence, SequenceLoader
 from cellsdf.model.checkpoint import load_autodecoder
 
 # A tiny decoder and batch, a learning-rate drop every epoch (so that a resume must restore the schedule)
@@ -28,29 +25,13 @@ FAST = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # These models are tiny: a second thread only adds synchronisation, which is slow on a busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     """A prepared dataset of two small sequences, 8 frames: two training steps per epoch."""
-
-    def loader(name, masks):
-        seq = MaskSequence(name, "test", masks, (1.0, 1.0, 1.0), np.arange(len(masks)))
-        return SequenceLoader(name, lambda: seq)
-
-    moving = np.stack([blob(centre=(12, 14, 14 + k), radii=(5 + k * 0.5, 7, 8)) for k in range(5)])
-    growing = np.stack([blob(radii=(8, 6 + k, 9)) for k in range(3)])
-    out = tmp_path_factory.mktemp("train") / "dataset.h5"
-    return prepare_dataset(
-        [loader("a", moving), loader("b", growing)], out, points_per_frame=512, eval_size=16
-    )
+    return two_blob_dataset(tmp_path_factory.mktemp("train") / "dataset.h5")
 
 
 def train(out, dataset, *args):

@@ -9,9 +9,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.prepared import PreparedDataset, is_prepared, read_prepared
-from cellsdf.dataset.sources import find_sequences
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.hashing import file_sha256
@@ -19,6 +17,7 @@ from cellsdf.io.manifest import write_manifest
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.fitting import fit_latent
 from cellsdf.progress import track
+from cellsdf.tasks.prepare import prepare_with
 from cellsdf.tasks.reconstruct import (
     SequenceCode,
     check_out_folder,
@@ -62,28 +61,8 @@ def fitting_data(cfg: DictConfig, model: AutoDecoder, ckpt: Path, out: Path) -> 
                 "pass the masks themselves (TIFF or folder) so that they are prepared at the model's scale",
             )
         return source, data
-    p = cfg.prepare
-    loaders = find_sequences(
-        source,
-        label=p.label,
-        threshold=p.threshold,
-        components=p.components,
-        spacing=None if p.spacing is None else tuple(p.spacing),
-    )
-    prepared = prepare_dataset(
-        loaders,
-        out / "dataset.h5",
-        centre=p.centre,
-        points_per_frame=p.points_per_frame,
-        surface_fraction=p.surface_fraction,
-        surface_sigmas=tuple(p.surface_sigmas),
-        exact_band=p.exact_band,
-        eval_size=p.eval_size,
-        seed=cfg.seed,
-        overwrite=True,  # the output folder was checked as a whole
-        progress=cfg.progress,
-        scale=scale,
-    )
+    # overwrite: the output folder was checked as a whole
+    prepared = prepare_with(source, out / "dataset.h5", cfg.prepare, cfg.seed, True, cfg.progress, scale)
     return prepared, read_prepared(prepared)
 
 

@@ -16,14 +16,13 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import CSVLogger, Logger
 
 from cellsdf.dataset.datamodule import PreparedDataModule
-from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.prepared import is_prepared, read_prepared
-from cellsdf.dataset.sources import find_sequences
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.checkpoint import check_compatible, export_model, read_checkpoint
+from cellsdf.tasks.prepare import prepare_with
 from cellsdf.tasks.simulate import scaled_spacing, simulate_to_folder
 
 
@@ -64,28 +63,7 @@ def training_data(cfg: DictConfig, out: Path) -> Path:
         )
     else:
         source = Path(data.path)
-    p = data.prepare
-    loaders = find_sequences(
-        source,
-        label=p.label,
-        threshold=p.threshold,
-        components=p.components,
-        spacing=None if p.spacing is None else tuple(p.spacing),
-    )
-    return prepare_dataset(
-        loaders,
-        prepared,
-        centre=p.centre,
-        margin=p.margin,
-        points_per_frame=p.points_per_frame,
-        surface_fraction=p.surface_fraction,
-        surface_sigmas=tuple(p.surface_sigmas),
-        exact_band=p.exact_band,
-        eval_size=p.eval_size,
-        seed=cfg.seed,
-        overwrite=True,
-        progress=cfg.progress,
-    )
+    return prepare_with(source, prepared, data.prepare, cfg.seed, overwrite=True, progress=cfg.progress)
 
 
 RESUMED_LOG = "resumed"
