@@ -7,13 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from cellsdf.dataset.prepared import PreparedDataset, is_prepared, read_prepared
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
-from cellsdf.io.hashing import file_sha256
-from cellsdf.io.manifest import write_manifest
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.fitting import fit_latent
 from cellsdf.progress import track
@@ -21,9 +19,9 @@ from cellsdf.tasks.prepare import prepare_with
 from cellsdf.tasks.reconstruct import (
     SequenceCode,
     check_out_folder,
+    finish,
     load_model,
     output_options,
-    print_summary,
     select_device,
     write_and_score,
 )
@@ -105,19 +103,7 @@ def run(cfg: DictConfig) -> dict:
     for item, code, history in zip(items, codes, losses, strict=True):
         angle = 0.0 if code.rotation is None else math.degrees(float(code.rotation.norm()))
         item.update(final_loss=float(history[-1]), rotation_deg=angle)
-    write_manifest(
-        out,
-        "fit",
-        OmegaConf.to_container(cfg, resolve=True),
-        cfg.seed,
-        items,
-        checkpoint=str(ckpt),
-        checkpoint_sha256=file_sha256(ckpt),
-        dataset=str(dataset),
-        dataset_sha256=file_sha256(dataset),
-        latents="latents.npz",
-    )
-    print_summary(out, metrics)
+    finish(out, "fit", cfg, items, metrics, ckpt, dataset, latents="latents.npz")
     return {"out": out, "metrics": metrics, "latents": latents_file}
 
 

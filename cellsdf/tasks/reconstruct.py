@@ -320,9 +320,27 @@ def run(cfg: DictConfig) -> dict:
         for name in chosen
     ]
     metrics, items = write_and_score(model.decoder, codes, dataset, out, options, data)
+    finish(out, "reconstruct", cfg, items, metrics, ckpt, dataset)
+    return {"out": out, "metrics": metrics}
+
+
+def finish(
+    out: Path,
+    command: str,
+    cfg: DictConfig,
+    items: list[dict],
+    metrics: dict,
+    ckpt: Path,
+    dataset: Path,
+    **extra: object,
+) -> None:
+    """Write the manifest (naming the checkpoint and dataset with their hashes) and print the summary.
+
+    ``reconstruct`` and ``fit`` both end this way; ``extra`` adds top-level manifest entries.
+    """
     write_manifest(
         out,
-        "reconstruct",
+        command,
         OmegaConf.to_container(cfg, resolve=True),
         cfg.seed,
         items,
@@ -330,13 +348,8 @@ def run(cfg: DictConfig) -> dict:
         checkpoint_sha256=file_sha256(ckpt),
         dataset=str(dataset),
         dataset_sha256=file_sha256(dataset),
+        **extra,
     )
-    print_summary(out, metrics)
-    return {"out": out, "metrics": metrics}
-
-
-def print_summary(out: Path, metrics: dict) -> None:
-    """Print the mean scores and where the outputs are."""
     shown = "   ".join(f"{k} {v:.3f}" for k, v in metrics["mean"].items() if v is not None)
     print(f"  mean over all frames ({metrics['scored_on']['grid']}³ evaluation grid): {shown}")
     print(f"wrote {len(metrics['sequences'])} sequence folder(s), metrics.json and manifest.json to {out}")
