@@ -12,12 +12,13 @@ from cellsdf import __version__
 from cellsdf.errors import InputError
 
 COMMANDS = {
-    "demo": "run the main job on built-in data: simulate, prepare, preview pictures",
+    "demo": "run the main job on built-in data: simulate, prepare, generate, preview pictures, report",
     "simulate": "write procedural cell-line time-lapses (plat, cele, filo) as TIFFs",
     "prepare": "turn masks (TIFF, CTC folder, reference HDF5) into a prepared training dataset",
     "train": "train the latent SIREN auto-decoder on a prepared dataset or a simulated cell line",
     "reconstruct": "decode a trained model's sequences to TIFFs and meshes, scored against its training data",
     "fit": "fit latent codes and rotations of a trained model to new masks; decode, write and score them",
+    "generate": "draw new cells from a trained model: TIFF time-lapses, meshes, SDF volumes, previews",
     "evaluate": "compare real and generated cells: shape descriptors, distribution metrics, HTML report",
     "bench": "time our implementations against the plain reference ways, with peak memory",
 }

@@ -1,22 +1,62 @@
-"""Decoded sequences to files: binary time-lapses and per-frame meshes, one frame in memory at a time."""
+"""Decoded sequences to files: binary time-lapses, meshes and SDF volumes, one frame in memory at a time."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import trimesh
 
+from cellsdf.dataset.sdf import signed_distance
 from cellsdf.decode.dense import decode_dense
-from cellsdf.io.atomic import atomic_path
-from cellsdf.io.mesh import crop_box, surface_mesh
+from cellsdf.decode.narrowband import decode_narrowband
+from cellsdf.io.mesh import (
+    SMOOTHING,
+    crop_box,
+    display_mesh,
+    surface_mesh,
+    write_mesh,
+    write_mesh_timelapse,
+    write_napari_surface,
+)
+from cellsdf.io.reference import reference_writer
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.model.siren import SirenDecoder
 
-FORMATS = ("tiff", "mesh")
+FORMATS = ("tiff", "mesh", "sdf")
 MESH_FORMATS = ("ply", "obj", "stl", "glb")
+METHODS = ("narrowband", "dense")
+TIMELAPSE_GLB = "mesh/timelapse.glb"
+TIMELAPSE_NAPARI = "mesh/timelapse_napari.npz"
+
+
+@dataclass(frozen=True)
+class MeshOptions:
+    """How frames become mesh files.
+
+    Attributes
+    ----------
+    format : {'ply', 'obj', 'stl', 'glb'}
+        Per-frame file type.
+    smoothing : int
+        Taubin iterations after marching cubes (0: the binary staircase mesh).
+    faces : int or None
+        Decimate every per-frame mesh to at most this many faces; None keeps the full mesh.
+    timelapse_faces : int or None
+        Faces per frame in the time-lapse files (GLB scene, napari surface), which hold every frame at once.
+    """
+
+    format: str = "ply"
+    smoothing: int = SMOOTHING
+    faces: int | None = None
+    timelapse_faces: int | None = 20000
+
+
+DEFAULT_MESH = MeshOptions()
 
 
 def grid_spacing(resolution: int, scale: float) -> tuple[float, float, float]:
@@ -44,6 +84,7 @@ def decode_masks(
     times: Iterable[float],
     resolution: int,
     rotation: torch.Tensor | None = None,
+    method: str = "narrowband",
 ) -> Iterator[np.ndarray]:
     """Decode one sequence frame by frame as binary masks.
 
@@ -59,37 +100,42 @@ def decode_masks(
         Grid side over [-1, 1]³.
     rotation : torch.Tensor, optional
         (3, 3) rotation the model applies to the coordinates.
+    method : {'narrowband', 'dense'}
+        Narrow-band refinement (fast; see :mod:`cellsdf.decode.narrowband`) or every grid point (the
+        reference).
 
     Yields
     ------
     np.ndarray
         bool (R, R, R) mask, ``sdf <= 0``, axes (z, y, x).
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     for t in times:
-        yield decode_dense(decoder, latent, float(t), resolution, rotation) <= 0
+        if method == "dense":
+            yield decode_dense(decoder, latent, float(t), resolution, rotation) <= 0
+        else:
+            yield decode_narrowband(decoder, latent, float(t), resolution, rotation)
 
 
-def write_mesh(mesh: trimesh.Trimesh, path: str | Path) -> Path:
-    """Write a mesh with (z, y, x) vertices to a file in (x, y, z) order, the format given by the suffix.
+def reference_sdf(mask: np.ndarray) -> np.ndarray:
+    """Signed distance of a mask as the published reference stores it: voxels, positive outside, / max |sdf|.
 
     Parameters
     ----------
-    mesh : trimesh.Trimesh
-        Vertices (z, y, x), as :func:`cellsdf.io.mesh.surface_mesh` makes them.
-    path : str or Path
-        ``.ply``, ``.obj``, ``.stl`` or ``.glb`` file, written atomically.
+    mask : np.ndarray
+        bool (Z, Y, X) with foreground and background.
 
     Returns
     -------
-    Path
-        The written file.
+    np.ndarray
+        float32 (Z, Y, X) in [-1, 1].
     """
-    # Reversing the axes mirrors the mesh, so the faces are reversed too to keep the normals pointing outward.
-    xyz = trimesh.Trimesh(mesh.vertices[:, ::-1], mesh.faces[:, ::-1], process=False)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        xyz.export(tmp, file_type=path.suffix[1:])
-    return path
+    if not mask.any() or mask.all():
+        # No surface: the frame is all outside (+1) or all inside (-1) in the reference's normalised units.
+        return np.full(mask.shape, -1.0 if mask.any() else 1.0, np.float32)
+    sdf = signed_distance(mask)
+    return sdf / np.abs(sdf).max()
 
 
 def write_volumes(
@@ -99,14 +145,15 @@ def write_volumes(
     resolution: int,
     spacing: tuple[float, float, float],
     frame_interval: float,
-    formats: Sequence[str] = FORMATS,
-    mesh_format: str = "ply",
+    formats: Sequence[str] = ("tiff", "mesh"),
+    mesh: MeshOptions = DEFAULT_MESH,
 ) -> list[dict]:
-    """Write a sequence of masks as ``folder/mask.tif`` and ``folder/mesh/t000.<mesh_format>`` ...
+    """Write a sequence of masks into ``folder``: ``mask.tif``, ``mesh/t000.<format>`` ..., ``sdf.h5``.
 
-    Masks are consumed one at a time, so memory does not grow with the number of frames. Existing outputs in
-    ``folder`` are replaced, meshes of frames beyond ``n_frames`` removed (the caller decides whether that is
-    allowed).
+    Masks are consumed one at a time, so memory does not grow with the number of frames (the time-lapse mesh
+    files keep each frame's decimated mesh). Existing outputs in ``folder`` are replaced, meshes of frames
+    beyond ``n_frames`` removed (the caller decides whether that is allowed). If ``masks`` raises, the files
+    being written are not left behind.
 
     Parameters
     ----------
@@ -119,11 +166,13 @@ def write_volumes(
     spacing : tuple of float
         Voxel size (z, y, x) in µm, written to the TIFF and applied to mesh vertices.
     frame_interval : float
-        Seconds between frames, written to the TIFF.
-    formats : sequence of {'tiff', 'mesh'}
-        What to write.
-    mesh_format : {'ply', 'obj', 'stl', 'glb'}
-        Mesh file type.
+        Seconds between frames, written to the TIFF and the napari surface.
+    formats : sequence of {'tiff', 'mesh', 'sdf'}
+        What to write: the uint8 0/255 TZYX time-lapse; one mesh per frame plus the time-lapse meshes
+        ``mesh/timelapse.glb`` (one node per frame) and ``mesh/timelapse_napari.npz`` (a 4D surface); the SDF
+        of every frame in the published reference's HDF5 layout (``sdf.h5``, dataset ``sdf_vid``).
+    mesh : MeshOptions
+        Mesh file type, smoothing and decimation.
 
     Returns
     -------
@@ -138,24 +187,40 @@ def write_volumes(
             if old.suffix[1:] in MESH_FORMATS:
                 old.unlink()
     frames: list[dict] = []
+    shown: list[trimesh.Trimesh | None] = []
+    shape = (n_frames, resolution, resolution, resolution)
+    with ExitStack() as stack:
+        add_sdf = (
+            stack.enter_context(reference_writer(folder / "sdf.h5", shape, True))
+            if "sdf" in formats
+            else None
+        )
 
-    def written(stream: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        for index, mask in enumerate(stream):
-            frame = {"voxels": int(np.count_nonzero(mask)), "mesh": None}
-            crop = crop_box(mask) if "mesh" in formats else None
-            if crop is not None:
-                name = f"mesh/t{index:03d}.{mesh_format}"
-                write_mesh(surface_mesh(crop[0], spacing, crop[1]), folder / name)
-                frame["mesh"] = name
-            frames.append(frame)
-            yield mask
+        def written(stream: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            for index, mask in enumerate(stream):
+                frame = {"voxels": int(np.count_nonzero(mask)), "mesh": None}
+                crop = crop_box(mask) if "mesh" in formats else None
+                shown.append(None)
+                if crop is not None:
+                    surface = display_mesh(
+                        surface_mesh(crop[0], spacing, crop[1], mesh.smoothing), mesh.faces
+                    )
+                    frame["mesh"] = f"mesh/t{index:03d}.{mesh.format}"
+                    write_mesh(surface, folder / frame["mesh"])
+                    shown[-1] = display_mesh(surface, mesh.timelapse_faces)
+                if add_sdf is not None:
+                    add_sdf(reference_sdf(mask))
+                frames.append(frame)
+                yield mask
 
-    stream = written(masks)
-    if "tiff" in formats:
-        shape = (n_frames, resolution, resolution, resolution)
-        write_timelapse(folder / "mask.tif", stream, shape, spacing, frame_interval, overwrite=True)
-    # The TIFF writer stops pulling after the last frame; running the stream out lets its wrappers (progress
-    # bars) finish, and without a TIFF it is what writes the meshes.
-    for _ in stream:
-        pass
+        stream = written(masks)
+        if "tiff" in formats:
+            write_timelapse(folder / "mask.tif", stream, shape, spacing, frame_interval, overwrite=True)
+        # The TIFF writer stops pulling after the last frame; running the stream out lets its wrappers
+        # (progress bars) finish, and without a TIFF it is what writes the meshes.
+        for _ in stream:
+            pass
+    if "mesh" in formats:
+        write_mesh_timelapse(shown, folder / TIMELAPSE_GLB)
+        write_napari_surface(shown, frame_interval, folder / TIMELAPSE_NAPARI)
     return frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,36 @@ from cellsdf.io.mesh import crop_box, surface_mesh
 
 _LIGHT = LightSource(azdeg=315, altdeg=45)
 _RENDER_SIDE = 64  # marching-cubes cells along a rendered cell's longest side
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """One row of a preview picture: z-projections of some frames and one frame's surface.
+
+    Attributes
+    ----------
+    title : str
+        Row title.
+    projections : dict of int to np.ndarray
+        Frame index to its (Y, X) maximum projection along z.
+    surface : np.ndarray
+        bool (Z, Y, X) mask whose surface is rendered; not empty.
+    surface_frame : int
+        Frame index of ``surface``.
+    spacing : tuple of float
+        Voxel size (z, y, x) in µm, so the surface has physical proportions.
+    """
+
+    title: str
+    projections: dict[int, np.ndarray]
+    surface: np.ndarray
+    surface_frame: int
+    spacing: tuple[float, float, float]
+
+
+def preview_frames(n_frames: int, columns: int = 4) -> list[int]:
+    """Return the frame indices a preview shows: ``columns`` evenly spaced, first and last included."""
+    return np.unique(np.linspace(0, n_frames - 1, columns).round().astype(int)).tolist()
 
 
 def write_preview(
@@ -41,18 +72,46 @@ def write_preview(
     Path
         The written picture.
     """
-    fig = Figure(figsize=(2.2 * (columns + 1), 2.3 * len(sequences)), layout="constrained")
+    rows = [
+        PreviewRow(
+            title,
+            {k: masks[k].max(axis=0) for k in preview_frames(len(masks), columns)},
+            masks[-1],
+            len(masks) - 1,
+            spacing[title],
+        )
+        for title, masks in sequences.items()
+    ]
+    return write_preview_rows(path, rows)
+
+
+def write_preview_rows(path: str | Path, rows: list[PreviewRow]) -> Path:
+    """Draw preview rows (projections, then a rendered surface) into one PNG, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output PNG.
+    rows : list of PreviewRow
+        One row each; rows may have different numbers of projections.
+
+    Returns
+    -------
+    Path
+        The written picture.
+    """
+    columns = max(len(r.projections) for r in rows)
+    fig = Figure(figsize=(2.2 * (columns + 1), 2.3 * len(rows)), layout="constrained")
     FigureCanvasAgg(fig)
-    for row, (title, masks) in enumerate(sequences.items()):
-        picks = np.unique(np.linspace(0, len(masks) - 1, columns).round().astype(int))
-        for col, frame in enumerate(picks):
-            ax = fig.add_subplot(len(sequences), columns + 1, row * (columns + 1) + col + 1)
-            ax.imshow(masks[frame].max(axis=0), cmap="gray", interpolation="nearest")
-            ax.set_title(f"{title}  t={frame}", fontsize=8)
+    for row, r in enumerate(rows):
+        for col, (frame, image) in enumerate(r.projections.items()):
+            ax = fig.add_subplot(len(rows), columns + 1, row * (columns + 1) + col + 1)
+            ax.imshow(image, cmap="gray", interpolation="nearest")
+            ax.set_title(f"{r.title}  t={frame}", fontsize=8)
             ax.set_axis_off()
-        ax = fig.add_subplot(len(sequences), columns + 1, (row + 1) * (columns + 1), projection="3d")
-        draw_surface(ax, masks[-1], spacing[title])
-        ax.set_title(f"{title}  surface t={len(masks) - 1}", fontsize=8)
+        ax = fig.add_subplot(len(rows), columns + 1, (row + 1) * (columns + 1), projection="3d")
+        draw_surface(ax, r.surface, r.spacing)
+        ax.set_title(f"{r.title}  surface t={r.surface_frame}", fontsize=8)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     return Path(path)

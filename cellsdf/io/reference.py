@@ -6,6 +6,8 @@ h5py sees ``sdf_vid`` with shape (N, N, N, T); the reference code takes ``.trans
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import h5py
@@ -69,10 +71,52 @@ def write_reference_sdf(path: str | Path, sdf: np.ndarray, overwrite: bool = Fal
     Path
         The written file.
     """
-    path = check_writable(path, overwrite)
     if sdf.ndim != 4:
         raise ValueError(f"sdf must have shape (T, Z, Y, X), got {sdf.shape}")
-    stored = np.ascontiguousarray(sdf.transpose(3, 2, 1, 0), dtype=np.float32)
+    with reference_writer(path, sdf.shape, overwrite) as add:
+        for frame in sdf:
+            add(frame)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def reference_writer(
+    path: str | Path, shape: tuple[int, int, int, int], overwrite: bool = False
+) -> Iterator[Callable[[np.ndarray], None]]:
+    """Open a reference-layout SDF file; yield a function that appends one frame (memory holds one frame).
+
+    The file is renamed into place when the block ends with all ``shape[0]`` frames written; if the block
+    raises, nothing is left behind and an existing file is untouched.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output ``.h5`` file.
+    shape : tuple of int
+        (T, Z, Y, X).
+    overwrite : bool
+        Replace an existing file.
+
+    Yields
+    ------
+    callable
+        ``add(frame)`` with ``frame`` a (Z, Y, X) SDF, positive outside.
+    """
+    path = check_writable(path, overwrite)
+    stored_shape = (*shape[:0:-1], shape[0])
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset(DATASET, data=stored, chunks=(*stored.shape[:3], 1), compression="gzip")
-    return path
+        data = f.create_dataset(
+            DATASET, shape=stored_shape, dtype=np.float32, chunks=(*stored_shape[:3], 1), compression="gzip"
+        )
+        count = 0
+
+        def add(frame: np.ndarray) -> None:
+            nonlocal count
+            if count >= shape[0] or frame.shape != tuple(shape[1:]):
+                raise ValueError(f"frame {count} of shape {frame.shape} does not fit shape {shape}")
+            data[..., count] = frame.transpose(2, 1, 0)
+            count += 1
+
+        yield add
+        if count != shape[0]:
+            raise ValueError(f"got {count} frames, expected {shape[0]}")

@@ -16,7 +16,14 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cellsdf.dataset.prepared import PreparedDataset, read_eval_masks, read_prepared
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, decode_masks, grid_spacing, write_volumes
+from cellsdf.decode.volumes import (
+    FORMATS,
+    MESH_FORMATS,
+    MeshOptions,
+    decode_masks,
+    grid_spacing,
+    write_volumes,
+)
 from cellsdf.errors import InputError
 from cellsdf.evaluate.reconstruction import reconstruction_metrics
 from cellsdf.io.atomic import atomic_path, check_writable
@@ -59,8 +66,8 @@ class OutputOptions:
 
     resolution: int = 64
     frames: int | None = None
-    formats: tuple[str, ...] = FORMATS
-    mesh_format: str = "ply"
+    formats: tuple[str, ...] = ("tiff", "mesh")
+    mesh: MeshOptions = MeshOptions()
     progress: bool = False
 
 
@@ -78,7 +85,9 @@ def output_options(cfg: DictConfig) -> OutputOptions:
         raise InputError("formats", f"choose one or more of {', '.join(FORMATS)}, got {formats}")
     if cfg.mesh_format not in MESH_FORMATS:
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {cfg.mesh_format!r}")
-    return OutputOptions(cfg.resolution, cfg.frames, tuple(formats), cfg.mesh_format, bool(cfg.progress))
+    return OutputOptions(
+        cfg.resolution, cfg.frames, tuple(formats), MeshOptions(format=cfg.mesh_format), bool(cfg.progress)
+    )
 
 
 def select_device(name: str) -> torch.device:
@@ -185,7 +194,7 @@ def write_and_score(
             spacing,
             interval,
             options.formats,
-            options.mesh_format,
+            options.mesh,
         )
         if not same_grid:
             eval_masks = decode_masks(decoder, code.latent, data.frame_t[rows], eval_size, rotation)

@@ -138,6 +138,8 @@ def run(cfg: DictConfig) -> dict:
             "path": str(dataset.resolve()),
             "sequences": [s.name for s in data.sequences],
             "spacing": [[float(v) for v in s.spacing] for s in data.sequences],
+            "frames": [int(s.frames) for s in data.sequences],
+            "frame_interval": [float(s.frame_interval) for s in data.sequences],
             "scale": float(data.scale),
         },
     )

@@ -1,0 +1,212 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import trimesh
+from scipy import stats
+from scipy.spatial.transform import Rotation
+
+from cellsdf.cli import main
+from cellsdf.generate import (
+    around_latent,
+    frame_problem,
+    gaussian_latent,
+    interpolated_latent,
+    uniform_rotation,
+)
+from cellsdf.io.hashing import file_sha256
+from cellsdf.io.mesh import read_napari_surface
+from cellsdf.io.reference import read_reference_sdf
+from cellsdf.io.tiff import read_timelapse
+from cellsdf.model.checkpoint import load_autodecoder, resolve_checkpoint
+
+SMALL = ["resolution=32", "frames=3", "progress=false"]
+
+
+def generate(out, *args):
+    main(["generate", f"out={out}", *args])
+    return json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else None
+
+
+def tree(folder):
+    """Every file under a folder with its bytes (the manifest without its creation time and folder name)."""
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == "manifest.json":
+            manifest = json.loads(data)
+            manifest.pop("created")
+            manifest["config"].pop("out")
+            data = json.dumps(manifest).encode()
+        files[str(path.relative_to(folder))] = data
+    return files
+
+
+def test_uniform_rotations_pass_a_uniformity_test_that_euler_angles_fail():
+    rng = np.random.default_rng(0)
+    rotations = Rotation.from_rotvec(np.stack([uniform_rotation(rng) for _ in range(3000)]))
+    # Under the Haar measure a rotated axis is uniform on the sphere (z uniform in [-1, 1]) and the angle has
+    # density (1 - cos θ) / π, i.e. CDF (θ - sin θ) / π.
+    z = rotations.apply([0.0, 0.0, 1.0])[:, 2]
+    assert stats.kstest(z, stats.uniform(-1, 2).cdf).pvalue > 0.01
+    angle_cdf = lambda a: (a - np.sin(a)) / np.pi  # noqa: E731
+    assert stats.kstest(rotations.magnitude(), angle_cdf).pvalue > 0.01
+    euler = Rotation.from_euler("zyz", rng.uniform(0, [2 * np.pi, np.pi, 2 * np.pi], size=(3000, 3)))
+    assert stats.kstest(euler.apply([0.0, 0.0, 1.0])[:, 2], stats.uniform(-1, 2).cdf).pvalue < 1e-6
+
+
+def test_latent_samplers():
+    rng = np.random.default_rng(1)
+    latents = rng.normal(size=(5, 16))
+    draws = np.stack([gaussian_latent(latents, rng) for _ in range(4000)])
+    np.testing.assert_allclose(draws.mean(axis=0), latents.mean(axis=0), atol=0.1)
+    np.testing.assert_allclose(np.cov(draws, rowvar=False), np.cov(latents, rowvar=False), atol=0.15)
+    # Five codes span a 4D affine subspace: covariance draws stay in it.
+    basis = np.linalg.svd(latents - latents.mean(axis=0))[2][:4]
+    centred = draws - latents.mean(axis=0)
+    assert np.abs(centred - centred @ basis.T @ basis).max() < 1e-6
+    iso = np.stack([gaussian_latent(latents, rng, std=0.5) for _ in range(4000)])
+    assert iso.std(axis=0) == pytest.approx(np.full(16, 0.5), abs=0.03)
+    code, source = around_latent(latents, rng, noise=0.01)
+    assert np.abs(code - latents[source]).max() < 0.06
+    np.testing.assert_array_equal(interpolated_latent(latents, 1, 3, 0.0), latents[1])
+    np.testing.assert_allclose(
+        interpolated_latent(latents, 1, 3, 0.25), 0.75 * latents[1] + 0.25 * latents[3]
+    )
+
+
+def test_frame_problem():
+    mask = np.zeros((8, 8, 8), bool)
+    assert frame_problem(mask) == "empty"
+    mask[3:5, 3:5, 3:5] = True
+    assert frame_problem(mask) is None
+    mask[3, 3, 7] = True
+    assert frame_problem(mask) == "touches the grid border"
+
+
+def test_generate_writes_timelapses_meshes_sdf_and_manifest(tmp_path):
+    out = tmp_path / "gen"
+    manifest = generate(
+        out, "ckpt=plat", "n=2", "resolution=48", "frames=3", "progress=false", "formats=[tiff,mesh,sdf]"
+    )
+    model = load_autodecoder("plat")
+    voxel = 2.0 / 47 / model.hparams["dataset"]["scale"]
+    assert manifest["command"] == "generate" and manifest["checkpoint_sha256"] == file_sha256(
+        resolve_checkpoint("plat")
+    )
+    assert [item["name"] for item in manifest["items"]] == ["gen_000", "gen_001"]
+    for item in manifest["items"]:
+        cell = out / item["name"]
+        stack = read_timelapse(cell / "mask.tif")
+        assert stack.data.shape == (3, 48, 48, 48) and set(np.unique(stack.data)) == {0, 255}
+        assert stack.spacing == pytest.approx((voxel,) * 3)
+        # Three frames over the training sequences' 9 minutes.
+        assert stack.frame_interval == pytest.approx(270.0)
+        assert len(item["latent"]) == 64 and len(item["rotation"]) == 3 and item["seed"] == [0, item["index"]]
+        sdf = read_reference_sdf(cell / "sdf.h5")
+        assert sdf.shape == (3, 48, 48, 48) and np.abs(sdf).max() == pytest.approx(1.0)
+        np.testing.assert_array_equal(sdf <= 0, stack.data > 0)
+        for k, frame in enumerate(item["frames"]):
+            assert frame["voxels"] == np.count_nonzero(stack.data[k]) > 0
+            assert frame["components"] >= 1
+            mesh = trimesh.load(cell / frame["mesh"])
+            assert mesh.is_watertight and mesh.volume > 0
+            assert mesh.volume == pytest.approx(frame["voxels"] * voxel**3, rel=0.02)
+        scene = trimesh.load(cell / "mesh" / "timelapse.glb")
+        assert sorted(scene.graph.nodes_geometry) == ["t000", "t001", "t002"]
+        vertices, faces, values = read_napari_surface(cell / "mesh" / "timelapse_napari.npz")
+        assert set(np.unique(vertices[:, 0])) == {0.0, 1.0, 2.0} and faces.max() < len(vertices)
+        assert (cell / "preview.png").stat().st_size > 10_000
+
+
+def test_more_frames_interpolate_in_time(tmp_path):
+    three = generate(tmp_path / "a", "ckpt=plat", "n=1", "resolution=32", "frames=3", "progress=false")
+    five = generate(tmp_path / "b", "ckpt=plat", "n=1", "resolution=32", "frames=5", "progress=false")
+    coarse = [f["voxels"] for f in three["items"][0]["frames"]]
+    fine = [f["voxels"] for f in five["items"][0]["frames"]]
+    # Same cell (same seed and index), decoded at t = -1, 0, 1 and at t = -1, -0.5, 0, 0.5, 1.
+    assert fine[::2] == coarse
+    assert coarse[0] < coarse[1] < coarse[2]  # plat cells grow
+    assert coarse[0] < fine[1] < coarse[1] < fine[3] < coarse[2]
+
+
+def test_shards_write_exactly_the_files_of_one_run(tmp_path):
+    args = ["ckpt=plat", "n=3", *SMALL]
+    assert generate(tmp_path / "one", *args) is not None
+    assert generate(tmp_path / "sharded", *args, "shard=1", "num_shards=2") is None  # shard 0 still missing
+    assert sorted(p.name for p in (tmp_path / "sharded").iterdir()) == ["gen_001", "run.json"]
+    generate(tmp_path / "sharded", *args, "shard=0", "num_shards=2")
+    assert tree(tmp_path / "sharded") == tree(tmp_path / "one")
+
+
+def test_restart_skips_complete_cells(tmp_path, capsys):
+    out = tmp_path / "gen"
+    args = ["ckpt=plat", "n=2", *SMALL]
+    generate(out, *args)
+    before = tree(out)
+    first = (out / "gen_000" / "mask.tif").stat().st_mtime_ns
+    # An interruption: gen_001 was being written, no manifest yet.
+    (out / "gen_001").rename(out / ".gen_001.partial")
+    (out / "manifest.json").unlink()
+    capsys.readouterr()
+    generate(out, *args)
+    assert "wrote 1 cell(s), skipped 1 already complete" in capsys.readouterr().out
+    assert (out / "gen_000" / "mask.tif").stat().st_mtime_ns == first
+    assert tree(out) == before
+    with pytest.raises(SystemExit) as err:
+        generate(out, "ckpt=plat", "n=2", "resolution=32", "frames=4", "progress=false")
+    assert err.value.code == 2
+    assert tree(out) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ckpt=nosuchmodel"], "checkpoint not found"),
+        (["resolution=4"], "resolution: must be an integer >= 8"),
+        (["resolution=100000"], "needs about"),
+        (["n=0"], "n: must be an integer >= 1"),
+        (["frames=0"], "frames: must be an integer >= 1"),
+        (["sampler.name=uniform"], "sampler.name: choose one of"),
+        (["rotation=euler"], "rotation: choose one of"),
+        (["shard=2", "num_shards=2"], "shard: must lie in"),
+        (["sampler.std=1000", "max_draws=2"], "no usable cell in 2 draw(s)"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as err:
+        main(["generate", f"out={tmp_path / 'gen'}", "n=1", *SMALL, *args])
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not any((tmp_path / "gen").glob("gen_*"))
+
+
+def test_bad_checkpoint_and_occupied_folder(tmp_path, capsys):
+    bad = tmp_path / "model.pt"
+    bad.write_text("not a model")
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("mine")
+    for args, message in [
+        ([f"ckpt={bad}", f"out={tmp_path / 'gen'}"], "not a torch file"),
+        (["ckpt=plat", f"out={occupied}"], "holds other files"),
+    ]:
+        with pytest.raises(SystemExit) as err:
+            main(["generate", "n=1", *SMALL, *args])
+        assert err.value.code == 2 and message in capsys.readouterr().err
+    assert (occupied / "notes.txt").read_text() == "mine" and len(list(occupied.iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_joblib_multirun_matches_one_run(tmp_path):
+    args = ["ckpt=plat", "n=4", *SMALL]
+    generate(tmp_path / "one", *args)
+    sharded = tmp_path / "sharded"
+    command = [sys.executable, "-m", "cellsdf.cli", "generate", "-m", f"out={sharded}", *args]
+    subprocess.run([*command, "shard=0,1", "num_shards=2", "hydra/launcher=joblib"], check=True)
+    files = tree(sharded)
+    files.pop("multirun.yaml", None)
+    assert files == tree(tmp_path / "one")
