@@ -47,7 +47,7 @@ def read_checkpoint(path: str | Path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "checkpoint not found")
+        raise InputError(path, f"checkpoint not found (built-in models: {', '.join(BUILT_IN)})")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
