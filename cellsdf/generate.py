@@ -17,6 +17,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, decode_masks, write_volumes
+from cellsdf.io.mesh import crop_box
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder
@@ -218,7 +219,7 @@ class _Watcher:
             problem = frame_problem(mask)
             if problem is not None:
                 raise RejectedCell(index, problem)
-            self.components.append(int(ndimage.label(mask)[1]))
+            self.components.append(int(ndimage.label(crop_box(mask)[0])[1]))
             if index in self.picks:
                 self.projections[index] = mask.max(axis=0)
             self.last = mask
@@ -238,6 +239,7 @@ def write_cell(
     mesh: MeshOptions = DEFAULT_MESH,
     title: str = "cell",
     progress: bool = False,
+    clamp: float = 0.1,
 ) -> list[dict]:
     """Decode one generated cell frame by frame and write its files and ``preview.png`` into ``folder``.
 
@@ -267,6 +269,8 @@ def write_cell(
         Name on the progress bar and the preview.
     progress : bool
         Show a progress bar over frames.
+    clamp : float
+        The model's training loss clamp (see :func:`cellsdf.decode.volumes.decode_masks`).
 
     Returns
     -------
@@ -285,7 +289,7 @@ def write_cell(
     code = torch.as_tensor(latent, dtype=parameter.dtype, device=parameter.device)
     matrix = None if rotation is None else axis_angle_matrix(torch.as_tensor(rotation, dtype=torch.float32))
     watcher = _Watcher(preview_frames(len(times)))
-    masks = watcher.watch(decode_masks(decoder, code, times, resolution, matrix))
+    masks = watcher.watch(decode_masks(decoder, code, times, resolution, matrix, clamp=clamp))
     masks = track(masks, title, total=len(times), show=progress)
     frames = write_volumes(masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh)
     for frame, components in zip(frames, watcher.components, strict=True):

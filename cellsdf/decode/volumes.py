@@ -85,6 +85,7 @@ def decode_masks(
     resolution: int,
     rotation: torch.Tensor | None = None,
     method: str = "narrowband",
+    clamp: float = 0.1,
 ) -> Iterator[np.ndarray]:
     """Decode one sequence frame by frame as binary masks.
 
@@ -103,6 +104,9 @@ def decode_masks(
     method : {'narrowband', 'dense'}
         Narrow-band refinement (fast; see :mod:`cellsdf.decode.narrowband`) or every grid point (the
         reference).
+    clamp : float
+        The model's training loss clamp, up to which its outputs are distances (sets the narrow band's
+        coarsest block).
 
     Yields
     ------
@@ -115,7 +119,7 @@ def decode_masks(
         if method == "dense":
             yield decode_dense(decoder, latent, float(t), resolution, rotation) <= 0
         else:
-            yield decode_narrowband(decoder, latent, float(t), resolution, rotation)
+            yield decode_narrowband(decoder, latent, float(t), resolution, rotation, clamp=clamp)
 
 
 def reference_sdf(mask: np.ndarray) -> np.ndarray:

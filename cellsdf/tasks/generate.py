@@ -316,6 +316,7 @@ def _make_cell(
                 request.mesh,
                 title=name,
                 progress=progress,
+                clamp=float(model.hparams.clamp),
             )
         except RejectedCell as err:
             rejected.append(str(err))
