@@ -82,6 +82,16 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (tmp_path / "demo" / "preview.png").stat().st_size > 10_000
     for line in ("plat", "cele", "filo"):
         assert read_prepared(tmp_path / "demo" / "prepared" / f"{line}.h5").points.shape[0] == 3
+        generated = json.loads((tmp_path / "demo" / "generated" / line / "manifest.json").read_text())
+        assert [item["name"] for item in generated["items"]] == ["gen_000", "gen_001", "gen_002"]
+        assert read_timelapse(tmp_path / "demo" / "generated" / line / "gen_000" / "mask.tif").data.shape == (
+            3,
+            24,
+            24,
+            24,
+        )
+    report = json.loads((tmp_path / "demo" / "report" / "metrics.json").read_text())
+    assert report["inputs"]["generated"]["sequences"] == 3
 
 
 def test_bench_writes_rows(tmp_path):
@@ -95,14 +105,24 @@ def test_bench_writes_rows(tmp_path):
             "evaluate_frames=2",
             "points_per_frame=200",
             "compile_limit_s=null",
+            "generate_frames=2",
             f"out={out}",
         ]
     )
     rows = json.loads(out.read_text())["rows"]
-    expected = ["simulate"] * 3 + ["signed", "prepare", "evaluate", "train", "train"]
-    assert [r["row"].split()[0] for r in rows] == expected
-    assert all(r["ours"] > 0 and r["peak_mib"] >= 0 for r in rows)
-    assert all(r["ratio"] > 0 for r in rows[3:])
+    expected = ["simulate"] * 3 + ["signed", "prepare", "evaluate", "train", "train"] + ["decode"] * 4
+    assert [r["row"].split()[0] for r in rows] == [*expected, "generate"]
+    generate_row = rows.pop()
+    assert "2 frames at 24³" in generate_row["row"] and generate_row["ours"] > 0
+    assert generate_row["passed"] is None
+    # The last decode row is a memory rise in a fresh process, which may be 0 MiB on so small a grid.
+    assert all(r["ours"] > 0 for r in rows[:-1]) and all(r["peak_mib"] >= 0 for r in rows)
+    assert all(r["ratio"] > 0 for r in rows[3:8] + rows[-2:-1])
+    # Decode rows at grids scaled down from 128³ and 256³: not judged, but the masks must still agree.
+    agreement = rows[-4:-2]
+    assert ["12³" in agreement[0]["row"], "24³" in agreement[1]["row"]] == [True, True]
+    assert all(r["ours"] >= 99.9 and r["passed"] is None for r in agreement)
+    assert rows[-2]["points"] > 0 and rows[-2]["reference_points"] == 24**3
 
 
 @pytest.mark.parametrize("command", ["simulate", "prepare"])

@@ -1,0 +1,153 @@
+import numpy as np
+import pytest
+import torch
+
+import cellsdf.decode.narrowband as narrowband
+from cellsdf.dataset.normalise import cube_grid
+from cellsdf.decode.bench import bench_decode
+from cellsdf.decode.dense import decode_dense, decode_points
+from cellsdf.decode.narrowband import block_radius, decode_narrowband, default_coarse
+from cellsdf.errors import InputError
+from cellsdf.model.checkpoint import BUILT_IN, load_autodecoder
+from cellsdf.model.rotation import axis_angle_matrix
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {name: load_autodecoder(name) for name in BUILT_IN}
+
+
+def frame(model, sequence, rotation):
+    """Latent of a training sequence and a rotation: none, the sequence's learned one, or a given vector."""
+    latent = model.latents.weight[sequence].detach()
+    if rotation == "learned":
+        return latent, model.rotation_matrices(torch.tensor([sequence]))[0]
+    return latent, None if rotation is None else axis_angle_matrix(torch.tensor(rotation))
+
+
+def capsules(points: np.ndarray) -> np.ndarray:
+    """Exact SDF of a fat capsule and a rod thinner than a 64³ voxel, lying on grid points."""
+
+    def capsule(a, b, radius):
+        a, b = np.asarray(a), np.asarray(b)
+        s = np.clip(((points - a) @ (b - a)) / ((b - a) @ (b - a)), 0.0, 1.0)
+        return np.linalg.norm(points - (a + s[:, None] * (b - a)), axis=1) - radius
+
+    rod = capsule((0.0, 0.0, -0.6), (0.0, 0.0, 0.6), 0.01)
+    return np.minimum(capsule((-0.3, 0.1, -0.2), (0.3, -0.1, 0.25), 0.3), rod).astype(np.float32)
+
+
+@pytest.mark.parametrize("resolution", [8, 9, 37, 63, 64])
+@pytest.mark.parametrize("coarse", [None, 2, 4, 16, 128])
+def test_exact_distances_give_the_dense_mask(monkeypatch, resolution, coarse):
+    # With a true distance function a block test of margin 1 is exact, so every voxel must match.
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, points, r, c: capsules(points))
+    expected = capsules(cube_grid(resolution)).reshape((resolution,) * 3) <= 0
+    mask = decode_narrowband(None, None, 0.0, resolution, coarse=coarse, margin=1.0)
+    assert mask.dtype == bool and mask.shape == (resolution,) * 3 and mask.flags.c_contiguous
+    np.testing.assert_array_equal(mask, expected)
+    assert 0 < expected.sum() < expected.size
+
+
+def test_exact_distances_far_from_the_grid(monkeypatch):
+    # No surface anywhere: all settled at the first level, one sign everywhere.
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, points, r, c: np.full(len(points), 5.0))
+    counts = []
+    assert not decode_narrowband(None, None, 0.0, 40, coarse=8, counts=counts).any()
+    assert counts == [125, 0, 0, 0]
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, points, r, c: np.full(len(points), -5.0))
+    assert decode_narrowband(None, None, 0.0, 40, coarse=8).all()
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_agrees_with_dense_on_shipped_models(models, name):
+    model = models[name]
+    cases = [(0, -1.0, None), (3, 0.25, "learned"), (6, 1.0, (0.4, -1.1, 0.7))]
+    for sequence, t, rotation in cases:
+        latent, matrix = frame(model, sequence, rotation)
+        dense = decode_dense(model.decoder, latent, t, 64, matrix) <= 0
+        assert 0.005 < dense.mean() < 0.5  # a real cell in the grid
+        variants = [{}] if sequence else [{}, {"coarse": 16}, {"coarse": 2, "margin": 1.5, "chunk": 1000}]
+        for options in variants:
+            mask = decode_narrowband(model.decoder, latent, t, 64, matrix, **options)
+            agreement = (mask == dense).mean()
+            assert agreement >= 0.999, (sequence, t, rotation, options, agreement)
+
+
+def test_decodes_fewer_points_and_voxels_on_the_dense_grid(models, monkeypatch):
+    model = models["filo"]
+    latent, rotation = frame(model, 2, "learned")
+    calls = []
+
+    def counting(decoder, latent, t, points, rotation=None, chunk=1 << 16):
+        values = decode_points(decoder, latent, t, points, rotation, chunk)
+        calls.append((points, values))
+        return values
+
+    monkeypatch.setattr(narrowband, "decode_points", counting)
+    counts = []
+    mask = decode_narrowband(model.decoder, latent, 0.5, 64, rotation, coarse=8, counts=counts)
+    assert counts == [len(points) for points, _ in calls] and len(counts) == 4  # sides 8, 4, 2, 1
+    assert counts[0] == 8**3
+    assert sum(counts) < 64**3 / 4
+    # The last level decodes voxels at the dense grid's own points, to the same values.
+    points, values = calls[-1]
+    axis = np.linspace(-1.0, 1.0, 64)
+    index = np.rint((points + 1.0) * 63 / 2).astype(int)
+    np.testing.assert_array_equal(points, axis[index])
+    dense = decode_dense(model.decoder, latent, 0.5, 64, rotation)
+    np.testing.assert_allclose(values, dense[tuple(index.T)], atol=1e-5)
+    np.testing.assert_array_equal(mask[tuple(index.T)], values <= 0)
+    assert (mask == (dense <= 0)).mean() >= 0.999
+
+
+@pytest.mark.parametrize(("resolution", "coarse"), [(37, None), (37, 64), (8, 16), (9, 2)])
+def test_odd_resolutions_and_blocks_larger_than_the_grid(models, resolution, coarse):
+    model = models["cele"]
+    latent, rotation = frame(model, 1, "learned")
+    dense = decode_dense(model.decoder, latent, 0.0, resolution, rotation) <= 0
+    mask = decode_narrowband(model.decoder, latent, 0.0, resolution, rotation, coarse=coarse)
+    assert mask.shape == (resolution,) * 3
+    assert (mask == dense).mean() >= 0.999
+
+
+def test_default_coarse_keeps_blocks_within_the_clamp():
+    assert [default_coarse(r) for r in (8, 32, 64, 128, 256, 512)] == [2, 2, 4, 8, 8, 16]
+    for resolution in (37, 100, 256, 1000):
+        coarse = default_coarse(resolution, clamp=0.05)
+        assert coarse == 2 or block_radius(coarse, resolution) <= 0.05
+        assert block_radius(2 * coarse, resolution) > 0.05
+    assert default_coarse(8, clamp=100.0) == 8  # never wider than the grid
+    assert block_radius(1, 64) == 0.0
+    assert block_radius(3, 3) == pytest.approx(np.sqrt(3.0))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"coarse": 3}, "coarse must be a power of two"),
+        ({"coarse": 1}, "coarse must be a power of two"),
+        ({"coarse": 0}, "coarse must be a power of two"),
+        ({"coarse": 8.0}, "coarse must be a power of two"),
+        ({"margin": 0.0}, "margin must be"),
+        ({"margin": -1.0}, "margin must be"),
+        ({"margin": float("nan")}, "margin must be"),
+        ({"chunk": 0}, "chunk must be"),
+        ({"clamp": 0.0}, "clamp must be"),
+        ({"resolution": 1}, "resolution must be"),
+        ({"resolution": 32.0}, "resolution must be"),
+        ({"rotation": torch.eye(4)}, "rotation must be a \\(3, 3\\) matrix"),
+    ],
+)
+def test_bad_arguments_raise(models, options, message):
+    model = models["plat"]
+    arguments = {"resolution": 16} | options
+    with pytest.raises(ValueError, match=message):
+        decode_narrowband(model.decoder, model.latents.weight[0].detach(), 0.0, **arguments)
+
+
+def test_bench_refuses_options_that_do_not_fit():
+    with pytest.raises(InputError, match=r"decode_sequence: must be in \[0, 7\] for model plat, got 8"):
+        bench_decode("plat", [16], sequence=8)
+    with pytest.raises(InputError, match="decode_sizes: needs grid sides >= 2"):
+        bench_decode("plat", [])
