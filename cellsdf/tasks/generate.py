@@ -30,7 +30,8 @@ from cellsdf.tasks.reconstruct import load_model, output_times, select_device
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
-# Settings that change how a run is carried out, not what it writes: shards of one run may differ in them.
+# Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
+# manifest's config leaves them out.
 _NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device")
 # Bytes per voxel held at once while a frame is decoded and written (mask, TIFF page, decoder grids), and
 # what the SDF format adds (edt's distances and the normalised copy, float32).
@@ -141,7 +142,13 @@ def prepare_out(out: Path, key: str, overwrite: bool) -> None:
             raise InputError(
                 out, "holds a generate run with other arguments; pass overwrite=true to replace it"
             )
-    elif out.is_dir() and any(p.name != "multirun.yaml" for p in out.iterdir()) and not overwrite:
+    # Hidden names are other shards' temporary files and partial cells (they may start at the same moment);
+    # multirun.yaml is what Hydra writes into the sweep folder, which is ``out``.
+    elif (
+        out.is_dir()
+        and not overwrite
+        and any(p.name != "multirun.yaml" and not p.name.startswith(".") for p in out.iterdir())
+    ):
         raise InputError(out, "holds other files; choose an empty folder or pass overwrite=true")
     with atomic_path(record) as tmp:
         tmp.write_text(json.dumps({"run_key": key}) + "\n")
