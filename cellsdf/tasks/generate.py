@@ -64,10 +64,12 @@ def available_memory() -> int:
 
 def check_options(cfg: DictConfig) -> tuple[list[str], MeshOptions, SamplerOptions]:
     """Check the command's options; return the formats, mesh options and sampler options."""
-    for name in ("n", "frames"):
+    for name in ("n", "frames", "max_draws"):
         value = cfg[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise InputError(name, f"must be an integer >= 1, got {value!r}")
+    if cfg.frame_interval is not None and not cfg.frame_interval > 0:
+        raise InputError("frame_interval", f"must be null or > 0 seconds, got {cfg.frame_interval!r}")
     if not isinstance(cfg.resolution, int) or cfg.resolution < 8:
         raise InputError("resolution", f"must be an integer >= 8, got {cfg.resolution!r}")
     formats = [cfg.formats] if isinstance(cfg.formats, str) else list(cfg.formats)
