@@ -19,6 +19,7 @@ COMMANDS = {
     "reconstruct": "decode a trained model's sequences to TIFFs and meshes, scored against its training data",
     "fit": "fit latent codes and rotations of a trained model to new masks; decode, write and score them",
     "generate": "draw new cells from a trained model: TIFF time-lapses, meshes, SDF volumes, previews",
+    "benchmark": "2D segmentation benchmarks in the Cell Tracking Challenge layout from 3D mask time-lapses",
     "evaluate": "compare real and generated cells: shape descriptors, distribution metrics, HTML report",
     "bench": "time our implementations against the plain reference ways, with peak memory",
 }

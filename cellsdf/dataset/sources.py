@@ -121,7 +121,7 @@ def find_sequences(
     if not files:
         raise InputError(path, "folder holds no TIFF files and is not a Cell Tracking Challenge folder")
     if read_header(files[0]).has_time:
-        divisions = _recorded_divisions(path)
+        divisions = recorded_divisions(path)
         return [
             SequenceLoader(
                 f.stem, lambda f=f: from_stack(f, read_timelapse(f), f.stem, divisions.get(f.name))
@@ -145,7 +145,7 @@ def _stack_frames(files: list[Path]) -> Stack:
     return Stack(np.concatenate([s.data for s in stacks]), stacks[0].spacing, stacks[0].frame_interval, True)
 
 
-def _recorded_divisions(folder: Path) -> dict[str, int]:
+def recorded_divisions(folder: Path) -> dict[str, int]:
     """Division frames that ``cellsdf simulate`` recorded in the folder's manifest, by file name."""
     manifest = folder / "manifest.json"
     if not manifest.is_file():

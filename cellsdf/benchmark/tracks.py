@@ -1,0 +1,191 @@
+"""Cell Tracking Challenge track tables (``L B E P``) from 2D label time-lapses and single-cell masks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+# 8-connectivity: in a projection, pixels of one cell that touch only at a corner still belong together.
+_CONNECTIVITY = np.ones((3, 3), dtype=bool)
+
+PARENT_LABEL = 1
+DAUGHTER_LABELS = (2, 3)
+
+Division = tuple[int, int, Sequence[int]]
+
+
+def track_table(labels: np.ndarray, divisions: Sequence[Division] = ()) -> np.ndarray:
+    """Build the CTC track table of a label time-lapse in which each cell keeps its label while it lives.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        Integer (T, Y, X) labels, 0 is background. A label must be present in every frame from its first to
+        its last; CTC has no gaps inside a track.
+    divisions : sequence of (frame, parent, daughters)
+        Known divisions: ``parent`` is last seen in ``frame - 1`` and each label of ``daughters`` first
+        appears in ``frame``.
+
+    Returns
+    -------
+    np.ndarray
+        int64 (N, 4) rows ``L B E P`` (label, first frame, last frame, parent label or 0), sorted by label.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is not a 3D integer array, a label has a gap, or a division does not fit the labels.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"expected integer (T, Y, X) labels, got {labels.dtype} {labels.shape}")
+    if labels.size and labels.min() < 0:
+        raise ValueError("labels must not be negative")
+    n_frames = labels.shape[0]
+    present = [np.unique(frame) for frame in labels]
+    ids = np.unique(np.concatenate(present)) if present else np.zeros(0, dtype=np.int64)
+    ids = ids[ids != 0]
+    # presence[i, t]: label ids[i] is in frame t; one boolean matrix makes first/last/gap checks vectorised.
+    presence = np.zeros((ids.size, n_frames), dtype=bool)
+    for t, frame_ids in enumerate(present):
+        presence[np.searchsorted(ids, frame_ids[frame_ids != 0]), t] = True
+    begin = presence.argmax(axis=1)
+    end = n_frames - 1 - presence[:, ::-1].argmax(axis=1)
+    gaps = presence.sum(axis=1) != end - begin + 1
+    if gaps.any():
+        raise ValueError(
+            f"label {int(ids[gaps][0])} disappears and comes back; a CTC track must not have gaps"
+        )
+    table = np.stack([ids, begin, end, np.zeros_like(ids)], axis=1).astype(np.int64)
+    row = {int(label): i for i, label in enumerate(ids)}
+    for frame, parent, daughters in divisions:
+        if parent not in row:
+            raise ValueError(f"division at frame {frame}: parent label {parent} is not in the labels")
+        if table[row[parent], 2] != frame - 1:
+            raise ValueError(
+                f"division at frame {frame}: parent label {parent} must end at frame {frame - 1}, "
+                f"it ends at {table[row[parent], 2]}"
+            )
+        for daughter in daughters:
+            if daughter not in row or table[row[daughter], 1] != frame:
+                raise ValueError(
+                    f"division at frame {frame}: daughter label {daughter} must begin at frame {frame}"
+                )
+            table[row[daughter], 3] = parent
+    return table
+
+
+def track_single_cell(
+    masks: np.ndarray, division_frame: int | None = None, components: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label a time-lapse of one cell's 2D masks, splitting it into two daughter tracks when it divides.
+
+    Before the division every foreground pixel has label 1 (the parent). The division happens at
+    ``division_frame``, or where the mask first has two or more connected components (8-connectivity) when
+    none is given; if the mask is still one component at the recorded frame (the daughters overlap in a
+    projection), the split waits for the first later frame with two components. In the division frame the
+    two largest components become daughters 2 and 3 (larger first) and the parent track ends in the frame
+    before. After it, each component takes the daughter label it overlaps most in the previous frame.
+
+    Components beyond two are not given tracks of their own: a fragment of a projected cell is part of a
+    daughter, not a new cell, so it joins the nearest daughter (pixel-wise nearest previous label for
+    components that touch no daughter, or touch both after the daughters merge in the projection).
+
+    Parameters
+    ----------
+    masks : np.ndarray
+        bool (T, Y, X), the cell's pixels in each frame (e.g. the maximum projection of a 3D cell).
+    division_frame : int or None
+        Frame in which the daughters first exist, as recorded by a simulator or generator.
+    components : np.ndarray, optional
+        int (T, Y, X) ids of the objects each pixel belongs to (0 on the background), replacing the 2D
+        connected components: e.g. the 3D connected components of each frame, projected, so that daughters
+        that overlap in the projection are still told apart.
+
+    Returns
+    -------
+    labels : np.ndarray
+        uint16 (T, Y, X): 0 background, 1 parent, 2 and 3 daughters.
+    tracks : np.ndarray
+        int64 (N, 4) ``L B E P`` rows; daughters have parent 1 (parent 0 when the cell is already divided
+        in frame 0, in which case label 1 is not used).
+
+    Raises
+    ------
+    ValueError
+        If ``masks`` is not (T, Y, X), ``division_frame`` is outside the sequence, or a track has a gap
+        (the cell vanishes and comes back).
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if masks.ndim != 3:
+        raise ValueError(f"expected bool (T, Y, X) masks, got shape {masks.shape}")
+    n_frames = masks.shape[0]
+    if division_frame is not None and not 0 <= division_frame < n_frames:
+        raise ValueError(f"division_frame {division_frame} is outside frames 0..{n_frames - 1}")
+    if components is None:
+        components = [ndimage.label(frame, structure=_CONNECTIVITY) for frame in masks]
+    else:
+        if components.shape != masks.shape:
+            raise ValueError(f"components {components.shape} and masks {masks.shape} differ in shape")
+        # Ids are compacted per frame: objects hidden in a projection leave gaps that counts must not see.
+        components = [_compact(frame) for frame in components]
+    first = division_frame or 0
+    split = next((t for t in range(first, n_frames) if components[t][1] >= 2), None)
+    labels = np.zeros(masks.shape, dtype=np.uint16)
+    for t in range(n_frames):
+        comp, count = components[t]
+        if split is None or t < split:
+            labels[t][masks[t]] = PARENT_LABEL
+        elif t == split:
+            labels[t] = _split_largest(comp, count)
+        else:
+            labels[t] = _follow(comp, count, labels[t - 1])
+    divisions = [] if split in (None, 0) else [(split, PARENT_LABEL, DAUGHTER_LABELS)]
+    return labels, track_table(labels, divisions)
+
+
+def _compact(ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Renumber a frame's object ids to 1..count (0 stays background); return them and the count."""
+    values, inverse = np.unique(ids, return_inverse=True)
+    offset = 1 if values[0] == 0 else 0
+    compact = (inverse.reshape(ids.shape) + 1 - offset).astype(np.int64)
+    return compact, len(values) - (1 - offset)
+
+
+def _split_largest(comp: np.ndarray, count: int) -> np.ndarray:
+    sizes = np.bincount(comp.ravel(), minlength=count + 1)[1:]
+    largest = np.argsort(-sizes, kind="stable")[:2] + 1
+    seeds = np.zeros(comp.shape, dtype=np.uint16)
+    for label, component in zip(DAUGHTER_LABELS, largest, strict=True):
+        seeds[comp == component] = label
+    return _fill_nearest(seeds, comp > 0)
+
+
+def _follow(comp: np.ndarray, count: int, previous: np.ndarray) -> np.ndarray:
+    out = np.zeros(comp.shape, dtype=np.uint16)
+    if count == 0 or not previous.any():
+        return out
+    # overlap[c, l]: pixels of component c on previous label l; one bincount instead of a loop over pairs.
+    n_prev = int(previous.max()) + 1
+    overlap = np.bincount(
+        comp.ravel().astype(np.int64) * n_prev + previous.ravel(), minlength=(count + 1) * n_prev
+    ).reshape(count + 1, n_prev)[1:, 1:]
+    touched = (overlap > 0).sum(axis=1)
+    lut = np.zeros(count + 1, dtype=np.uint16)
+    single = touched == 1
+    lut[1:][single] = overlap[single].argmax(axis=1) + 1
+    out[:] = lut[comp]
+    # Components that touch no previous label or several of them are shared out pixel by pixel.
+    ambiguous = np.isin(comp, np.flatnonzero(~single) + 1)
+    if ambiguous.any():
+        nearest = _fill_nearest(previous, ambiguous)
+        out[ambiguous] = nearest[ambiguous]
+    return out
+
+
+def _fill_nearest(seeds: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Give every pixel of ``where`` the label of its nearest non-zero pixel of ``seeds``."""
+    _, (iy, ix) = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+    return np.where(where, seeds[iy, ix], 0).astype(np.uint16)

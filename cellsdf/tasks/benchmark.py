@@ -1,0 +1,139 @@
+"""``cellsdf benchmark``: 2D segmentation benchmarks in the Cell Tracking Challenge layout from 3D masks.
+
+Each input sequence (simulated, generated or the user's) becomes one numbered CTC sequence: the maximum
+projection of every 3D frame is the ground-truth mask, a texture model turns it into a 16-bit image, and a
+cell that divides ends its track with two daughter tracks. An Otsu-threshold baseline segmentation scored
+with the CTC SEG measure goes into ``benchmark.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from scipy import ndimage
+
+from cellsdf.benchmark.ctc import sequence_name, write_ctc_sequence
+from cellsdf.benchmark.seg import otsu_baseline, seg_measure
+from cellsdf.benchmark.tracks import track_single_cell
+from cellsdf.dataset.sources import recorded_divisions
+from cellsdf.errors import InputError
+from cellsdf.evaluate.inputs import SequenceSpec, iter_masks, list_sequences
+from cellsdf.io.atomic import atomic_path
+from cellsdf.io.manifest import write_manifest
+from cellsdf.progress import track
+from cellsdf.tasks.reconstruct import check_out_folder
+from cellsdf.texture.procedural import procedural_texture
+
+TEXTURES = ("procedural",)
+
+
+def project_components(mask: np.ndarray, axis: int) -> np.ndarray:
+    """Project a 3D mask's connected components: each pixel takes the id of the first object along ``axis``.
+
+    Two daughter cells that lie one behind the other stay two objects in the projection, which a 2D
+    connected-component labelling of the projected mask would merge.
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        bool (Z, Y, X).
+    axis : int
+        Array axis to project along (0: z).
+
+    Returns
+    -------
+    np.ndarray
+        int32 2D ids, 0 where no object lies along the ray; ``ids > 0`` is the maximum projection.
+    """
+    ids, _ = ndimage.label(mask)
+    first = np.expand_dims((ids > 0).argmax(axis=axis), axis)
+    return np.take_along_axis(ids, first, axis=axis).squeeze(axis)
+
+
+def project_sequence(spec: SequenceSpec, axis: int) -> np.ndarray:
+    """Projected object ids (:func:`project_components`) of a sequence's 3D masks, one frame read at a time.
+
+    Parameters
+    ----------
+    spec : SequenceSpec
+        From :func:`cellsdf.evaluate.inputs.list_sequences`.
+    axis : int
+        Array axis of the (z, y, x) frames to project along.
+
+    Returns
+    -------
+    np.ndarray
+        int32 (T, A, B) object ids; ``> 0`` is the maximum projection.
+    """
+    projections = []
+    for t, mask in enumerate(iter_masks(spec)):
+        if mask.ndim != 3:
+            raise InputError(spec.source, f"frame {t} has shape {mask.shape}; expected 3D (Z, Y, X) masks")
+        projected = project_components(mask, axis)
+        if projections and projected.shape != projections[0].shape:
+            raise InputError(
+                spec.source,
+                f"frame {t} has shape {mask.shape}, unlike the frames before it; masks of one "
+                "sequence must share their shape",
+            )
+        projections.append(projected)
+    if not projections:
+        raise InputError(spec.source, "holds no frames")
+    return np.stack(projections)
+
+
+def division_frame(spec: SequenceSpec) -> int | None:
+    """Return the division frame that ``cellsdf simulate`` recorded for a sequence's file, if any."""
+    if spec.kind != "tiff":
+        return None
+    file = Path(spec.paths[0])
+    return recorded_divisions(file.parent).get(file.name)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Build the benchmark configured in ``conf/benchmark.yaml``; return the output folder and scores."""
+    if cfg.source is None or cfg.out is None:
+        raise InputError("benchmark", "needs source=<folder of 3D mask time-lapses> and out=<folder>")
+    if cfg.texture.name not in TEXTURES:
+        raise InputError("texture", f"choose one of {', '.join(TEXTURES)}, got {cfg.texture.name!r}")
+    if cfg.axis not in (0, 1, 2):
+        raise InputError("axis", f"must be 0 (z), 1 (y) or 2 (x), got {cfg.axis!r}")
+    specs = list_sequences(cfg.source)
+    out = check_out_folder(cfg.out, cfg.overwrite)
+    params = {k: v for k, v in OmegaConf.to_container(cfg.texture, resolve=True).items() if k != "name"}
+    sequences, items = {}, []
+    for number, spec in enumerate(track(specs, "sequences", show=cfg.progress), start=1):
+        ids = project_sequence(spec, cfg.axis)
+        division = division_frame(spec)
+        labels, tracks = track_single_cell(ids > 0, division, components=ids)
+        rng = np.random.default_rng([cfg.seed, number])
+        images = np.stack([procedural_texture(frame, rng, **params) for frame in labels])
+        write_ctc_sequence(out, number, images, labels, tracks, overwrite=cfg.overwrite)
+        scores = [seg_measure(truth, otsu_baseline(im)) for truth, im in zip(labels, images, strict=True)]
+        name = sequence_name(number)
+        sequences[name] = {
+            "source": spec.source,
+            "frames": len(labels),
+            "shape": list(labels.shape[1:]),
+            "tracks": len(tracks),
+            "division_frame": division,
+            "baseline_seg": float(np.mean(scores)),
+            "baseline_seg_per_frame": [float(s) for s in scores],
+        }
+        items.append({"name": name, "source": spec.source, "frames": len(labels), "tracks": len(tracks)})
+    result = {
+        "texture": cfg.texture.name,
+        "projection_axis": "zyx"[cfg.axis],
+        "baseline": "Otsu threshold + connected components, scored with the CTC SEG measure",
+        "baseline_seg": float(np.mean([s["baseline_seg"] for s in sequences.values()])),
+        "sequences": sequences,
+    }
+    with atomic_path(out / "benchmark.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    write_manifest(out, "benchmark", OmegaConf.to_container(cfg, resolve=True), cfg.seed, items)
+    print(f"wrote {len(sequences)} sequence(s) in the Cell Tracking Challenge layout to {out.resolve()}")
+    print(f"  baseline (Otsu) SEG {result['baseline_seg']:.3f}; in {(out / 'benchmark.json').resolve()}")
+    return {"out": out, "benchmark": result}
