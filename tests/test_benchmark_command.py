@@ -50,6 +50,9 @@ def test_benchmark_of_generated_cells(tmp_path):
     main(["benchmark", f"source={generated}", f"out={tmp_path / 'bench'}", "progress=false", "axis=1"])
     result = json.loads((tmp_path / "bench" / "benchmark.json").read_text())
     assert result["projection_axis"] == "y" and result["sequences"]["01"]["tracks"] == 1
+    # A plat cell does not divide: one track, label 1, over all frames.
+    tracks = read_tracking_file(str(tmp_path / "bench" / "01_GT" / "TRA" / "man_track.txt")).tolist()
+    assert tracks == [[1, 0, 2, 0]]
 
 
 def _refused(capsys, *args):

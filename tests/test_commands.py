@@ -92,6 +92,9 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         )
     report = json.loads((tmp_path / "demo" / "report" / "metrics.json").read_text())
     assert report["inputs"]["generated"]["sequences"] == 3
+    benchmark = json.loads((tmp_path / "demo" / "benchmark" / "benchmark.json").read_text())
+    assert sorted(benchmark["sequences"]) == ["01", "02", "03"]
+    assert (tmp_path / "demo" / "benchmark" / "01_GT" / "TRA" / "man_track.txt").is_file()
 
 
 def test_bench_writes_rows(tmp_path):

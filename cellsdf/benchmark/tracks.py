@@ -151,7 +151,7 @@ def _compact(ids: np.ndarray) -> tuple[np.ndarray, int]:
     values, inverse = np.unique(ids, return_inverse=True)
     offset = 1 if values[0] == 0 else 0
     compact = (inverse.reshape(ids.shape) + 1 - offset).astype(np.int64)
-    return compact, len(values) - (1 - offset)
+    return compact, len(values) - offset
 
 
 def _split_largest(comp: np.ndarray, count: int) -> np.ndarray:

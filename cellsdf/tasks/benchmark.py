@@ -93,25 +93,57 @@ def division_frame(spec: SequenceSpec) -> int | None:
     return recorded_divisions(file.parent).get(file.name)
 
 
-def run(cfg: DictConfig) -> dict:
-    """Build the benchmark configured in ``conf/benchmark.yaml``; return the output folder and scores."""
-    if cfg.source is None or cfg.out is None:
-        raise InputError("benchmark", "needs source=<folder of 3D mask time-lapses> and out=<folder>")
-    if cfg.texture.name not in TEXTURES:
-        raise InputError("texture", f"choose one of {', '.join(TEXTURES)}, got {cfg.texture.name!r}")
-    if cfg.axis not in (0, 1, 2):
-        raise InputError("axis", f"must be 0 (z), 1 (y) or 2 (x), got {cfg.axis!r}")
-    specs = list_sequences(cfg.source)
-    out = check_out_folder(cfg.out, cfg.overwrite)
-    params = {k: v for k, v in OmegaConf.to_container(cfg.texture, resolve=True).items() if k != "name"}
+def build_benchmark(
+    source: str | Path,
+    out: str | Path,
+    texture: dict,
+    axis: int = 0,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+    config: dict | None = None,
+) -> dict:
+    """Turn every sequence of ``source`` into a numbered CTC sequence in ``out``, with ``benchmark.json``.
+
+    Parameters
+    ----------
+    source : str or Path
+        3D mask time-lapses in any form :func:`cellsdf.evaluate.inputs.list_sequences` reads.
+    out : str or Path
+        Output folder; one that holds files is refused unless ``overwrite``.
+    texture : dict
+        ``name`` (``procedural``) and the texture model's parameters (``conf/texture/procedural.yaml``).
+    axis : int
+        Projection axis of the (z, y, x) frames.
+    seed : int
+        Sequence ``k`` is textured with a generator seeded with (seed, k).
+    overwrite : bool
+        Write into a folder that holds files.
+    progress : bool
+        Progress bar over sequences.
+    config : dict, optional
+        Configuration recorded in the manifest.
+
+    Returns
+    -------
+    dict
+        The content of ``benchmark.json``.
+    """
+    if texture.get("name") not in TEXTURES:
+        raise InputError("texture", f"choose one of {', '.join(TEXTURES)}, got {texture.get('name')!r}")
+    if axis not in (0, 1, 2):
+        raise InputError("axis", f"must be 0 (z), 1 (y) or 2 (x), got {axis!r}")
+    specs = list_sequences(source)
+    out = check_out_folder(out, overwrite)
+    params = {k: v for k, v in texture.items() if k != "name"}
     sequences, items = {}, []
-    for number, spec in enumerate(track(specs, "sequences", show=cfg.progress), start=1):
-        ids = project_sequence(spec, cfg.axis)
+    for number, spec in enumerate(track(specs, "sequences", show=progress), start=1):
+        ids = project_sequence(spec, axis)
         division = division_frame(spec)
         labels, tracks = track_single_cell(ids > 0, division, components=ids)
-        rng = np.random.default_rng([cfg.seed, number])
+        rng = np.random.default_rng([seed, number])
         images = np.stack([procedural_texture(frame, rng, **params) for frame in labels])
-        write_ctc_sequence(out, number, images, labels, tracks, overwrite=cfg.overwrite)
+        write_ctc_sequence(out, number, images, labels, tracks, overwrite=overwrite)
         scores = [seg_measure(truth, otsu_baseline(im)) for truth, im in zip(labels, images, strict=True)]
         name = sequence_name(number)
         sequences[name] = {
@@ -125,15 +157,28 @@ def run(cfg: DictConfig) -> dict:
         }
         items.append({"name": name, "source": spec.source, "frames": len(labels), "tracks": len(tracks)})
     result = {
-        "texture": cfg.texture.name,
-        "projection_axis": "zyx"[cfg.axis],
+        "texture": texture["name"],
+        "projection_axis": "zyx"[axis],
         "baseline": "Otsu threshold + connected components, scored with the CTC SEG measure",
         "baseline_seg": float(np.mean([s["baseline_seg"] for s in sequences.values()])),
         "sequences": sequences,
     }
     with atomic_path(out / "benchmark.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
-    write_manifest(out, "benchmark", OmegaConf.to_container(cfg, resolve=True), cfg.seed, items)
-    print(f"wrote {len(sequences)} sequence(s) in the Cell Tracking Challenge layout to {out.resolve()}")
+    write_manifest(out, "benchmark", config or {}, seed, items)
+    return result
+
+
+def run(cfg: DictConfig) -> dict:
+    """Build the benchmark configured in ``conf/benchmark.yaml``; return the output folder and scores."""
+    if cfg.source is None or cfg.out is None:
+        raise InputError("benchmark", "needs source=<folder of 3D mask time-lapses> and out=<folder>")
+    config = OmegaConf.to_container(cfg, resolve=True)
+    result = build_benchmark(
+        cfg.source, cfg.out, config["texture"], cfg.axis, cfg.seed, cfg.overwrite, cfg.progress, config
+    )
+    out = Path(cfg.out)
+    count = len(result["sequences"])
+    print(f"wrote {count} sequence(s) in the Cell Tracking Challenge layout to {out.resolve()}")
     print(f"  baseline (Otsu) SEG {result['baseline_seg']:.3f}; in {(out / 'benchmark.json').resolve()}")
     return {"out": out, "benchmark": result}

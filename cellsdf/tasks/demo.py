@@ -18,6 +18,7 @@ from cellsdf.generate import SamplerOptions
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.io.tiff import read_timelapse
+from cellsdf.tasks.benchmark import build_benchmark
 from cellsdf.tasks.generate import Request, cell_name, generate_cells
 from cellsdf.tasks.simulate import scaled_spacing, simulate_to_folder
 
@@ -70,6 +71,14 @@ def run(cfg: DictConfig) -> dict:
         stack = read_timelapse(folder / cell_name(0) / "mask.tif")
         previews[f"{name} generated"], spacings[f"{name} generated"] = stack.data > 0, stack.spacing
     picture = write_preview(out / "preview.png", previews, spacings)
+    benchmark = build_benchmark(
+        out / "generated" / cfg.benchmark.cellline,
+        out / "benchmark",
+        OmegaConf.to_container(cfg.texture, resolve=True),
+        seed=cfg.seed,
+        overwrite=cfg.overwrite,
+        config=config,
+    )
     line = cfg.report.cellline
     report = evaluate_folders(
         out / "simulated" / line,
@@ -86,5 +95,15 @@ def run(cfg: DictConfig) -> dict:
     print(f"  prepared training datasets (HDF5): {(out / 'prepared').resolve()}")
     print(f"  generated cells from the shipped models (TIFF, meshes): {(out / 'generated').resolve()}")
     print(f"  preview picture (simulated and generated cells): {picture.resolve()}")
+    print(
+        f"  2D segmentation benchmark, Cell Tracking Challenge layout ({cfg.benchmark.cellline} generated, "
+        f"Otsu baseline SEG {benchmark['baseline_seg']:.2f}): {(out / 'benchmark').resolve()}"
+    )
     print(f"  evaluation report ({line}: simulated vs generated): {report['report'].resolve()}")
-    return {"out": out, "preview": picture, "datasets": datasets, "report": report["report"]}
+    return {
+        "out": out,
+        "preview": picture,
+        "datasets": datasets,
+        "benchmark": out / "benchmark",
+        "report": report["report"],
+    }
