@@ -12,7 +12,6 @@ import torch
 import trimesh
 
 from cellsdf.dataset.sdf import signed_distance
-from cellsdf.decode.dense import decode_dense
 from cellsdf.decode.narrowband import decode_narrowband
 from cellsdf.io.mesh import (
     SMOOTHING,
@@ -29,7 +28,6 @@ from cellsdf.model.siren import SirenDecoder
 
 FORMATS = ("tiff", "mesh", "sdf")
 MESH_FORMATS = ("ply", "obj", "stl", "glb")
-METHODS = ("narrowband", "dense")
 TIMELAPSE_GLB = "mesh/timelapse.glb"
 TIMELAPSE_NAPARI = "mesh/timelapse_napari.npz"
 
@@ -84,10 +82,9 @@ def decode_masks(
     times: Iterable[float],
     resolution: int,
     rotation: torch.Tensor | None = None,
-    method: str = "narrowband",
     clamp: float = 0.1,
 ) -> Iterator[np.ndarray]:
-    """Decode one sequence frame by frame as binary masks.
+    """Decode one sequence frame by frame as binary masks, narrow-band (see :mod:`cellsdf.decode.narrowband`).
 
     Parameters
     ----------
@@ -101,9 +98,6 @@ def decode_masks(
         Grid side over [-1, 1]³.
     rotation : torch.Tensor, optional
         (3, 3) rotation the model applies to the coordinates.
-    method : {'narrowband', 'dense'}
-        Narrow-band refinement (fast; see :mod:`cellsdf.decode.narrowband`) or every grid point (the
-        reference).
     clamp : float
         The model's training loss clamp, up to which its outputs are distances (sets the narrow band's
         coarsest block).
@@ -113,13 +107,8 @@ def decode_masks(
     np.ndarray
         bool (R, R, R) mask, ``sdf <= 0``, axes (z, y, x).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     for t in times:
-        if method == "dense":
-            yield decode_dense(decoder, latent, float(t), resolution, rotation) <= 0
-        else:
-            yield decode_narrowband(decoder, latent, float(t), resolution, rotation, clamp=clamp)
+        yield decode_narrowband(decoder, latent, float(t), resolution, rotation, clamp=clamp)
 
 
 def reference_sdf(mask: np.ndarray) -> np.ndarray:
