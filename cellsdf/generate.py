@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, decode_masks, write_volumes
-from cellsdf.io.mesh import crop_box
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder
@@ -207,11 +205,10 @@ class RejectedCell(Exception):
 
 @dataclass
 class _Watcher:
-    """Checks frames as they stream past, counting components and keeping what the preview needs."""
+    """Checks frames as they stream past and keeps what the preview needs."""
 
     picks: list[int]
     projections: dict[int, np.ndarray] = field(default_factory=dict)
-    components: list[int] = field(default_factory=list)
     last: np.ndarray | None = None
 
     def watch(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -219,7 +216,6 @@ class _Watcher:
             problem = frame_problem(mask)
             if problem is not None:
                 raise RejectedCell(index, problem)
-            self.components.append(int(ndimage.label(crop_box(mask)[0])[1]))
             if index in self.picks:
                 self.projections[index] = mask.max(axis=0)
             self.last = mask
@@ -292,8 +288,6 @@ def write_cell(
     masks = watcher.watch(decode_masks(decoder, code, times, resolution, matrix, clamp=clamp))
     masks = track(masks, title, total=len(times), show=progress)
     frames = write_volumes(masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh)
-    for frame, components in zip(frames, watcher.components, strict=True):
-        frame["components"] = components
     row = PreviewRow(title, watcher.projections, watcher.last, len(times) - 1, spacing)
     write_preview_rows(folder / "preview.png", [row])
     return frames

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
+from scipy import ndimage
 
 from cellsdf.dataset.sdf import signed_distance
 from cellsdf.decode.narrowband import decode_narrowband
@@ -170,8 +171,8 @@ def write_volumes(
     Returns
     -------
     list of dict
-        Per frame: ``voxels`` (foreground count) and ``mesh`` (file name relative to ``folder``, or None when
-        the frame is empty or meshes are not written).
+        Per frame: ``voxels`` (foreground count), ``components`` (connected components, face neighbours)
+        and ``mesh`` (file name relative to ``folder``; None for an empty frame or without meshes).
     """
     folder = Path(folder)
     if "mesh" in formats:
@@ -191,10 +192,11 @@ def write_volumes(
 
         def written(stream: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
             for index, mask in enumerate(stream):
-                frame = {"voxels": int(np.count_nonzero(mask)), "mesh": None}
-                crop = crop_box(mask) if "mesh" in formats else None
+                crop = crop_box(mask)
+                components = 0 if crop is None else int(ndimage.label(crop[0])[1])
+                frame = {"voxels": int(np.count_nonzero(mask)), "components": components, "mesh": None}
                 shown.append(None)
-                if crop is not None:
+                if crop is not None and "mesh" in formats:
                     surface = display_mesh(
                         surface_mesh(crop[0], spacing, crop[1], mesh.smoothing), mesh.faces
                     )
