@@ -20,6 +20,9 @@ COMMANDS = {
     "fit": "fit latent codes and rotations of a trained model to new masks; decode, write and score them",
     "generate": "draw new cells from a trained model: TIFF time-lapses, meshes, SDF volumes, previews",
     "benchmark": "2D segmentation benchmarks in the Cell Tracking Challenge layout from 3D mask time-lapses",
+    "texture-train": "train the pix2pixHD-style texture model on real image + instance-mask pairs",
+    "lift": "3D cell shapes behind a 2D mask (several hypotheses), or a continuous cell from a few views",
+    "lift-eval": "score lift against known 3D truth for 1-8 views, with ellipsoid and extrusion baselines",
     "evaluate": "compare real and generated cells: shape descriptors, distribution metrics, HTML report",
     "bench": "time our implementations against the plain reference ways, with peak memory",
 }
@@ -48,9 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         print(f"cellsdf: unknown command {command!r}\n\n{_help()}", file=sys.stderr)
         sys.exit(2)
-    task = importlib.import_module(f"cellsdf.tasks.{command}").run
+    # Commands are spelled with hyphens; their module and config file use underscores.
+    module = command.replace("-", "_")
+    task = importlib.import_module(f"cellsdf.tasks.{module}").run
 
-    @hydra.main(config_path="pkg://cellsdf.conf", config_name=command, version_base="1.3")
+    @hydra.main(config_path="pkg://cellsdf.conf", config_name=module, version_base="1.3")
     def _run(cfg: DictConfig) -> None:
         try:
             task(cfg)
