@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from cellsdf.generate import SamplerOptions
 from cellsdf.io.atomic import atomic_path
 from cellsdf.model.bench import bench_training
 from cellsdf.simulate import sequence_rng, simulate_frames
+from cellsdf.tasks.benchmark import build_benchmark
 from cellsdf.tasks.generate import Request, generate_cells
+from cellsdf.tasks.simulate import simulate_to_folder
 from cellsdf.timing import TARGET_SIZE, measure
 
 
@@ -121,6 +124,33 @@ def bench_generate(model: str, size: int, frames: int, seed: int) -> dict:
     }
 
 
+def bench_benchmark(texture: dict, sequences: int, frames: int, size: int, distinct: int, seed: int) -> dict:
+    """Time ``cellsdf benchmark`` on ``sequences`` x ``frames`` cele masks of ``size``³ (target: 33 x 30 in 5 min).
+
+    The whole command: reading the TIFFs, projecting 3D components, tracks, texturing, writing the CTC layout and
+    scoring the baseline. The input (untimed) is ``distinct`` simulated sequences copied to ``sequences`` files,
+    since simulating all of them would take longer than the row itself and every sequence costs the same.
+    No plain way to compare with; the target is absolute.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "masks"
+        simulate_to_folder("cele", source, sequences=min(distinct, sequences), frames=frames, size=size, seed=seed)
+        files = sorted(source.glob("*.tif"))
+        for k in range(len(files), sequences):
+            shutil.copyfile(files[k % len(files)], source / f"copy_{k:03d}.tif")
+        seconds, peak = measure(lambda: build_benchmark(source, Path(tmp) / "ctc", texture, seed=seed))
+    judged = size == TARGET_SIZE and sequences >= 33 and frames >= 30
+    return {
+        "row": f"benchmark {texture['name']}: {sequences} x {frames} frames at {size}² (s)",
+        "ours": seconds,
+        "reference": None,
+        "ratio": None,
+        "target": "<= 300 s for 33 x 30 at 256²",
+        "passed": seconds <= 300.0 if judged else None,
+        "peak_mib": peak,
+    }
+
+
 def _number(value: float | None, digits: int = 3) -> str:
     if value is None:
         return "-"
@@ -163,6 +193,16 @@ def run(cfg: DictConfig) -> dict:
         judge=cfg.size == TARGET_SIZE,
     )
     rows.append(bench_generate(cfg.decode_model, cfg.size, cfg.generate_frames, cfg.seed))
+    rows.append(
+        bench_benchmark(
+            OmegaConf.to_container(cfg.benchmark_texture, resolve=True),
+            cfg.benchmark_sequences,
+            cfg.benchmark_frames,
+            cfg.size,
+            cfg.benchmark_distinct,
+            cfg.seed,
+        )
+    )
     table = Table(title=f"cellsdf bench (size {cfg.size})")
     for column in ("row", "ours", "reference", "ratio", "target", "peak MiB", "passed"):
         table.add_column(column)

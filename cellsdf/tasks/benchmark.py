@@ -9,6 +9,7 @@ with the CTC SEG measure goes into ``benchmark.json``.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import ndimage
 
 from cellsdf.benchmark.ctc import sequence_name, write_ctc_sequence
+from cellsdf.benchmark.fields import compose_field, field_groups
+from cellsdf.benchmark.realism import holdout_quarter, realism_figures
 from cellsdf.benchmark.seg import otsu_baseline, seg_measure
 from cellsdf.benchmark.tracks import track_single_cell
 from cellsdf.dataset.sources import recorded_divisions
@@ -25,9 +28,8 @@ from cellsdf.io.atomic import atomic_path
 from cellsdf.io.manifest import write_manifest
 from cellsdf.progress import track
 from cellsdf.tasks.reconstruct import check_out_folder
-from cellsdf.texture.procedural import procedural_texture
-
-TEXTURES = ("procedural",)
+from cellsdf.texture.models import TEXTURES, Texture, default_texture, texture_model
+from cellsdf.texture.pairs import read_pairs, shipped_pairs
 
 
 def project_components(mask: np.ndarray, axis: int) -> np.ndarray:
@@ -100,17 +102,72 @@ def division_frame(spec: SequenceSpec) -> int | None:
     return recorded_divisions(file.parent).get(file.name)
 
 
+@dataclass(frozen=True)
+class FieldOptions:
+    """How single cells are placed in multi-cell fields (:func:`cellsdf.benchmark.fields.compose_field`).
+
+    Attributes
+    ----------
+    cells_per_field : int
+        Cells per field; 1 keeps one cell per sequence in its projected frame.
+    size : int
+        Side of the square field in pixels.
+    drift : float
+        Speed of each cell's straight drift in pixels per frame.
+    gap : int
+        Background pixels kept between cells and from the border.
+    """
+
+    cells_per_field: int = 1
+    size: int = 512
+    drift: float = 0.5
+    gap: int = 2
+
+
+def single_cells(specs: list[SequenceSpec], axis: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Projected labels and track tables of every input sequence, one cell each (parent and daughters)."""
+    cells = []
+    for spec in track(specs, "projecting", show=progress):
+        ids = project_sequence(spec, axis)
+        cells.append(track_single_cell(ids > 0, division_frame(spec), components=ids))
+    return cells
+
+
+def real_realism(textures: list[Texture], seeds: int) -> dict:
+    """Realism figures of texture models on the held-out quarter of the shipped real image (seed means)."""
+    (pair,) = read_pairs(shipped_pairs())
+    real, labels = holdout_quarter(pair.image, pair.labels)
+    result = {
+        "image": pair.name,
+        "region": "bottom-right quarter, held out from texture training",
+        "seeds": seeds,
+    }
+    for texture in textures:
+        runs = [
+            realism_figures(real, texture.apply(labels[None], np.random.default_rng(seed))[0], labels)
+            for seed in range(seeds)
+        ]
+        result[texture.name] = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+    return result
+
+
 def build_benchmark(
     source: str | Path,
     out: str | Path,
     texture: dict,
     axis: int = 0,
     seed: int = 0,
+    fields: FieldOptions = FieldOptions(),
+    realism_seeds: int = 5,
     overwrite: bool = False,
     progress: bool = False,
     config: dict | None = None,
 ) -> dict:
-    """Turn every sequence of ``source`` into a numbered CTC sequence in ``out``, with ``benchmark.json``.
+    """Turn the sequences of ``source`` into numbered CTC sequences in ``out``, with ``benchmark.json``.
+
+    Every input sequence is projected and tracked first (:func:`single_cells`); with ``fields``, groups of
+    cells are then placed in multi-cell fields. All frames are checked against the texture model before
+    anything is written.
 
     Parameters
     ----------
@@ -119,15 +176,20 @@ def build_benchmark(
     out : str or Path
         Output folder; one that holds files is refused unless ``overwrite``.
     texture : dict
-        ``name`` (``procedural``) and the texture model's parameters (``conf/texture/procedural.yaml``).
+        ``name`` (``procedural`` or ``gan``) and the model's settings (``conf/texture/``).
     axis : int
         Projection axis of the (z, y, x) frames.
     seed : int
-        Sequence ``k`` is textured with a generator seeded with (seed, k).
+        Output sequence ``k`` draws its field and texture from a generator seeded with (seed, k).
+    fields : FieldOptions
+        Cells per field and their placement; one cell per field keeps the projected frames.
+    realism_seeds : int
+        Both texture models texture the held-out quarter of the shipped real image this many times for the
+        realism figures in ``benchmark.json``; 0 leaves them out.
     overwrite : bool
         Write into a folder that holds files.
     progress : bool
-        Progress bar over sequences.
+        Progress bars.
     config : dict, optional
         Configuration recorded in the manifest.
 
@@ -136,40 +198,58 @@ def build_benchmark(
     dict
         The content of ``benchmark.json``.
     """
-    if texture.get("name") not in TEXTURES:
-        raise InputError("texture", f"choose one of {', '.join(TEXTURES)}, got {texture.get('name')!r}")
+    model = texture_model(texture)
     if axis not in (0, 1, 2):
         raise InputError("axis", f"must be 0 (z), 1 (y) or 2 (x), got {axis!r}")
+    if fields.cells_per_field < 1:
+        raise InputError("cells_per_field", f"must be at least 1, got {fields.cells_per_field}")
     specs = list_sequences(source)
     out = check_out_folder(out, overwrite)
-    params = {k: v for k, v in texture.items() if k != "name"}
-    sequences, items = {}, []
-    for number, spec in enumerate(track(specs, "sequences", show=progress), start=1):
-        ids = project_sequence(spec, axis)
-        division = division_frame(spec)
-        labels, tracks = track_single_cell(ids > 0, division, components=ids)
+    cells = single_cells(specs, axis, progress)
+    groups = field_groups(len(cells), fields.cells_per_field)
+    outputs = []
+    for number, group in enumerate(groups, start=1):
         rng = np.random.default_rng([seed, number])
-        images = np.stack([procedural_texture(frame, rng, **params) for frame in labels])
+        if fields.cells_per_field == 1:
+            labels, tracks = cells[group[0]]
+            placements = None
+        else:
+            picked = [cells[i] for i in group]
+            labels, tracks, placements = compose_field(picked, fields.size, rng, fields.drift, fields.gap)
+        model.check_frames(labels.shape)
+        outputs.append((number, group, labels, tracks, placements, rng))
+    sequences, items = {}, []
+    for number, group, labels, tracks, placements, rng in track(
+        outputs, f"texturing ({model.name})", show=progress
+    ):
+        images = model.apply(labels, rng)
         write_ctc_sequence(out, number, images, labels, tracks, overwrite=overwrite)
         scores = [seg_measure(truth, otsu_baseline(im)) for truth, im in zip(labels, images, strict=True)]
         name = sequence_name(number)
+        sources = [specs[i].source for i in group]
         sequences[name] = {
-            "source": spec.source,
+            "sources": sources,
             "frames": len(labels),
             "shape": list(labels.shape[1:]),
             "tracks": len(tracks),
-            "division_frame": division,
+            "divisions": int((tracks[:, 3] > 0).sum()) // 2,
             "baseline_seg": float(np.mean(scores)),
             "baseline_seg_per_frame": [float(s) for s in scores],
         }
-        items.append({"name": name, "source": spec.source, "frames": len(labels), "tracks": len(tracks)})
+        if placements is not None:
+            sequences[name]["placements"] = placements
+        items.append({"name": name, "sources": sources, "frames": len(labels), "tracks": len(tracks)})
     result = {
-        "texture": texture["name"],
+        "texture": model.name,
         "projection_axis": "zyx"[axis],
+        "cells_per_field": fields.cells_per_field,
         "baseline": "Otsu threshold + connected components, scored with the CTC SEG measure",
         "baseline_seg": float(np.mean([s["baseline_seg"] for s in sequences.values()])),
         "sequences": sequences,
     }
+    if realism_seeds:
+        others = [texture_model(default_texture(name)) for name in TEXTURES if name != model.name]
+        result["realism"] = real_realism([model, *others], realism_seeds)
     with atomic_path(out / "benchmark.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     write_manifest(out, "benchmark", config or {}, seed, items)
@@ -181,11 +261,28 @@ def run(cfg: DictConfig) -> dict:
     if cfg.source is None or cfg.out is None:
         raise InputError("benchmark", "needs source=<folder of 3D mask time-lapses> and out=<folder>")
     config = OmegaConf.to_container(cfg, resolve=True)
+    fields = FieldOptions(cfg.cells_per_field, cfg.field, cfg.drift, cfg.gap)
     result = build_benchmark(
-        cfg.source, cfg.out, config["texture"], cfg.axis, cfg.seed, cfg.overwrite, cfg.progress, config
+        cfg.source,
+        cfg.out,
+        config["texture"],
+        cfg.axis,
+        cfg.seed,
+        fields,
+        cfg.realism_seeds,
+        cfg.overwrite,
+        cfg.progress,
+        config,
     )
     out = Path(cfg.out)
     count = len(result["sequences"])
     print(f"wrote {count} sequence(s) in the Cell Tracking Challenge layout to {out.resolve()}")
     print(f"  baseline (Otsu) SEG {result['baseline_seg']:.3f}; in {(out / 'benchmark.json').resolve()}")
+    for name in TEXTURES:
+        if name in result.get("realism", {}):
+            r = result["realism"][name]
+            print(
+                f"  realism of {name} vs the held-out real quarter: W1 foreground {r['w1_foreground']:.1f}, "
+                f"background {r['w1_background']:.1f} ADU; spectrum distance {r['spectrum_distance']:.3f}"
+            )
     return {"out": out, "benchmark": result}

@@ -18,7 +18,7 @@ from cellsdf.generate import SamplerOptions
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.io.tiff import read_timelapse
-from cellsdf.tasks.benchmark import build_benchmark
+from cellsdf.tasks.benchmark import FieldOptions, build_benchmark
 from cellsdf.tasks.generate import Request, cell_name, generate_cells
 from cellsdf.tasks.simulate import scaled_spacing, simulate_to_folder
 
@@ -76,6 +76,7 @@ def run(cfg: DictConfig) -> dict:
         out / "benchmark",
         OmegaConf.to_container(cfg.texture, resolve=True),
         seed=cfg.seed,
+        fields=FieldOptions(cfg.benchmark.cells_per_field, cfg.benchmark.field),
         overwrite=cfg.overwrite,
         config=config,
     )
