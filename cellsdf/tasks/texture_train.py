@@ -1,0 +1,254 @@
+"""``cellsdf texture-train``: train the pix2pixHD-style texture GAN on real image + instance-mask pairs.
+
+The run folder gets ``last.ckpt`` (Lightning, for ``resume=true``), ``model.pt`` (what ``texture=gan`` loads),
+``logs/metrics.csv`` (losses per step), ``preview.png`` (held-out real quarter | GAN | procedural) and
+``manifest.json`` with the realism figures of both texture models on the held-out quarter.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from cellsdf.benchmark.realism import realism_figures
+from cellsdf.errors import InputError
+from cellsdf.io.atomic import atomic_path
+from cellsdf.io.manifest import write_manifest
+from cellsdf.model.checkpoint import state_differences
+from cellsdf.tasks.reconstruct import check_out_folder
+from cellsdf.texture.gan import GanTexture, export_texture_model, load_texture_model
+from cellsdf.texture.gan_module import TextureGAN
+from cellsdf.texture.pairs import (
+    CropDataset,
+    ImagePair,
+    holdout_slices,
+    read_pairs,
+    shipped_pairs,
+    training_region,
+)
+from cellsdf.texture.procedural import procedural_texture
+
+LAST = "last.ckpt"
+RESUMED_LOG = "resumed"
+
+
+def _positive_int(cfg: DictConfig, key: str) -> int:
+    value = cfg[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InputError(key, f"must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _build_model(cfg: DictConfig, intensity_scale: float) -> TextureGAN:
+    g, d = cfg.generator, cfg.discriminator
+    if d.n_scales not in (1, 2, 3):
+        raise InputError("discriminator.n_scales", f"must be 1, 2 or 3, got {d.n_scales!r}")
+    try:
+        return TextureGAN(
+            ngf=g.ngf,
+            n_downsample=g.n_downsample,
+            n_blocks=g.n_blocks,
+            local_enhancer=g.local_enhancer,
+            n_blocks_local=g.n_blocks_local,
+            ndf=d.ndf,
+            n_layers_d=d.n_layers,
+            n_scales_d=d.n_scales,
+            feature_matching=float(cfg.feature_matching),
+            lr=float(cfg.lr),
+            intensity_scale=intensity_scale,
+            crop=cfg.crop,
+        )
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise InputError("generator/discriminator", f"cannot build the networks: {err}") from err
+
+
+def _check_resume(last: Path, model: TextureGAN) -> int:
+    """Refuse a missing checkpoint or one of other widths; return the GAN steps it has done."""
+    if not last.is_file():
+        raise InputError(last, "no checkpoint to resume from; start a new run without resume=true")
+    try:
+        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+        state, global_step = checkpoint["state_dict"], int(checkpoint["global_step"])
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise InputError(last, f"cannot read the checkpoint ({type(err).__name__})") from err
+    differences = state_differences(model.state_dict(), state)
+    if differences:
+        raise InputError(last, f"checkpoint is from other network widths: {differences[0]}")
+    return global_step // 2
+
+
+def _prepare_folder(cfg: DictConfig) -> Path:
+    out = Path(cfg.out)
+    if cfg.resume:
+        return out
+    out = check_out_folder(out, cfg.overwrite)
+    # A fresh run must not continue the old run's log or checkpoint.
+    shutil.rmtree(out / "logs", ignore_errors=True)
+    (out / LAST).unlink(missing_ok=True)
+    return out
+
+
+def _merge_resumed_log(logs: Path) -> None:
+    """Append a resumed run's rows to ``logs/metrics.csv``, dropping earlier rows of the same steps."""
+    resumed = logs / RESUMED_LOG / "metrics.csv"
+    if resumed.is_file() and (logs / "metrics.csv").is_file():
+        with open(logs / "metrics.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(resumed, newline="") as f:
+            new = list(csv.DictReader(f))
+        if new:
+            first = min(int(r["step"]) for r in new)
+            rows = [r for r in rows if int(r["step"]) < first] + new
+            with atomic_path(logs / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=sorted(set().union(*rows)))
+                writer.writeheader()
+                writer.writerows(rows)
+    shutil.rmtree(logs / RESUMED_LOG, ignore_errors=True)
+
+
+def _heldout_quarter(pair: ImagePair, side_multiple: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the first pair's bottom-right quarter, trimmed to sides the generator takes."""
+    ys, xs = holdout_slices(pair.labels.shape)
+    image, labels = pair.image[ys, xs], pair.labels[ys, xs]
+    h, w = (s - s % side_multiple for s in labels.shape)
+    return image[:h, :w], labels[:h, :w]
+
+
+def _write_preview(path: Path, panels: dict[str, np.ndarray], figures: dict[str, dict]) -> None:
+    # One grey scale for all panels, set by the real image, so brightness differences show.
+    top = float(np.percentile(next(iter(panels.values())), 99.8))
+    fig = Figure(figsize=(3.3 * len(panels), 3.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    for i, (title, image) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax.imshow(image, cmap="gray", vmin=0, vmax=top, interpolation="nearest")
+        if title in figures:
+            f = figures[title]
+            w1 = f"W1 fg {f['w1_foreground']:.1f}, bg {f['w1_background']:.1f} ADU"
+            title += f"\n{w1}; spectrum {f['spectrum_distance']:.2f}"
+        ax.set_title(title, fontsize=8)
+        ax.set_axis_off()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+
+
+def _evaluate(cfg: DictConfig, texture: GanTexture, pair: ImagePair, out: Path) -> dict[str, dict]:
+    """Texture the held-out quarter with the GAN and the baseline; write preview.png; return the figures."""
+    real, labels = _heldout_quarter(pair, texture.side_multiple)
+    baseline = {k: v for k, v in OmegaConf.to_container(cfg.baseline, resolve=True).items() if k != "name"}
+    images = {
+        "gan": texture(labels, np.random.default_rng(cfg.seed)),
+        "procedural": procedural_texture(labels, np.random.default_rng(cfg.seed), **baseline),
+    }
+    figures = {name: realism_figures(real, image, labels) for name, image in images.items()}
+    title = "real, held-out quarter" if cfg.holdout else "real, bottom-right quarter (trained on)"
+    _write_preview(out / "preview.png", {title: real, **images}, figures)
+    return figures
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train as configured in ``conf/texture_train.yaml``; return the run folder, model, steps and time."""
+    crop, batch, steps = (_positive_int(cfg, k) for k in ("crop", "batch", "steps"))
+    checkpoint_every = _positive_int(cfg, "checkpoint_every")
+    pairs = read_pairs(shipped_pairs() if cfg.pairs is None else cfg.pairs)
+    intensity_scale = float(max(p.image[training_region(p.image.shape, cfg.holdout)].max() for p in pairs))
+    if not intensity_scale > 0:
+        raise InputError(cfg.pairs or shipped_pairs(), "training images are all zero")
+    model = _build_model(cfg, intensity_scale)
+    multiple = model.generator.side_multiple
+    if crop % multiple:
+        raise InputError(
+            "crop", f"must be a multiple of {multiple} (2**n_downsample, x2 with the enhancer), got {crop}"
+        )
+    dataset = CropDataset(
+        pairs, crop, intensity_scale, length=steps * batch, seed=cfg.seed, holdout=cfg.holdout
+    )
+    out = _prepare_folder(cfg)
+    last = out / LAST
+    if cfg.resume:
+        dataset.start = _check_resume(last, model) * batch
+    out.mkdir(parents=True, exist_ok=True)
+
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    # Lightning counts one global step per optimiser step: a GAN iteration is two.
+    callbacks = [
+        ModelCheckpoint(
+            out,
+            "last",
+            save_top_k=1,
+            every_n_train_steps=2 * checkpoint_every,
+            save_on_train_epoch_end=False,
+            enable_version_counter=False,
+        )
+    ]
+    if cfg.progress:
+        callbacks.append(RichProgressBar())
+    # Lightning's CSV logger deletes an existing metrics.csv, so a resumed run logs beside it and the rows are
+    # merged afterwards.
+    keep = cfg.resume and (out / "logs" / "metrics.csv").is_file()
+    trainer = pl.Trainer(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        max_steps=2 * steps,
+        max_epochs=-1,
+        default_root_dir=str(out),
+        callbacks=callbacks,
+        logger=CSVLogger(out, name="logs", version=RESUMED_LOG if keep else ""),
+        log_every_n_steps=1,
+        enable_progress_bar=bool(cfg.progress),
+        enable_model_summary=bool(cfg.progress),
+    )
+    loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=0)
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            # Checkpoints after the optimiser steps are what resuming needs; Lightning warns about it anyway.
+            warnings.filterwarnings("ignore", "Using ModelCheckpoint with manual optimization")
+            # The dataset continues the crop sequence at the resumed step itself (CropDataset start).
+            warnings.filterwarnings(
+                "ignore", "You're resuming from a checkpoint that ended before the epoch ended"
+            )
+            trainer.fit(model, loader, ckpt_path=last if cfg.resume else None, weights_only=True)
+    finally:
+        _merge_resumed_log(out / "logs")
+    seconds = time.perf_counter() - start
+    done = trainer.global_step // 2
+    with atomic_path(last) as tmp:
+        trainer.save_checkpoint(tmp, weights_only=False)
+    model_file = export_texture_model(model, out / "model.pt")
+    # Judged as shipped: the exported file, as texture=gan loads it.
+    figures = _evaluate(cfg, load_texture_model(model_file), pairs[0], out)
+    write_manifest(
+        out,
+        "texture-train",
+        OmegaConf.to_container(cfg, resolve=True),
+        cfg.seed,
+        [{"file": "model.pt", "steps": done, "pairs": [p.name for p in pairs]}],
+        training_seconds=round(seconds, 1),
+        steps=done,
+        intensity_scale=intensity_scale,
+        side_multiple=multiple,
+        realism={"held_out": bool(cfg.holdout), "pair": pairs[0].name, **figures},
+    )
+    if cfg.progress:
+        g, p = figures["gan"], figures["procedural"]
+        print(f"\ntrained {done} steps in {seconds:.0f} s; model: {model_file}")
+        for name, f in (("gan", g), ("procedural", p)):
+            print(
+                f"{name:>10}: W1 foreground {f['w1_foreground']:.2f}, background {f['w1_background']:.2f}, "
+                f"spectrum distance {f['spectrum_distance']:.3f} (W1 in ADU)"
+            )
+    return {"out": out, "model": model_file, "steps": done, "seconds": seconds, "realism": figures}
