@@ -109,12 +109,18 @@ def test_bench_writes_rows(tmp_path):
             "points_per_frame=200",
             "compile_limit_s=null",
             "generate_frames=2",
+            "benchmark_sequences=3",
+            "benchmark_frames=2",
+            "benchmark_distinct=2",
             f"out={out}",
         ]
     )
     rows = json.loads(out.read_text())["rows"]
     expected = ["simulate"] * 3 + ["signed", "prepare", "evaluate", "train", "train"] + ["decode"] * 4
-    assert [r["row"].split()[0] for r in rows] == [*expected, "generate"]
+    assert [r["row"].split()[0] for r in rows] == [*expected, "generate", "benchmark"]
+    benchmark_row = rows.pop()
+    assert benchmark_row["row"] == "benchmark gan: 3 x 2 frames at 24² (s)" and benchmark_row["ours"] > 0
+    assert benchmark_row["passed"] is None
     generate_row = rows.pop()
     assert "2 frames at 24³" in generate_row["row"] and generate_row["ours"] > 0
     assert generate_row["passed"] is None

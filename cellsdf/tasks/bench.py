@@ -125,16 +125,17 @@ def bench_generate(model: str, size: int, frames: int, seed: int) -> dict:
 
 
 def bench_benchmark(texture: dict, sequences: int, frames: int, size: int, distinct: int, seed: int) -> dict:
-    """Time ``cellsdf benchmark`` on ``sequences`` x ``frames`` cele masks of ``size``³ (target: 33 x 30 in 5 min).
+    """Time ``cellsdf benchmark`` on ``sequences`` x ``frames`` cele masks of ``size``³ (target: 300 s).
 
-    The whole command: reading the TIFFs, projecting 3D components, tracks, texturing, writing the CTC layout and
-    scoring the baseline. The input (untimed) is ``distinct`` simulated sequences copied to ``sequences`` files,
-    since simulating all of them would take longer than the row itself and every sequence costs the same.
-    No plain way to compare with; the target is absolute.
+    The whole command: reading the TIFFs, projecting 3D components, tracks, texturing, writing the CTC layout
+    and scoring the baseline. The input (untimed) is ``distinct`` simulated sequences copied to ``sequences``
+    files, since simulating all of them would take longer than the row itself and every sequence costs the
+    same. No plain way to compare with; the target is absolute.
     """
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "masks"
-        simulate_to_folder("cele", source, sequences=min(distinct, sequences), frames=frames, size=size, seed=seed)
+        distinct = min(distinct, sequences)
+        simulate_to_folder("cele", source, sequences=distinct, frames=frames, size=size, seed=seed)
         files = sorted(source.glob("*.tif"))
         for k in range(len(files), sequences):
             shutil.copyfile(files[k % len(files)], source / f"copy_{k:03d}.tif")
