@@ -243,12 +243,11 @@ def run(cfg: DictConfig) -> dict:
         side_multiple=multiple,
         realism={"held_out": bool(cfg.holdout), "pair": pairs[0].name, **figures},
     )
-    if cfg.progress:
-        g, p = figures["gan"], figures["procedural"]
-        print(f"\ntrained {done} steps in {seconds:.0f} s; model: {model_file}")
-        for name, f in (("gan", g), ("procedural", p)):
-            print(
-                f"{name:>10}: W1 foreground {f['w1_foreground']:.2f}, background {f['w1_background']:.2f}, "
-                f"spectrum distance {f['spectrum_distance']:.3f} (W1 in ADU)"
-            )
+    print(f"trained {done} steps in {seconds:.0f} s; model: {model_file.resolve()}")
+    print(f"  preview (held-out real | GAN | procedural): {(out / 'preview.png').resolve()}")
+    for name, f in figures.items():
+        print(
+            f"  {name:>10}: W1 foreground {f['w1_foreground']:.2f}, background {f['w1_background']:.2f} ADU, "
+            f"spectrum distance {f['spectrum_distance']:.3f}"
+        )
     return {"out": out, "model": model_file, "steps": done, "seconds": seconds, "realism": figures}
