@@ -13,6 +13,7 @@ from scipy.signal.windows import hann
 from scipy.stats import wasserstein_distance
 
 from cellsdf.benchmark.seg import otsu_baseline, seg_measure
+from cellsdf.texture.pairs import holdout_slices
 
 __all__ = [
     "holdout_quarter",
@@ -250,5 +251,6 @@ def holdout_quarter(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
     _check_same_shape(image=image, labels=labels)
     if image.ndim != 2:
         raise ValueError(f"image and labels must be 2D (Y, X), got shape {image.shape}")
-    y, x = image.shape[0] // 2, image.shape[1] // 2
-    return image[y:, x:], labels[y:, x:]
+    # The same quarter that texture training leaves out.
+    quarter = holdout_slices(image.shape)
+    return image[quarter], labels[quarter]

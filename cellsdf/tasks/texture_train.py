@@ -7,7 +7,6 @@ The run folder gets ``last.ckpt`` (Lightning, for ``resume=true``), ``model.pt``
 
 from __future__ import annotations
 
-import csv
 import shutil
 import time
 import warnings
@@ -26,6 +25,7 @@ from torch.utils.data import DataLoader
 from cellsdf.benchmark.realism import realism_figures
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
+from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.checkpoint import state_differences
 from cellsdf.tasks.reconstruct import check_out_folder
@@ -42,7 +42,6 @@ from cellsdf.texture.pairs import (
 from cellsdf.texture.procedural import procedural_texture
 
 LAST = "last.ckpt"
-RESUMED_LOG = "resumed"
 
 
 def _positive_int(cfg: DictConfig, key: str) -> int:
@@ -99,24 +98,6 @@ def _prepare_folder(cfg: DictConfig) -> Path:
     shutil.rmtree(out / "logs", ignore_errors=True)
     (out / LAST).unlink(missing_ok=True)
     return out
-
-
-def _merge_resumed_log(logs: Path) -> None:
-    """Append a resumed run's rows to ``logs/metrics.csv``, dropping earlier rows of the same steps."""
-    resumed = logs / RESUMED_LOG / "metrics.csv"
-    if resumed.is_file() and (logs / "metrics.csv").is_file():
-        with open(logs / "metrics.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        with open(resumed, newline="") as f:
-            new = list(csv.DictReader(f))
-        if new:
-            first = min(int(r["step"]) for r in new)
-            rows = [r for r in rows if int(r["step"]) < first] + new
-            with atomic_path(logs / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=sorted(set().union(*rows)))
-                writer.writeheader()
-                writer.writerows(rows)
-    shutil.rmtree(logs / RESUMED_LOG, ignore_errors=True)
 
 
 def _heldout_quarter(pair: ImagePair, side_multiple: int) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +204,7 @@ def run(cfg: DictConfig) -> dict:
             )
             trainer.fit(model, loader, ckpt_path=last if cfg.resume else None, weights_only=True)
     finally:
-        _merge_resumed_log(out / "logs")
+        merge_resumed_log(out / "logs", "step")
     seconds = time.perf_counter() - start
     done = trainer.global_step // 2
     with atomic_path(last) as tmp:

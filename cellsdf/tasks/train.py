@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import shutil
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pytorch_lightning.loggers import CSVLogger, Logger
 from cellsdf.dataset.datamodule import PreparedDataModule
 from cellsdf.dataset.prepared import is_prepared, read_prepared
 from cellsdf.errors import InputError
-from cellsdf.io.atomic import atomic_path
+from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.checkpoint import check_compatible, export_model, read_checkpoint
@@ -66,12 +65,9 @@ def training_data(cfg: DictConfig, out: Path) -> Path:
     return prepare_with(source, prepared, data.prepare, cfg.seed, overwrite=True, progress=cfg.progress)
 
 
-RESUMED_LOG = "resumed"
-
-
 def _loggers(out: Path, resuming: bool) -> list[Logger]:
     # Lightning's CSV logger deletes an existing metrics.csv, so a resumed run logs beside it and
-    # _merge_resumed_log appends its rows afterwards.
+    # merge_resumed_log appends its rows afterwards.
     keep = resuming and (out / "logs" / "metrics.csv").is_file()
     loggers: list[Logger] = [CSVLogger(out, name="logs", version=RESUMED_LOG if keep else "")]
     try:
@@ -81,24 +77,6 @@ def _loggers(out: Path, resuming: bool) -> list[Logger]:
     except ModuleNotFoundError:
         pass  # TensorBoard is optional; the CSV log is always written
     return loggers
-
-
-def _merge_resumed_log(logs: Path) -> None:
-    """Append a resumed run's metrics to ``logs/metrics.csv`` in place of earlier rows of the same epochs."""
-    resumed = logs / RESUMED_LOG / "metrics.csv"
-    if resumed.is_file():
-        with open(logs / "metrics.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        with open(resumed, newline="") as f:
-            new = list(csv.DictReader(f))
-        if new:
-            first = min(int(r["epoch"]) for r in new)
-            rows = [r for r in rows if int(r["epoch"]) < first] + new
-            with atomic_path(logs / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=sorted(set().union(*rows)))
-                writer.writeheader()
-                writer.writerows(rows)
-    shutil.rmtree(logs / RESUMED_LOG, ignore_errors=True)
 
 
 def _epochs_done(trainer: pl.Trainer, last: Path) -> int:
@@ -177,7 +155,7 @@ def run(cfg: DictConfig) -> dict:
         trainer.fit(model, datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     finally:
         if trainer.is_global_zero:
-            _merge_resumed_log(out / "logs")
+            merge_resumed_log(out / "logs", "epoch")
     seconds = time.perf_counter() - start
     epochs = _epochs_done(trainer, checkpoints / "last.ckpt")
     result = {"out": out, "dataset": dataset, "seconds": seconds, "epochs": epochs}
