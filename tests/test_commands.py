@@ -117,7 +117,9 @@ def test_bench_writes_rows(tmp_path):
     )
     rows = json.loads(out.read_text())["rows"]
     expected = ["simulate"] * 3 + ["signed", "prepare", "evaluate", "train", "train"] + ["decode"] * 4
-    assert [r["row"].split()[0] for r in rows] == [*expected, "generate", "benchmark"]
+    assert [r["row"].split()[0] for r in rows] == [*expected, "generate", "benchmark", "lift"]
+    lift_row = rows.pop()
+    assert "16² mask" in lift_row["row"] and lift_row["ours"] > 0 and lift_row["passed"] is None
     benchmark_row = rows.pop()
     assert benchmark_row["row"] == "benchmark gan: 3 x 2 frames at 24² (s)" and benchmark_row["ours"] > 0
     assert benchmark_row["passed"] is None

@@ -22,6 +22,7 @@ from cellsdf.decode.volumes import DEFAULT_MESH
 from cellsdf.evaluate.bench import bench_descriptors
 from cellsdf.generate import SamplerOptions
 from cellsdf.io.atomic import atomic_path
+from cellsdf.lift.bench import bench_lift
 from cellsdf.model.bench import bench_training
 from cellsdf.simulate import sequence_rng, simulate_frames
 from cellsdf.tasks.benchmark import build_benchmark
@@ -203,6 +204,9 @@ def run(cfg: DictConfig) -> dict:
             cfg.benchmark_distinct,
             cfg.seed,
         )
+    )
+    rows.append(
+        bench_lift(cfg.lift_model, max(16, 64 * cfg.size // TARGET_SIZE), cfg.lift_hypotheses, cfg.seed + 1)
     )
     table = Table(title=f"cellsdf bench (size {cfg.size})")
     for column in ("row", "ours", "reference", "ratio", "target", "peak MiB", "passed"):

@@ -1,0 +1,58 @@
+"""``cellsdf bench`` row of lift: seconds to fit one latent hypothesis to a 64² mask (target: under 30 s)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cellsdf.lift.evaluation import EvalSettings, truth_cell
+from cellsdf.lift.latent import FitOptions, fit_hypotheses
+from cellsdf.lift.render import project_volume
+from cellsdf.lift.views import View
+from cellsdf.model.checkpoint import load_autodecoder
+from cellsdf.timing import measure
+
+TARGET_SECONDS = 30.0
+
+
+def bench_lift(cell_line: str = "plat", size: int = 64, hypotheses: int = 4, seed: int = 1) -> dict:
+    """Time a default latent lift of K hypotheses (one batch) from one view; report seconds per hypothesis.
+
+    The time covers the whole :func:`~cellsdf.lift.latent.fit_hypotheses` call: the starts, the Adam steps
+    and the decoded silhouettes that rank the hypotheses. There is no plain reference to compare with.
+
+    Parameters
+    ----------
+    cell_line : str
+        Built-in model and simulated line of the held-out cell.
+    size : int
+        Mask side (64 for the target).
+    hypotheses : int
+        K, fitted as one batch.
+    seed : int
+        Seed of the held-out cell (not 0) and of the fit.
+
+    Returns
+    -------
+    dict
+        One bench row: ``row``, ``ours`` (s per hypothesis), ``reference``, ``ratio``, ``target``,
+        ``passed``, ``peak_mib``.
+    """
+    model = load_autodecoder(cell_line)
+    truth = truth_cell(cell_line, seed, 0, EvalSettings(size=size))
+    views = [View(project_volume(truth, np.eye(3)), np.eye(3), "top")]
+    codes = model.latents.weight.detach().numpy()
+    learned = model.rotations.weight.detach().numpy() if model.rotations is not None else None
+    options = FitOptions(clamp=float(model.hparams.clamp))
+    seconds, peak = measure(
+        lambda: fit_hypotheses(model.decoder, codes, views, learned, hypotheses, options, seed)
+    )
+    per_hypothesis = seconds / hypotheses
+    return {
+        "row": f"lift {cell_line} {size}² mask, {options.steps} steps (s/hypothesis, batch of {hypotheses})",
+        "ours": per_hypothesis,
+        "reference": None,
+        "ratio": None,
+        "target": f"< {TARGET_SECONDS:.0f} s/hypothesis at 64³ on 2 cores",
+        "passed": per_hypothesis < TARGET_SECONDS if size == 64 else None,
+        "peak_mib": peak,
+    }
