@@ -85,6 +85,14 @@ def test_bad_inputs(cele, tmp_path, capsys):
     assert "texture: choose one of" in _refused(
         capsys, f"source={cele}", f"out={tmp_path / 'c'}", "texture.name=watercolour"
     )
+    for name, options in [
+        ("realism_seeds", ["realism_seeds=-1"]),
+        ("cells_per_field", ["cells_per_field=0"]),
+        ("field", ["cells_per_field=2", "field=16"]),  # 48² cells cannot fit a 16² field
+    ]:
+        line = _refused(capsys, f"source={cele}", f"out={tmp_path / name}", *options)
+        assert line.startswith(f"cellsdf benchmark: error: {name}")
+        assert not (tmp_path / name).exists() or not any((tmp_path / name).iterdir())
     frames = tmp_path / "frames"  # a folder of single 3D frames is one sequence
     frames.mkdir()
     tifffile.imwrite(frames / "t000.tif", np.full((8, 16, 16), 255, np.uint8))

@@ -203,6 +203,8 @@ def build_benchmark(
         raise InputError("axis", f"must be 0 (z), 1 (y) or 2 (x), got {axis!r}")
     if fields.cells_per_field < 1:
         raise InputError("cells_per_field", f"must be at least 1, got {fields.cells_per_field}")
+    if realism_seeds < 0:
+        raise InputError("realism_seeds", f"must be 0 (no realism figures) or more, got {realism_seeds}")
     specs = list_sequences(source)
     out = check_out_folder(out, overwrite)
     cells = single_cells(specs, axis, progress)
