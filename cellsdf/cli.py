@@ -36,7 +36,7 @@ def _help() -> str:
     lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
     lines += [
         "",
-        "Options of a command: `cellsdf <command> --cfg job` prints its config (conf/<command>.yaml).",
+        "Options of a command: `cellsdf <command> --cfg job` prints them (conf/<command>.yaml, _ for -).",
     ]
     return "\n".join(lines)
 
