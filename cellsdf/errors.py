@@ -24,3 +24,27 @@ class InputError(Exception):
     def __reduce__(self) -> tuple:
         # Rebuild from both arguments, so the error survives the trip back from a worker process.
         return InputError, (self.source, self.problem)
+
+
+def check_whole(value: object, name: str, least: int = 1) -> int:
+    """Return an option that must be a whole number of at least ``least``; otherwise raise InputError.
+
+    Booleans are refused although Python counts them as integers: ``n=true`` is a mistake, not 1.
+
+    Parameters
+    ----------
+    value : object
+        The option's value as configured.
+    name : str
+        The option's name, which starts the error message.
+    least : int
+        Smallest allowed value.
+
+    Returns
+    -------
+    int
+        ``value``.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise InputError(name, f"must be an integer >= {least}, got {value!r}")
+    return value

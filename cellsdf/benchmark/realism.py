@@ -13,6 +13,7 @@ from scipy.signal.windows import hann
 from scipy.stats import wasserstein_distance
 
 from cellsdf.benchmark.seg import otsu_baseline, seg_measure
+from cellsdf.texture.models import Texture
 from cellsdf.texture.pairs import holdout_slices
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "radial_power_spectrum",
     "realism_figures",
     "spectrum_distance",
+    "texture_realism",
 ]
 
 
@@ -254,3 +256,35 @@ def holdout_quarter(image: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, 
     # The same quarter that texture training leaves out.
     quarter = holdout_slices(image.shape)
     return image[quarter], labels[quarter]
+
+
+def texture_realism(
+    real: np.ndarray, labels: np.ndarray, textures: list[Texture], seeds: list[int]
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray]]:
+    """Realism figures of texture models that texture a real image's own labels, averaged over seeds.
+
+    Parameters
+    ----------
+    real : np.ndarray
+        (Y, X) real image.
+    labels : np.ndarray
+        Its (Y, X) instance labels.
+    textures : list of Texture
+        Models from :func:`cellsdf.texture.models.texture_model`.
+    seeds : list of int
+        Each model textures ``labels`` once per seed.
+
+    Returns
+    -------
+    figures : dict
+        Per model name, the mean over seeds of each figure of :func:`realism_figures`.
+    images : dict
+        Per model name, its image of the first seed.
+    """
+    figures, images = {}, {}
+    for texture in textures:
+        synthetic = [texture.apply(labels[None], np.random.default_rng(seed))[0] for seed in seeds]
+        runs = [realism_figures(real, image, labels) for image in synthetic]
+        figures[texture.name] = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+        images[texture.name] = synthetic[0]
+    return figures, images

@@ -127,6 +127,37 @@ def square(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def parse_degrees(value: object, source: str, what: str) -> tuple[float, float, float]:
+    """Read a rotation given as three finite numbers [z, y, x] in degrees.
+
+    Parameters
+    ----------
+    value : object
+        The configured value.
+    source : str
+        The option, which starts the error message.
+    what : str
+        What the value is, for the message (``entry 2: rotation``).
+
+    Returns
+    -------
+    tuple of float
+        The three angles.
+
+    Raises
+    ------
+    InputError
+        If ``value`` is not three finite numbers.
+    """
+    try:
+        degrees = tuple(float(d) for d in value)
+    except (TypeError, ValueError):
+        degrees = ()
+    if len(degrees) != 3 or not np.all(np.isfinite(degrees)):
+        raise InputError(source, f"{what} must be three numbers [z, y, x] in degrees, got {value!r}")
+    return degrees
+
+
 def parse_views(mask: str | None, views: Sequence[Mapping] | None) -> list[View]:
     """Read the views of a lift: one ``mask`` seen along z, or a list of ``{mask, rotation}`` entries.
 
@@ -167,17 +198,7 @@ def parse_views(mask: str | None, views: Sequence[Mapping] | None) -> list[View]
         )
     out = []
     for index, entry in enumerate(entries):
-        degrees = entry["rotation"]
-        try:
-            degrees = tuple(float(d) for d in degrees)
-        except (TypeError, ValueError):
-            degrees = ()
-        if len(degrees) != 3 or not np.all(np.isfinite(degrees)):
-            raise InputError(
-                "views",
-                f"entry {index + 1}: rotation must be three numbers [z, y, x] in degrees, "
-                f"got {entry['rotation']!r}",
-            )
+        degrees = parse_degrees(entry["rotation"], "views", f"entry {index + 1}: rotation")
         path = Path(str(entry["mask"]))
         out.append(View(square(read_mask(path)), rotation_from_degrees(degrees), str(path), degrees))
     shapes = {v.mask.shape for v in out}

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from cellsdf.benchmark.ctc import sequence_name, write_ctc_sequence
 from cellsdf.benchmark.fields import compose_field, field_groups
-from cellsdf.benchmark.realism import holdout_quarter, realism_figures
+from cellsdf.benchmark.realism import holdout_quarter, texture_realism
 from cellsdf.benchmark.seg import otsu_baseline, seg_measure
 from cellsdf.benchmark.tracks import track_single_cell
 from cellsdf.dataset.sources import recorded_divisions
@@ -142,12 +142,8 @@ def real_realism(textures: list[Texture], seeds: int) -> dict:
         "region": "bottom-right quarter, held out from texture training",
         "seeds": seeds,
     }
-    for texture in textures:
-        runs = [
-            realism_figures(real, texture.apply(labels[None], np.random.default_rng(seed))[0], labels)
-            for seed in range(seeds)
-        ]
-        result[texture.name] = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+    figures, _ = texture_realism(real, labels, textures, list(range(seeds)))
+    result.update(figures)
     return result
 
 

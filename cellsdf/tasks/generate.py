@@ -20,7 +20,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions, grid_spacing
-from cellsdf.errors import InputError
+from cellsdf.errors import InputError, check_whole
 from cellsdf.generate import ROTATIONS, SAMPLERS, RejectedCell, SamplerOptions, draw_cell, write_cell
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.hashing import file_sha256
@@ -65,13 +65,10 @@ def available_memory() -> int:
 def check_options(cfg: DictConfig) -> tuple[list[str], MeshOptions, SamplerOptions]:
     """Check the command's options; return the formats, mesh options and sampler options."""
     for name in ("n", "frames", "max_draws"):
-        value = cfg[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InputError(name, f"must be an integer >= 1, got {value!r}")
+        check_whole(cfg[name], name)
     if cfg.frame_interval is not None and not cfg.frame_interval > 0:
         raise InputError("frame_interval", f"must be null or > 0 seconds, got {cfg.frame_interval!r}")
-    if not isinstance(cfg.resolution, int) or cfg.resolution < 8:
-        raise InputError("resolution", f"must be an integer >= 8, got {cfg.resolution!r}")
+    check_whole(cfg.resolution, "resolution", 8)
     formats = [cfg.formats] if isinstance(cfg.formats, str) else list(cfg.formats)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:

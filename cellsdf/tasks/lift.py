@@ -15,24 +15,18 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cellsdf.decode.volumes import MESH_FORMATS, MeshOptions, write_volumes
-from cellsdf.errors import InputError
+from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.field import FieldOptions, fit_field
 from cellsdf.lift.figure import write_lift_picture
 from cellsdf.lift.latent import FitOptions, fit_hypotheses
-from cellsdf.lift.views import parse_views, rotation_from_degrees
+from cellsdf.lift.views import parse_degrees, parse_views, rotation_from_degrees
 from cellsdf.tasks.reconstruct import check_out_folder, load_model
 
 MODES = ("latent", "field")
 ROTATION_STARTS = ("upright", "uniform")
-
-
-def _whole(value: object, name: str, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise InputError(name, f"must be an integer >= {low}, got {value!r}")
-    return value
 
 
 def _novel_views(spec: object) -> list[tuple[float, float, float]]:
@@ -40,18 +34,7 @@ def _novel_views(spec: object) -> list[tuple[float, float, float]]:
     entries = list(spec) if isinstance(spec, (list, ListConfig)) else None
     if entries is None:
         raise InputError("novel_views", f"must be a list of [z, y, x] rotations in degrees, got {spec!r}")
-    out = []
-    for entry in entries:
-        try:
-            degrees = tuple(float(d) for d in entry)
-        except (TypeError, ValueError):
-            degrees = ()
-        if len(degrees) != 3 or not np.all(np.isfinite(degrees)):
-            raise InputError(
-                "novel_views", f"each entry must be three numbers [z, y, x] in degrees, got {entry!r}"
-            )
-        out.append(degrees)
-    return out
+    return [parse_degrees(entry, "novel_views", "each entry") for entry in entries]
 
 
 def run(cfg: DictConfig) -> dict:
@@ -66,14 +49,14 @@ def run(cfg: DictConfig) -> dict:
         raise InputError(
             "rotation_start", f"choose one of {', '.join(ROTATION_STARTS)}, got {cfg.rotation_start!r}"
         )
-    hypotheses = _whole(cfg.hypotheses, "hypotheses", 1)
+    hypotheses = check_whole(cfg.hypotheses, "hypotheses", 1)
     latent = cfg.mode == "latent"
-    steps = _whole(cfg.steps if cfg.steps is not None else (150 if latent else 300), "steps", 1)
-    rays = _whole(cfg.rays if cfg.rays is not None else (256 if latent else 64), "rays", 4)
-    depth = _whole(cfg.depth, "depth", 2)
+    steps = check_whole(cfg.steps if cfg.steps is not None else (150 if latent else 300), "steps", 1)
+    rays = check_whole(cfg.rays if cfg.rays is not None else (256 if latent else 64), "rays", 4)
+    depth = check_whole(cfg.depth, "depth", 2)
     if not (isinstance(cfg.tau, (int, float)) and cfg.tau > 0):
         raise InputError("tau", f"must be a number > 0 (pixels), got {cfg.tau!r}")
-    resolution = None if cfg.resolution is None else _whole(cfg.resolution, "resolution", 8)
+    resolution = None if cfg.resolution is None else check_whole(cfg.resolution, "resolution", 8)
     if cfg.mesh_format not in MESH_FORMATS:
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {cfg.mesh_format!r}")
     if not (isinstance(cfg.pixel_size, (int, float)) and cfg.pixel_size > 0):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from cellsdf.errors import InputError
+from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.evaluation import EvalSettings, evaluate_job, summarise
@@ -33,12 +33,6 @@ SHORT = {
 }
 
 
-def _positive(value: object, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InputError(name, f"must be an integer >= 1, got {value!r}")
-    return value
-
-
 def settings_from_config(cfg: DictConfig) -> tuple[list[str], EvalSettings]:
     """Check the options; return the cell lines and the per-cell settings."""
     lines = [cfg.lines] if isinstance(cfg.lines, str) else list(cfg.lines)
@@ -47,21 +41,19 @@ def settings_from_config(cfg: DictConfig) -> tuple[list[str], EvalSettings]:
         raise InputError("lines", f"choose from {', '.join(CELL_LINES)}, got {lines}")
     views = [cfg.views] if isinstance(cfg.views, int) else list(cfg.views)
     for count in views:
-        _positive(count, "views")
+        check_whole(count, "views")
     modes = [cfg.modes] if isinstance(cfg.modes, str) else list(cfg.modes)
     if not modes or set(modes) - {"latent", "field"}:
         raise InputError("modes", f"choose from latent, field, got {modes}")
-    if not isinstance(cfg.size, int) or cfg.size < 16:
-        raise InputError("size", f"must be an integer >= 16, got {cfg.size!r}")
     settings = EvalSettings(
-        size=cfg.size,
-        frames=_positive(cfg.frames, "frames"),
+        size=check_whole(cfg.size, "size", 16),
+        frames=check_whole(cfg.frames, "frames"),
         frame=int(cfg.frame),
         views=tuple(views),
-        hypotheses=_positive(cfg.hypotheses, "hypotheses"),
-        latent_steps=_positive(cfg.latent_steps, "latent_steps"),
-        field_steps=_positive(cfg.field_steps, "field_steps"),
-        rays=_positive(cfg.rays, "rays"),
+        hypotheses=check_whole(cfg.hypotheses, "hypotheses"),
+        latent_steps=check_whole(cfg.latent_steps, "latent_steps"),
+        field_steps=check_whole(cfg.field_steps, "field_steps"),
+        rays=check_whole(cfg.rays, "rays"),
         modes=tuple(modes),
     )
     if not 0 <= settings.frame < settings.frames:
@@ -103,8 +95,8 @@ def run(cfg: DictConfig) -> dict:
     if cfg.out is None:
         raise InputError("lift-eval", "needs out=<folder>")
     lines, settings = settings_from_config(cfg)
-    cells = _positive(cfg.cells, "cells")
-    workers = _positive(cfg.workers, "workers")
+    cells = check_whole(cfg.cells, "cells")
+    workers = check_whole(cfg.workers, "workers")
     if cfg.seed == 0:
         raise InputError(
             "seed", "seed 0 made the shipped models' training cells; choose another for held-out cells"

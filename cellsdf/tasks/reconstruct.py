@@ -24,7 +24,7 @@ from cellsdf.decode.volumes import (
     grid_spacing,
     write_volumes,
 )
-from cellsdf.errors import InputError
+from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.reconstruction import reconstruction_metrics
 from cellsdf.io.atomic import atomic_path, check_writable
 from cellsdf.io.hashing import file_sha256
@@ -73,8 +73,7 @@ class OutputOptions:
 
 def output_options(cfg: DictConfig) -> OutputOptions:
     """Check and collect the output settings shared by ``reconstruct`` and ``fit``."""
-    if not isinstance(cfg.resolution, int) or cfg.resolution < 8:
-        raise InputError("resolution", f"must be an integer >= 8, got {cfg.resolution!r}")
+    check_whole(cfg.resolution, "resolution", 8)
     if cfg.frames is not None and (not isinstance(cfg.frames, int) or cfg.frames < 1):
         raise InputError(
             "frames", f"must be null (the data's frame times) or an integer >= 1, got {cfg.frames!r}"

@@ -22,15 +22,16 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-from cellsdf.benchmark.realism import realism_figures
-from cellsdf.errors import InputError
+from cellsdf.benchmark.realism import texture_realism
+from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.checkpoint import state_differences
 from cellsdf.tasks.reconstruct import check_out_folder
-from cellsdf.texture.gan import GanTexture, export_texture_model, load_texture_model
+from cellsdf.texture.gan import export_texture_model
 from cellsdf.texture.gan_module import TextureGAN
+from cellsdf.texture.models import texture_model
 from cellsdf.texture.pairs import (
     CropDataset,
     ImagePair,
@@ -39,16 +40,8 @@ from cellsdf.texture.pairs import (
     shipped_pairs,
     training_region,
 )
-from cellsdf.texture.procedural import procedural_texture
 
 LAST = "last.ckpt"
-
-
-def _positive_int(cfg: DictConfig, key: str) -> int:
-    value = cfg[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InputError(key, f"must be an integer >= 1, got {value!r}")
-    return value
 
 
 def _build_model(cfg: DictConfig, intensity_scale: float) -> TextureGAN:
@@ -126,15 +119,15 @@ def _write_preview(path: Path, panels: dict[str, np.ndarray], figures: dict[str,
         fig.savefig(tmp, dpi=110)
 
 
-def _evaluate(cfg: DictConfig, texture: GanTexture, pair: ImagePair, out: Path) -> dict[str, dict]:
+def _evaluate(
+    cfg: DictConfig, model_file: Path, side_multiple: int, pair: ImagePair, out: Path
+) -> dict[str, dict]:
     """Texture the held-out quarter with the GAN and the baseline; write preview.png; return the figures."""
-    real, labels = _heldout_quarter(pair, texture.side_multiple)
-    baseline = {k: v for k, v in OmegaConf.to_container(cfg.baseline, resolve=True).items() if k != "name"}
-    images = {
-        "gan": texture(labels, np.random.default_rng(cfg.seed)),
-        "procedural": procedural_texture(labels, np.random.default_rng(cfg.seed), **baseline),
-    }
-    figures = {name: realism_figures(real, image, labels) for name, image in images.items()}
+    real, labels = _heldout_quarter(pair, side_multiple)
+    # Judged as shipped: the exported file, as texture=gan loads it.
+    gan = texture_model({"name": "gan", "checkpoint": str(model_file)})
+    baseline = texture_model(OmegaConf.to_container(cfg.baseline, resolve=True))
+    figures, images = texture_realism(real, labels, [gan, baseline], [cfg.seed])
     title = "real, held-out quarter" if cfg.holdout else "real, bottom-right quarter (trained on)"
     _write_preview(out / "preview.png", {title: real, **images}, figures)
     return figures
@@ -142,8 +135,9 @@ def _evaluate(cfg: DictConfig, texture: GanTexture, pair: ImagePair, out: Path) 
 
 def run(cfg: DictConfig) -> dict:
     """Train as configured in ``conf/texture_train.yaml``; return the run folder, model, steps and time."""
-    crop, batch, steps = (_positive_int(cfg, k) for k in ("crop", "batch", "steps"))
-    checkpoint_every = _positive_int(cfg, "checkpoint_every")
+    crop, batch, steps, checkpoint_every = (
+        check_whole(cfg[k], k) for k in ("crop", "batch", "steps", "checkpoint_every")
+    )
     pairs = read_pairs(shipped_pairs() if cfg.pairs is None else cfg.pairs)
     intensity_scale = float(max(p.image[training_region(p.image.shape, cfg.holdout)].max() for p in pairs))
     if not intensity_scale > 0:
@@ -210,8 +204,7 @@ def run(cfg: DictConfig) -> dict:
     with atomic_path(last) as tmp:
         trainer.save_checkpoint(tmp, weights_only=False)
     model_file = export_texture_model(model, out / "model.pt")
-    # Judged as shipped: the exported file, as texture=gan loads it.
-    figures = _evaluate(cfg, load_texture_model(model_file), pairs[0], out)
+    figures = _evaluate(cfg, model_file, multiple, pairs[0], out)
     write_manifest(
         out,
         "texture-train",
