@@ -19,8 +19,9 @@ from scipy import ndimage
 
 from cellsdf.lift.baselines import ellipsoid_baseline, extrusion_baseline
 from cellsdf.lift.field import FieldOptions, fit_field
-from cellsdf.lift.latent import FitOptions, fit_hypotheses
+from cellsdf.lift.latent import FitOptions, fit_hypotheses, model_scale
 from cellsdf.lift.metrics import LIFT_METRICS, lift_metrics, mean_gaussian_curvature
+from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.render import project_volume
 from cellsdf.lift.views import View, spiral_rotations
 from cellsdf.model.checkpoint import load_autodecoder
@@ -43,6 +44,8 @@ class EvalSettings:
         K of latent mode.
     latent_steps, field_steps : int
         Adam steps of each mode.
+    refine_steps : int
+        Steps that fine-tune the best hypothesis' decoder (:mod:`cellsdf.lift.refine`); 0 skips it.
     rays : int
         Rays per step over all views (split evenly among them, at least 32 each).
     modes : tuple of str
@@ -56,6 +59,7 @@ class EvalSettings:
     hypotheses: int = 4
     latent_steps: int = 150
     field_steps: int = 300
+    refine_steps: int = 300
     rays: int = 256
     modes: tuple[str, ...] = ("latent", "field")
 
@@ -70,7 +74,12 @@ def truth_cell(cell_line: str, seed: int, index: int, settings: EvalSettings) ->
 
 
 def evaluate_cell(
-    cell_line: str, seed: int, index: int, settings: EvalSettings, ckpt: str | None = None
+    cell_line: str,
+    seed: int,
+    index: int,
+    settings: EvalSettings,
+    ckpt: str | None = None,
+    pixel_size: float | None = None,
 ) -> dict:
     """Score every method on one held-out cell for every view count.
 
@@ -84,12 +93,16 @@ def evaluate_cell(
         Grid, views, hypotheses, steps.
     ckpt : str, optional
         Model to lift with; default the built-in model of ``cell_line``.
+    pixel_size : float, optional
+        µm per voxel of the truth's grid, when latent mode may use it: its fits then keep the model's
+        trained cell size (:func:`cellsdf.lift.latent.expected_scale`). None fits the scale freely.
 
     Returns
     -------
     dict
         ``cell`` (seed, index) and ``scores[views][method]`` = metrics, for methods ``ellipsoid``,
-        ``extrusion`` (1 view only), ``latent_best``, ``latent_mean`` (mean over hypotheses) and ``field``.
+        ``extrusion`` (1 view only), ``latent_best``, ``latent_mean`` (mean over hypotheses),
+        ``latent_refined`` (the best one with its decoder fine-tuned) and ``field``.
     """
     truth = truth_cell(cell_line, seed, index, settings)
     curvature = mean_gaussian_curvature(truth)
@@ -97,6 +110,7 @@ def evaluate_cell(
     codes = model.latents.weight.detach().numpy()
     learned = None if model.rotations is None else model.rotations.weight.detach().numpy()
     clamp = float(model.hparams.clamp)
+    scale = None if pixel_size is None else model_scale(model, pixel_size, settings.size)
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for count in settings.views:
         rotations = spiral_rotations(count)
@@ -107,7 +121,7 @@ def evaluate_cell(
             row["extrusion"] = lift_metrics(extrusion_baseline(views[0].mask), truth, curvature)
         rays = max(32, settings.rays // count)
         if "latent" in settings.modes:
-            options = FitOptions(steps=settings.latent_steps, rays=rays, clamp=clamp)
+            options = FitOptions(steps=settings.latent_steps, rays=rays, clamp=clamp, scale=scale)
             fitted = fit_hypotheses(model.decoder, codes, views, learned, settings.hypotheses, options, seed)
             each = [
                 lift_metrics(h.decode(model.decoder, np.eye(3), settings.size, clamp), truth, curvature)
@@ -115,6 +129,11 @@ def evaluate_cell(
             ]
             row["latent_best"] = each[0]
             row["latent_mean"] = {name: float(np.nanmean([e[name] for e in each])) for name in LIFT_METRICS}
+            if settings.refine_steps:
+                refine = RefineOptions(steps=settings.refine_steps, clamp=clamp)
+                refined = refine_hypothesis(model.decoder, fitted[0], views, refine, seed)
+                volume = refined.decode(model.decoder, np.eye(3), settings.size, clamp)
+                row["latent_refined"] = lift_metrics(volume, truth, curvature)
         if "field" in settings.modes and count >= 2:
             field = fit_field(views, FieldOptions(steps=settings.field_steps, rays=max(32, rays // 4)), seed)
             row["field"] = lift_metrics(field.decode(np.eye(3), settings.size), truth, curvature)
@@ -134,7 +153,7 @@ def summarise(cells: Sequence[dict]) -> dict:
 
 
 def evaluate_job(job: tuple) -> dict:
-    """Run :func:`evaluate_cell` on ``(cell_line, seed, index, settings)`` with one torch thread.
+    """Run :func:`evaluate_cell` on ``(cell_line, seed, index, settings, ckpt, pixel_size)``, one thread.
 
     Jobs run side by side in worker processes, one per core; more threads would only wait for each other.
     """

@@ -19,10 +19,20 @@ import torch
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from cellsdf.errors import InputError
 from cellsdf.generate import gaussian_latent, uniform_rotation
 from cellsdf.lift.rays import RayBatch, RaySampler, ray_minimum, silhouette_loss
-from cellsdf.lift.render import PlacedDecoder, decode_view, dice, model_points, pixel_axis, placed_sdf
+from cellsdf.lift.render import (
+    PlacedDecoder,
+    decode_view,
+    dice,
+    model_points,
+    pixel_axis,
+    placed_sdf,
+    visual_hull,
+)
 from cellsdf.lift.views import View
+from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.fitting import frozen
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder
@@ -52,6 +62,11 @@ class FitOptions:
         The model's training loss clamp (model units), for the narrow-band decoding of the results.
     candidates : int
         Random starts drawn per hypothesis; the K whose silhouettes fit best before any step are fitted.
+    scale : float or None
+        Expected scale (world units per model unit, :func:`expected_scale`) when the masks' pixel size is
+        known: starts take it and a log-normal prior keeps the fit near it. None fits the scale freely.
+    scale_spread : float
+        Standard deviation of the log-scale prior.
     """
 
     steps: int = 150
@@ -62,6 +77,42 @@ class FitOptions:
     prior: float = 0.05
     clamp: float = 0.1
     candidates: int = 4
+    scale: float | None = None
+    scale_spread: float = 0.1
+
+
+def model_scale(model: AutoDecoder, pixel_size: float, size: int) -> float:
+    """Scale at which a trained model's cells keep their physical size in masks of ``pixel_size`` µm.
+
+    Raises
+    ------
+    InputError
+        If the checkpoint does not record its training data's scale (normalised units per µm).
+    """
+    data = model.hparams.get("dataset") or {}
+    if "scale" not in data:
+        raise InputError("pixel_size", "the checkpoint does not record its training data's scale; omit it")
+    return expected_scale(float(data["scale"]), pixel_size, size)
+
+
+def expected_scale(model_scale: float, pixel_size: float, size: int) -> float:
+    """Scale (world units per model unit) at which a model's cells keep their trained physical size.
+
+    Parameters
+    ----------
+    model_scale : float
+        The training data's normalised model units per µm (a checkpoint's ``dataset.scale``).
+    pixel_size : float
+        µm per mask pixel.
+    size : int
+        Mask side: its pixel grid spans the world's [-1, 1].
+
+    Returns
+    -------
+    float
+        World units per model unit.
+    """
+    return 2.0 / (size - 1) / pixel_size / model_scale
 
 
 @dataclass
@@ -88,6 +139,12 @@ class Hypothesis:
         The fit's objective (data + prior) averaged over its last 10 steps.
     silhouettes : list of np.ndarray
         Its decoded silhouette in each view, at the masks' size.
+    views : list of View
+        The views it was fitted to: its volumes are carved to their visual hull (no voxel of a cell can
+        project outside a mask), at any resolution.
+    decoder : SirenDecoder or None
+        Its own fine-tuned copy of the decoder (:func:`cellsdf.lift.refine.refine_hypothesis`); None: the
+        model's.
     """
 
     latent: np.ndarray
@@ -99,15 +156,26 @@ class Hypothesis:
     dice: list[float] = field(default_factory=list)
     fit_loss: float = float("nan")
     silhouettes: list[np.ndarray] = field(default_factory=list)
+    views: list[View] = field(default_factory=list)
+    decoder: SirenDecoder | None = None
 
     def placed(self, decoder: SirenDecoder, view: np.ndarray) -> PlacedDecoder:
         """Return the hypothesis' shape seen through a view rotation, for decoding at any resolution."""
+        own = decoder if self.decoder is None else self.decoder
         matrix = axis_angle_matrix(torch.as_tensor(self.rotation, dtype=torch.float64)).numpy()
-        return PlacedDecoder(decoder, view, matrix, self.scale, self.translation)
+        return PlacedDecoder(own, view, matrix, self.scale, self.translation)
 
-    def decode(self, decoder: SirenDecoder, view: np.ndarray, resolution: int, clamp: float) -> np.ndarray:
-        """Binary volume of the shape on the view's ``resolution``³ grid (see :func:`decode_view`)."""
-        return decode_view(decoder, self.latent, self.t, self.placed(decoder, view), resolution, clamp)
+    def decode(
+        self, decoder: SirenDecoder, view: np.ndarray, resolution: int, clamp: float, carve: bool = True
+    ) -> np.ndarray:
+        """Binary volume of the shape on the view's ``resolution``³ grid, carved to the views' hull.
+
+        ``decoder`` is the model's; a refined hypothesis uses its own copy instead. ``carve=False`` gives the
+        shape as decoded, which is what its fit to the views is judged on.
+        """
+        placed = self.placed(decoder, view)
+        volume = decode_view(placed.decoder, self.latent, self.t, placed, resolution, clamp)
+        return volume & visual_hull(self.views, resolution, view) if carve and self.views else volume
 
     def record(self) -> dict:
         """JSON-ready description."""
@@ -158,8 +226,12 @@ def _starts(
     count: int,
     rng: np.random.Generator,
     clamp: float,
+    scale: float | None,
 ) -> list[Hypothesis]:
-    """Random starts, each scaled and moved so that its silhouette has the view's area and centroid."""
+    """Random starts, each moved so that its silhouette has the view's centroid.
+
+    Their scale is ``scale`` when known, else the one that gives their silhouette the view's area.
+    """
     mask, turn = view.mask, np.asarray(view.rotation)
     axis = pixel_axis(mask.shape[0])
     pixel_area = (axis[1] - axis[0]) ** 2
@@ -176,12 +248,12 @@ def _starts(
         shadow = hypothesis.decode(decoder, turn, _INIT_RESOLUTION, clamp).any(axis=0)
         if shadow.any():
             own_area = shadow.sum() * (coarse[1] - coarse[0]) ** 2
-            hypothesis.scale = float(np.sqrt(area / own_area))
+            hypothesis.scale = scale or float(np.sqrt(area / own_area))
             own_centroid = np.array([cy[shadow].mean(), cx[shadow].mean()])
             # An in-plane shift in the view is the world shift R_vᵀ (0, y, x).
             hypothesis.translation = turn.T @ np.array([0.0, *(centroid - hypothesis.scale * own_centroid)])
         else:  # a code whose cell is empty at this time: start at the mask's size, the fit grows it
-            hypothesis.scale = float(np.sqrt(area / 4.0))
+            hypothesis.scale = scale or float(np.sqrt(area / 4.0))
             hypothesis.translation = turn.T @ np.array([0.0, *centroid])
         starts.append(hypothesis)
     return starts
@@ -244,7 +316,7 @@ def fit_hypotheses(
     pixel = 2.0 / (size - 1)
     sampler = RaySampler(views, options.rays, options.depth, generator)
     count = hypotheses * max(1, options.candidates)
-    starts = _starts(decoder, codes, learned_rotations, views[0], count, rng, options.clamp)
+    starts = _starts(decoder, codes, learned_rotations, views[0], count, rng, options.clamp, options.scale)
     parameter = next(decoder.parameters())
     if count > hypotheses:
         # Random starts differ most in how they are turned; a pose far from the views' is rarely fitted
@@ -293,6 +365,8 @@ def fit_hypotheses(
             )
             prior = (latent - mean).pow(2).sum(-1) / spread
             loss = data + options.prior * prior
+            if options.scale is not None:
+                loss = loss + ((log_scale - np.log(options.scale)) / options.scale_spread).pow(2)
             optimiser.zero_grad(set_to_none=True)
             loss.sum().backward()
             if not depth_free:  # along the single viewing axis, which is the world's z for view 1
@@ -312,6 +386,7 @@ def fit_hypotheses(
             translation[k].detach().double().numpy(),
             float(t[k].detach()),
             fit_loss=float(tail[k]),
+            views=list(views),
         )
         score_hypothesis(decoder, hypothesis, views, options.clamp)
         fitted.append(hypothesis)
@@ -361,12 +436,15 @@ def score_hypothesis(
     """
     size = views[0].mask.shape[0]
     if not _depth_observable(views):
-        volume = hypothesis.decode(decoder, views[0].rotation, size, clamp)
+        volume = hypothesis.decode(decoder, views[0].rotation, size, clamp, carve=False)
         if volume.any():
             (box,) = ndimage.find_objects(volume.any(axis=(1, 2)).view(np.uint8))
             middle = -1.0 + (box[0].start + box[0].stop - 1) / (size - 1)
             hypothesis.translation = hypothesis.translation - middle * np.asarray(views[0].rotation)[0]
-    hypothesis.silhouettes = [hypothesis.decode(decoder, v.rotation, size, clamp).any(axis=0) for v in views]
+    # Carved, every shape that covers the masks would match them exactly: the fit is judged uncarved.
+    hypothesis.silhouettes = [
+        hypothesis.decode(decoder, v.rotation, size, clamp, carve=False).any(axis=0) for v in views
+    ]
     hypothesis.dice = [dice(s, v.mask) for s, v in zip(hypothesis.silhouettes, views, strict=True)]
     hypothesis.loss = 1.0 - float(np.mean(hypothesis.dice))
 

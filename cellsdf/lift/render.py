@@ -225,7 +225,7 @@ def dice(predicted: np.ndarray, target: np.ndarray) -> float:
     return 2.0 * int((predicted & target).sum()) / total if total else 1.0
 
 
-def visual_hull(views: Sequence[View], size: int) -> np.ndarray:
+def visual_hull(views: Sequence[View], size: int, rotation: np.ndarray | None = None) -> np.ndarray:
     """Carve the visual hull: the voxels that project inside every mask, the largest shape the views allow.
 
     Parameters
@@ -234,6 +234,8 @@ def visual_hull(views: Sequence[View], size: int) -> np.ndarray:
         Square masks of one size and their rotations.
     size : int
         Grid side of the result over the world cube.
+    rotation : np.ndarray, optional
+        (3, 3) view rotation R of the result's grid (its point q is the world point Rᵀ q); default the world.
 
     Returns
     -------
@@ -242,13 +244,15 @@ def visual_hull(views: Sequence[View], size: int) -> np.ndarray:
     """
     axis = pixel_axis(size)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    if rotation is not None:
+        grid = grid @ np.asarray(rotation)
     inside = np.ones(len(grid), bool)
     for view in views:
         n = view.mask.shape[0]
         q = grid @ np.asarray(view.rotation).T  # the view's point of world point p is R_v p
-        index = np.rint((q[:, 1:] + 1.0) * 0.5 * (n - 1)).astype(np.int64)
-        within = ((index >= 0) & (index < n)).all(axis=1)
-        seen = np.zeros(len(grid), bool)
-        seen[within] = view.mask[index[within, 0], index[within, 1]]
+        pixels = (q[:, 1:] + 1.0) * 0.5 * (n - 1)
+        # Bilinear, not nearest: on a finer grid than the masks' the hull's outline is then smooth, not a
+        # staircase of mask pixels; on the masks' own grid both are the masks' pixels.
+        seen = ndimage.map_coordinates(view.mask.astype(np.float32), pixels.T, order=1, cval=0.0) >= 0.5
         inside &= seen
     return inside.reshape(size, size, size)

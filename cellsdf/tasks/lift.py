@@ -21,7 +21,8 @@ from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.field import FieldOptions, fit_field
 from cellsdf.lift.figure import write_lift_picture
-from cellsdf.lift.latent import FitOptions, fit_hypotheses
+from cellsdf.lift.latent import FitOptions, fit_hypotheses, model_scale
+from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.views import parse_degrees, parse_views, rotation_from_degrees
 from cellsdf.tasks.reconstruct import check_out_folder, load_model
 
@@ -59,8 +60,9 @@ def run(cfg: DictConfig) -> dict:
     resolution = None if cfg.resolution is None else check_whole(cfg.resolution, "resolution", 8)
     if cfg.mesh_format not in MESH_FORMATS:
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {cfg.mesh_format!r}")
-    if not (isinstance(cfg.pixel_size, (int, float)) and cfg.pixel_size > 0):
-        raise InputError("pixel_size", f"must be a number > 0 (µm), got {cfg.pixel_size!r}")
+    if cfg.pixel_size is not None and not (isinstance(cfg.pixel_size, (int, float)) and cfg.pixel_size > 0):
+        raise InputError("pixel_size", f"must be a number > 0 (µm) or null, got {cfg.pixel_size!r}")
+    refine = check_whole(cfg.refine, "refine", 0)
     novel = _novel_views(cfg.novel_views)
     views_spec = None if cfg.views is None else OmegaConf.to_container(cfg.views, resolve=True)
     if views_spec is not None and not isinstance(views_spec, list):
@@ -78,13 +80,16 @@ def run(cfg: DictConfig) -> dict:
     out = check_out_folder(cfg.out, cfg.overwrite)
     size = views[0].mask.shape[0]
     resolution = resolution or size
-    spacing = (float(cfg.pixel_size) * (size - 1) / (resolution - 1),) * 3
+    spacing = (float(cfg.pixel_size or 1.0) * (size - 1) / (resolution - 1),) * 3
     mesh = MeshOptions(format=cfg.mesh_format)
     turns = [rotation_from_degrees(d) for d in novel]
     if model is not None:
         clamp = float(model.hparams.clamp)
         learned = model.rotations.weight.detach().numpy() if model.rotations is not None else None
-        options = FitOptions(steps, rays, depth, float(cfg.tau), float(cfg.lr), float(cfg.prior), clamp)
+        scale = None if cfg.pixel_size is None else model_scale(model, float(cfg.pixel_size), size)
+        options = FitOptions(
+            steps, rays, depth, float(cfg.tau), float(cfg.lr), float(cfg.prior), clamp, scale=scale
+        )
         results = fit_hypotheses(
             model.decoder,
             model.latents.weight.detach().numpy(),
@@ -94,6 +99,10 @@ def run(cfg: DictConfig) -> dict:
             options,
             cfg.seed,
         )
+        if refine:
+            polish = RefineOptions(steps=refine, tau=float(cfg.tau), clamp=clamp)
+            refined = [refine_hypothesis(model.decoder, h, views, polish, cfg.seed) for h in results]
+            results = sorted(refined, key=lambda h: h.loss)
         decode = [lambda view, r, h=h: h.decode(model.decoder, view, r, clamp) for h in results]
         records = [h.record() for h in results]
     else:
@@ -111,6 +120,9 @@ def run(cfg: DictConfig) -> dict:
         if cfg.mode == "field":
             with atomic_path(folder / "field.pt") as tmp:
                 torch.save(result.checkpoint(), tmp)
+        elif result.decoder is not None:
+            with atomic_path(folder / "decoder.pt") as tmp:
+                torch.save(result.decoder.state_dict(), tmp)
         if turns:
             rendered = np.stack([decode[rank - 1](turn, resolution).any(axis=0) for turn in turns])
             with atomic_path(folder / "novel_views.tif") as tmp:

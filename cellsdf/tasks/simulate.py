@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,14 @@ def scaled_spacing(spacing_at_256: tuple[float, ...], size: int) -> tuple[float,
     Keeping the physical field of view fixed means a smaller grid is the same cell at a coarser resolution.
     """
     return tuple(float(s) * 256.0 / size for s in spacing_at_256)
+
+
+def shipped_spacing(cell_line: str, size: int) -> tuple[float, float, float]:
+    """Return a built-in line's voxel size (µm) at grid ``size``, from its ``conf/cellline/<line>.yaml``."""
+    if cell_line not in CELL_LINES:
+        raise InputError("cellline", f"choose one of {', '.join(CELL_LINES)}, got {cell_line!r}")
+    text = (files("cellsdf.conf") / "cellline" / f"{cell_line}.yaml").read_text()
+    return scaled_spacing(OmegaConf.create(text).spacing_at_256, size)
 
 
 def run(cfg: DictConfig) -> dict:
