@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from cellsdf.lift.baselines import ellipsoid_baseline, extrusion_baseline
 from cellsdf.lift.field import FieldOptions, fit_field
-from cellsdf.lift.latent import FitOptions, fit_hypotheses, model_scale
+from cellsdf.lift.latent import FitOptions, depth_observable, fit_hypotheses, model_scale
 from cellsdf.lift.metrics import LIFT_METRICS, lift_metrics, mean_gaussian_curvature
 from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.render import project_volume
@@ -102,7 +102,7 @@ def evaluate_cell(
     dict
         ``cell`` (seed, index) and ``scores[views][method]`` = metrics, for methods ``ellipsoid``,
         ``extrusion`` (1 view only), ``latent_best``, ``latent_mean`` (mean over hypotheses),
-        ``latent_refined`` (the best one with its decoder fine-tuned) and ``field``.
+        ``latent_refined`` (the best one with its decoder fine-tuned; 2 views on) and ``field``.
     """
     truth = truth_cell(cell_line, seed, index, settings)
     curvature = mean_gaussian_curvature(truth)
@@ -129,7 +129,7 @@ def evaluate_cell(
             ]
             row["latent_best"] = each[0]
             row["latent_mean"] = {name: float(np.nanmean([e[name] for e in each])) for name in LIFT_METRICS}
-            if settings.refine_steps:
+            if settings.refine_steps and depth_observable(views):
                 refine = RefineOptions(steps=settings.refine_steps, clamp=clamp)
                 refined = refine_hypothesis(model.decoder, fitted[0], views, refine, seed)
                 volume = refined.decode(model.decoder, np.eye(3), settings.size, clamp)

@@ -346,7 +346,7 @@ def fit_hypotheses(
     )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, options.steps)
     axis = torch.as_tensor(np.asarray(views[0].rotation)[0], dtype=parameter.dtype)
-    depth_free = _depth_observable(views)
+    depth_free = depth_observable(views)
     history = []
     with frozen(decoder):
         for _ in range(options.steps):
@@ -435,7 +435,7 @@ def score_hypothesis(
     is then moved so that its extent in depth is centred in the world, as the baselines are.
     """
     size = views[0].mask.shape[0]
-    if not _depth_observable(views):
+    if not depth_observable(views):
         volume = hypothesis.decode(decoder, views[0].rotation, size, clamp, carve=False)
         if volume.any():
             (box,) = ndimage.find_objects(volume.any(axis=(1, 2)).view(np.uint8))
@@ -449,7 +449,17 @@ def score_hypothesis(
     hypothesis.loss = 1.0 - float(np.mean(hypothesis.dice))
 
 
-def _depth_observable(views: Sequence[View]) -> bool:
-    """Whether some view looks along another axis than the first, so that depth positions are seen."""
+def depth_observable(views: Sequence[View]) -> bool:
+    """Whether some view looks along another axis than the first, so that depth positions are seen.
+
+    Examples
+    --------
+    >>> from cellsdf.lift.views import rotation_from_degrees
+    >>> mask = np.ones((4, 4), bool)
+    >>> depth_observable([View(mask, np.eye(3), "top"), View(mask, rotation_from_degrees([0, 180, 0]), "")])
+    False
+    >>> depth_observable([View(mask, np.eye(3), "top"), View(mask, rotation_from_degrees([0, 90, 0]), "")])
+    True
+    """
     first = np.asarray(views[0].rotation)[0]
     return any(abs(float(np.asarray(v.rotation)[0] @ first)) < 1.0 - 1e-6 for v in views[1:])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cellsdf.lift.latent import Hypothesis, score_hypothesis
+from cellsdf.lift.latent import Hypothesis, depth_observable, score_hypothesis
 from cellsdf.lift.rays import RaySampler, ray_minimum, silhouette_loss
 from cellsdf.lift.render import model_points, pixel_axis, placed_sdf, visual_hull
 from cellsdf.lift.views import View
@@ -50,7 +50,7 @@ class RefineOptions:
     """
 
     steps: int = 300
-    lr: float = 1e-4
+    lr: float = 1e-5
     rays: int = 64
     depth: int = 16
     tau: float = 1.0
@@ -75,7 +75,7 @@ def refine_hypothesis(
     hypothesis : Hypothesis
         A fitted hypothesis (:func:`cellsdf.lift.latent.fit_hypotheses`); its code, pose and time are kept.
     views : sequence of View
-        The masks and rotations it was fitted to.
+        The masks and rotations it was fitted to, looking along two or more directions.
     options : RefineOptions
         Steps, learning rate, rays, hull penalty.
     seed : int
@@ -86,17 +86,24 @@ def refine_hypothesis(
     Hypothesis
         The refined hypothesis, scored on the views (``dice``, ``loss``, ``silhouettes``) like a fitted one.
 
+    Raises
+    ------
+    ValueError
+        If every view looks along one axis: nothing would then say where in depth the added parts lie, and
+        the silhouette loss fills the mask's whole extrusion.
+
     Examples
     --------
     >>> import numpy as np
     >>> from cellsdf.model.checkpoint import load_autodecoder
     >>> from cellsdf.lift.latent import FitOptions, fit_hypotheses
     >>> from cellsdf.lift.views import View
+    >>> from cellsdf.lift.views import rotation_from_degrees
     >>> yy, xx = np.mgrid[:32, :32]
     >>> mask = (yy - 16) ** 2 / 64 + (xx - 15) ** 2 / 36 < 1
     >>> model = load_autodecoder("plat")
     >>> codes = model.latents.weight.detach().numpy()
-    >>> views = [View(mask, np.eye(3), "ellipse")]
+    >>> views = [View(mask, np.eye(3), "top"), View(mask, rotation_from_degrees([0, 90, 0]), "side")]
     >>> fitted = fit_hypotheses(model.decoder, codes, views, hypotheses=1, options=FitOptions(steps=10))[0]
     >>> refined = refine_hypothesis(model.decoder, fitted, views, RefineOptions(steps=5))
     >>> refined.decoder is not model.decoder
@@ -104,6 +111,8 @@ def refine_hypothesis(
     """
     if options.steps < 1:
         raise ValueError("steps must be >= 1")
+    if not depth_observable(views):
+        raise ValueError("refining needs views along two or more directions")
     own = copy.deepcopy(decoder)
     own.requires_grad_(True)
     parameter = next(own.parameters())

@@ -21,7 +21,7 @@ from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.field import FieldOptions, fit_field
 from cellsdf.lift.figure import write_lift_picture
-from cellsdf.lift.latent import FitOptions, fit_hypotheses, model_scale
+from cellsdf.lift.latent import FitOptions, depth_observable, fit_hypotheses, model_scale
 from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.views import parse_degrees, parse_views, rotation_from_degrees
 from cellsdf.tasks.reconstruct import check_out_folder, load_model
@@ -71,6 +71,12 @@ def run(cfg: DictConfig) -> dict:
     if cfg.mode == "field" and len(views) < 2:
         raise InputError(
             "mode", "field mode has no prior, so one view says nothing about depth; give views= with 2+"
+        )
+    if refine and not (latent and depth_observable(views)):
+        raise InputError(
+            "refine",
+            "needs mode=latent and views along two or more directions: from one, nothing says where in "
+            "depth what it adds lies",
         )
     model = ckpt = None
     if latent:
