@@ -290,7 +290,7 @@ def test_lift_eval_small_run(tmp_path):
     report = json.loads((out / "lift.json").read_text())["lines"]["cele"]
     latent = {"latent_best", "latent_mean"}
     assert set(report["mean"]["1"]) == {"ellipsoid", "extrusion"} | latent
-    assert set(report["mean"]["2"]) == latent | {"latent_refined", "field"}
+    assert set(report["mean"]["2"]) == latent | {"latent_refined", "hull", "field"}
     assert 0.0 <= report["mean"]["2"]["field"]["iou"] <= 1.0
     assert "one_view_beats_baselines_latent_best" in report["targets"]
     with pytest.raises(SystemExit) as exit_info:

@@ -22,7 +22,7 @@ from cellsdf.lift.field import FieldOptions, fit_field
 from cellsdf.lift.latent import FitOptions, depth_observable, fit_hypotheses, model_scale
 from cellsdf.lift.metrics import LIFT_METRICS, lift_metrics, mean_gaussian_curvature
 from cellsdf.lift.refine import RefineOptions, refine_hypothesis
-from cellsdf.lift.render import project_volume
+from cellsdf.lift.render import project_volume, visual_hull
 from cellsdf.lift.views import View, spiral_rotations
 from cellsdf.model.checkpoint import load_autodecoder
 from cellsdf.simulate import sequence_rng, simulate_frames
@@ -102,7 +102,8 @@ def evaluate_cell(
     dict
         ``cell`` (seed, index) and ``scores[views][method]`` = metrics, for methods ``ellipsoid``,
         ``extrusion`` (1 view only), ``latent_best``, ``latent_mean`` (mean over hypotheses),
-        ``latent_refined`` (the best one with its decoder fine-tuned; 2 views on) and ``field``.
+        ``latent_refined`` (the best one with its decoder fine-tuned; 2 views on), ``hull`` (the views'
+        visual hull; 2 views on) and ``field``.
     """
     truth = truth_cell(cell_line, seed, index, settings)
     curvature = mean_gaussian_curvature(truth)
@@ -134,6 +135,8 @@ def evaluate_cell(
                 refined = refine_hypothesis(model.decoder, fitted[0], views, refine, seed)
                 volume = refined.decode(model.decoder, np.eye(3), settings.size, clamp)
                 row["latent_refined"] = lift_metrics(volume, truth, curvature)
+        if count >= 2:  # the largest shape the views allow: what silhouettes alone can reach
+            row["hull"] = lift_metrics(visual_hull(views, settings.size), truth, curvature)
         if "field" in settings.modes and count >= 2:
             field = fit_field(views, FieldOptions(steps=settings.field_steps, rays=max(32, rays // 4)), seed)
             row["field"] = lift_metrics(field.decode(np.eye(3), settings.size), truth, curvature)

@@ -158,7 +158,6 @@ def run(cfg: DictConfig) -> dict:
         f"lifted {len(views)} view(s) to {len(items)} {cfg.mode} result(s); best Dice per view "
         + ", ".join(f"{d:.3f}" for d in best["dice"])
     )
-    print(
-        f"wrote {out.resolve()}: hypothesis_1 .. hypothesis_{len(items)}, lift.json, lift.png, manifest.json"
-    )
+    folders = "hypothesis_1" + (f" .. hypothesis_{len(items)}" if len(items) > 1 else "")
+    print(f"wrote {out.resolve()}: {folders}, lift.json, lift.png, manifest.json")
     return {"out": out, "results": results, "items": items, "views": views}

@@ -24,7 +24,7 @@ from cellsdf.simulate import CELL_LINES
 from cellsdf.tasks.reconstruct import check_out_folder
 from cellsdf.tasks.simulate import shipped_spacing
 
-METHODS = ("ellipsoid", "extrusion", "latent_best", "latent_mean", "latent_refined", "field")
+METHODS = ("ellipsoid", "extrusion", "latent_best", "latent_mean", "latent_refined", "hull", "field")
 SHORT = {
     "iou": "IoU",
     "volume_error": "vol.err",
