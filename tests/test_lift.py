@@ -268,6 +268,23 @@ def test_lift_refuses_bad_input_and_writes_nothing(mask_files, tmp_path, capsys,
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("seed=0", "seed 0 made"),
+        ("known_pixel_size=maybe", "true or false"),
+        ("refine_steps=-1", "refine_steps"),
+    ],
+)
+def test_lift_eval_refuses_bad_options_and_writes_nothing(tmp_path, capsys, arg, message):
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lift-eval", f"out={out}", arg, "progress=false"])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_lift_eval_small_run(tmp_path):
     out = tmp_path / "eval"
@@ -293,9 +310,6 @@ def test_lift_eval_small_run(tmp_path):
     assert set(report["mean"]["2"]) == latent | {"latent_refined", "hull", "field"}
     assert 0.0 <= report["mean"]["2"]["field"]["iou"] <= 1.0
     assert "one_view_beats_baselines_latent_best" in report["targets"]
-    with pytest.raises(SystemExit) as exit_info:
-        main(["lift-eval", f"out={tmp_path / 'other'}", "seed=0", "progress=false"])
-    assert exit_info.value.code == 2
 
 
 @pytest.mark.slow

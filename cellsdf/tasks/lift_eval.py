@@ -103,11 +103,11 @@ def run(cfg: DictConfig) -> dict:
         raise InputError(
             "seed", "seed 0 made the shipped models' training cells; choose another for held-out cells"
         )
-    out = check_out_folder(cfg.out, cfg.overwrite)
     if not isinstance(cfg.known_pixel_size, bool):
         raise InputError("known_pixel_size", f"must be true or false, got {cfg.known_pixel_size!r}")
     known = cfg.known_pixel_size
     pixel = {line: shipped_spacing(line, settings.size)[0] if known else None for line in lines}
+    out = check_out_folder(cfg.out, cfg.overwrite)
     jobs = [(line, int(cfg.seed), i, settings, None, pixel[line]) for line in lines for i in range(cells)]
     if workers == 1:
         results = [evaluate_job(job) for job in track(jobs, "lift-eval", show=cfg.progress)]
