@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cellsdf.dataset.normalise import cube_grid
 from cellsdf.dataset.sdf import signed_distance
 from cellsdf.lift.rays import RaySampler, ray_minimum, silhouette_loss
-from cellsdf.lift.render import PlacedDecoder, decode_view, dice, pixel_axis, visual_hull
+from cellsdf.lift.render import PlacedDecoder, decode_view, dice, visual_hull
 from cellsdf.lift.views import View
 from cellsdf.model.autodecoder import clamped_l1
 from cellsdf.model.siren import SirenDecoder
@@ -182,9 +183,7 @@ def fit_field(views: Sequence[View], options: FieldOptions = FieldOptions(), see
             "no voxel projects inside every mask: the views and rotations do not show one object"
         )
     target = torch.as_tensor(signed_distance(hull, (pixel,) * 3)).reshape(-1)
-    axis = pixel_axis(size)
-    grid = torch.as_tensor(np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3))
-    grid = grid.float()
+    grid = torch.as_tensor(cube_grid(size), dtype=torch.float32)
     band = torch.nonzero(target.abs() <= 3 * pixel)[:, 0]
     coords = grid[hull.reshape(-1)]
     centre = coords.mean(dim=0).numpy()

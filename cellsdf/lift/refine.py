@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from cellsdf.dataset.normalise import cube_grid
 from cellsdf.lift.latent import Hypothesis, depth_observable, score_hypothesis
 from cellsdf.lift.rays import RaySampler, ray_minimum, silhouette_loss
-from cellsdf.lift.render import model_points, pixel_axis, placed_sdf, visual_hull
+from cellsdf.lift.render import model_points, placed_sdf, visual_hull
 from cellsdf.lift.views import View
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder
@@ -122,10 +123,7 @@ def refine_hypothesis(
     log_scale, translation = as_tensor(np.log(hypothesis.scale)), as_tensor(hypothesis.translation)
     size = views[0].mask.shape[0]
     pixel = 2.0 / (size - 1)
-    axis = pixel_axis(size)
-    grid = torch.as_tensor(
-        np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3), dtype=parameter.dtype
-    )
+    grid = torch.as_tensor(cube_grid(size), dtype=parameter.dtype)
     outside = torch.as_tensor(np.flatnonzero(~visual_hull(views, size)))
     generator = torch.Generator().manual_seed(seed)
     sampler = RaySampler(views, options.rays, options.depth, generator)

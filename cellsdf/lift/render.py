@@ -21,6 +21,7 @@ import torch
 from scipy import ndimage
 from torch import nn
 
+from cellsdf.dataset.normalise import cube_grid
 from cellsdf.decode.narrowband import decode_narrowband
 from cellsdf.lift.views import View
 from cellsdf.model.siren import SirenDecoder
@@ -242,8 +243,7 @@ def visual_hull(views: Sequence[View], size: int, rotation: np.ndarray | None = 
     np.ndarray
         bool (size, size, size).
     """
-    axis = pixel_axis(size)
-    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    grid = cube_grid(size)
     if rotation is not None:
         grid = grid @ np.asarray(rotation)
     inside = np.ones(len(grid), bool)
