@@ -178,7 +178,7 @@ def mask_files(tmp_path_factory):
     tifffile.imwrite(paths["small"], np.pad(np.ones((10, 10), np.uint8), 7))
     paths["foreign"] = folder / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, paths["foreign"])
-    unscaled = torch.load(resolve_checkpoint("plat"), map_location="cpu", weights_only=False)
+    unscaled = torch.load(resolve_checkpoint("plat"), map_location="cpu", weights_only=True)
     del unscaled["hyper_parameters"]["dataset"]["scale"]
     paths["unscaled"] = folder / "unscaled.pt"
     torch.save(unscaled, paths["unscaled"])
