@@ -119,6 +119,8 @@ def run(cfg: DictConfig) -> dict:
             "frames": [int(s.frames) for s in data.sequences],
             "frame_interval": [float(s.frame_interval) for s in data.sequences],
             "scale": float(data.scale),
+            # What re-makes the data on another machine: the simulation and preparation, when simulated.
+            "recipe": _recipe(cfg),
         },
     )
     if cfg.ckpt_path is not None:
@@ -175,6 +177,22 @@ def run(cfg: DictConfig) -> dict:
             print(f"\ntrained {epochs} epochs in {seconds:.0f} s; model: {result['model']}")
             print(f"checkpoints: {checkpoints.resolve()}; logs: {(out / 'logs').resolve()}")
     return result
+
+
+def _recipe(cfg: DictConfig) -> dict | None:
+    if cfg.data.path is not None:
+        return None
+    simulate = OmegaConf.to_container(cfg.data.simulate, resolve=True)
+    return {
+        "cell_line": cfg.cellline.name,
+        "seed": int(cfg.seed),
+        "simulate": {
+            **simulate,
+            "spacing": list(scaled_spacing(cfg.cellline.spacing_at_256, simulate["size"])),
+            "frame_interval": float(cfg.cellline.frame_interval),
+        },
+        "prepare": OmegaConf.to_container(cfg.data.prepare, resolve=True),
+    }
 
 
 def _metric(trainer: pl.Trainer, name: str) -> float | None:
