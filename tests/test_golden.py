@@ -37,7 +37,8 @@ def _h5(path: Path) -> dict[str, str]:
     def visit(name, item):
         # Source paths name the temporary folder of the run.
         if isinstance(item, h5py.Dataset) and not name.endswith("source"):
-            found[name] = _digest(item[()]) if item.dtype.kind != "O" else _digest(np.array(item.asstr()[()], dtype=str))
+            text = item.dtype.kind == "O"
+            found[name] = _digest(np.array(item.asstr()[()], dtype=str) if text else item[()])
 
     with h5py.File(path, "r") as f:
         f.visititems(visit)
