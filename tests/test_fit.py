@@ -11,7 +11,9 @@ from cellsdf.dataset.prepared import read_prepared
 from cellsdf.model.checkpoint import load_autodecoder
 from cellsdf.model.fitting import fit_latent
 from cellsdf.model.rotation import axis_angle_matrix
-from cellsdf.tasks.reconstruct import OutputOptions, SequenceCode, write_and_score
+from cellsdf.model.trained import load_trained
+from cellsdf.reconstruct.outputs import OutputOptions, SequenceCode
+from cellsdf.reconstruct.score import write_and_score
 
 FIT = ["iterations=200", "points_per_step=2048", "resolution=32", "prepare.points_per_frame=4096"]
 FIT += ["prepare.eval_size=32", "progress=false"]
@@ -48,7 +50,7 @@ def test_fit_of_a_held_out_sequence_beats_a_random_code(model, held_out, tmp_pat
     generator = torch.Generator().manual_seed(0)
     random_code = torch.randn(16, generator=generator) * autodecoder.hparams.latent_std
     baseline, _ = write_and_score(
-        autodecoder.decoder,
+        load_trained(model),
         [SequenceCode("plat_002", 0, random_code, None)],
         out / "dataset.h5",
         tmp_path / "random",

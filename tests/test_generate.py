@@ -9,9 +9,9 @@ from scipy import stats
 from scipy.spatial.transform import Rotation
 
 from cellsdf.cli import main
-from cellsdf.generate import (
+from cellsdf.generate.cell import frame_problem
+from cellsdf.generate.sampling import (
     around_latent,
-    frame_problem,
     gaussian_latent,
     interpolated_latent,
     uniform_rotation,

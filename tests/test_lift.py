@@ -16,7 +16,8 @@ from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.render import PlacedDecoder, decode_view, project_volume, visual_hull
 from cellsdf.lift.views import View, rotation_from_degrees, spiral_rotations
 from cellsdf.model.checkpoint import load_autodecoder, resolve_checkpoint
-from cellsdf.tasks.simulate import shipped_spacing
+from cellsdf.model.trained import load_trained
+from cellsdf.simulate.lines import line_spacing
 
 SIZE = 48
 
@@ -89,8 +90,8 @@ def test_refining_fits_the_views_better_and_leaves_the_model_alone(training_lift
 
 
 def test_known_pixel_size_keeps_the_trained_cell_size(filo):
-    pixel = shipped_spacing("filo", SIZE)[0]
-    scale = model_scale(filo, pixel, SIZE)
+    pixel = line_spacing("filo", SIZE)[0]
+    scale = model_scale(load_trained("filo"), pixel, SIZE)
     # 2 / (N - 1) world units per pixel of `pixel` µm, over the model's normalised units per µm:
     assert scale == pytest.approx(2.0 / (SIZE - 1) / pixel / filo.hparams["dataset"]["scale"])
     assert expected_scale(0.5, 2.0, 5) == pytest.approx(0.5)
@@ -316,11 +317,11 @@ def test_lift_eval_small_run(tmp_path):
 def test_refined_latent_lift_of_eight_views_beats_the_visual_hull():
     # filo's thin protrusions are where the shape space alone falls short and the hull keeps most excess.
     size = 64
-    model = load_autodecoder("filo")
+    model = load_trained("filo")
     truth = truth_cell("filo", 1, 1, EvalSettings(size=size))
     views = views_of(truth, 8)
-    codes, learned = model.latents.weight.detach().numpy(), model.rotations.weight.detach().numpy()
-    options = FitOptions(rays=32, scale=model_scale(model, shipped_spacing("filo", size)[0], size))
+    codes, learned = model.latents, model.rotations
+    options = FitOptions(rays=32, scale=model_scale(model, line_spacing("filo", size)[0], size))
     best = fit_hypotheses(model.decoder, codes, views, learned, 4, options, seed=1)[0]
     refined = refine_hypothesis(model.decoder, best, views, RefineOptions(), seed=1)
     iou = overlap(refined.decode(model.decoder, np.eye(3), size, 0.1), truth)["iou"]

@@ -105,7 +105,7 @@ def test_realism_on_the_real_holdout_quarter() -> None:
     assert real.shape == labels.shape == (256, 256)
     np.testing.assert_array_equal(labels, mask[256:, 256:])
     params = OmegaConf.to_container(OmegaConf.load(files("cellsdf.conf") / "texture" / "procedural.yaml"))
-    params.pop("name")
+    params.pop("_target_")
     synthetic = procedural_texture(labels, np.random.default_rng(0), **params)
 
     figures = realism_figures(real, synthetic, labels)

@@ -197,7 +197,7 @@ def test_bad_params(params: dict[str, float]) -> None:
 def test_config_matches_function(few_disks: np.ndarray) -> None:
     cfg = OmegaConf.load(files("cellsdf.conf") / "texture" / "procedural.yaml")
     params = OmegaConf.to_container(cfg)
-    assert params.pop("name") == "procedural"
+    assert params.pop("_target_") == "cellsdf.texture.models.procedural"
     signature = inspect.signature(procedural_texture).parameters
     keywords = {k: p.default for k, p in signature.items() if p.kind is p.KEYWORD_ONLY}
     assert set(params) == set(keywords)

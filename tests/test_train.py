@@ -13,8 +13,8 @@ from cellsdf.model.checkpoint import load_autodecoder
 # and validation every epoch (so that best.ckpt is written).
 FAST = [
     "progress=false",
-    "data.batch_size=4",
-    "data.points_per_item=128",
+    "data.loader.batch_size=4",
+    "data.loader.points_per_item=128",
     "model.decoder.widths=[32,32]",
     "model.decoder.latent_size=8",
     "model.decoder.inject=[1]",

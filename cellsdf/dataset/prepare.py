@@ -10,7 +10,7 @@ from cellsdf.dataset.normalise import centres, crop_padded, cube_grid, frame_box
 from cellsdf.dataset.prepared import SequenceInfo, config_json, create_prepared, write_frame
 from cellsdf.dataset.sampling import sample_points
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance
-from cellsdf.dataset.sources import SequenceLoader
+from cellsdf.dataset.sources import SequenceLoader, find_sequences
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
 from cellsdf.progress import track
@@ -39,6 +39,7 @@ def frame_times(frame_numbers: np.ndarray) -> np.ndarray:
 def prepare_dataset(
     loaders: list[SequenceLoader],
     out: str | Path,
+    *,
     centre: str = "sequence",
     margin: float = 0.1,
     points_per_frame: int = 16384,
@@ -169,3 +170,56 @@ def prepare_dataset(
                     )
                     row += 1
     return out
+
+
+def prepare_source(
+    source: str | Path,
+    out: str | Path,
+    *,
+    label: int | None = None,
+    threshold: float | None = None,
+    components: str = "all",
+    spacing: tuple[float, float, float] | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+    scale: float | None = None,
+    **steps: object,
+) -> Path:
+    """Find the sequences in ``source`` (as ``cellsdf prepare`` reads them) and prepare them into ``out``.
+
+    Parameters
+    ----------
+    source : str or Path
+        A TIFF, a folder of TIFFs, a Cell Tracking Challenge folder or a reference HDF5 file.
+    out : str or Path
+        Prepared-dataset file to write.
+    label, threshold, components, spacing
+        How masks are read (see :func:`cellsdf.dataset.sources.find_sequences`).
+    seed : int
+        Sampling seed.
+    overwrite, progress : bool
+        Replace an existing file; show progress bars.
+    scale : float, optional
+        Normalised units per µm to use instead of fitting the data into the cube (a trained model's scale).
+    **steps
+        ``centre``, ``margin``, ``points_per_frame``, ``surface_fraction``, ``surface_sigmas``,
+        ``exact_band``, ``eval_size`` of :func:`prepare_dataset`.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    loaders = find_sequences(
+        source,
+        label=label,
+        threshold=threshold,
+        components=components,
+        spacing=None if spacing is None else tuple(spacing),
+    )
+    if "surface_sigmas" in steps:
+        steps["surface_sigmas"] = tuple(steps["surface_sigmas"])
+    return prepare_dataset(
+        loaders, out, seed=seed, overwrite=overwrite, progress=progress, scale=scale, **steps
+    )

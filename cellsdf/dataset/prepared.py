@@ -17,6 +17,7 @@ Layout (F frames in all, S sequences, N points per frame, E³ evaluation grid ov
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,6 +223,67 @@ def is_prepared(path: str | Path) -> bool:
             return f.attrs.get("format") == FORMAT
     except OSError as err:
         raise InputError(path, f"unreadable HDF5 file ({err})") from None
+
+
+@dataclass(frozen=True)
+class PreparedIndex:
+    """The small per-frame tables of a prepared dataset, without its point samples.
+
+    Attributes
+    ----------
+    frame_sequence : np.ndarray
+        int (F,) sequence index of each frame.
+    frame_t : np.ndarray
+        float32 (F,) time in [-1, 1].
+    frame_number : np.ndarray
+        int (F,) frame number in its source sequence (times alone do not give the frames' spacing).
+    names : list of str
+        Sequence names.
+    scale : float
+        Normalised units per µm.
+    eval_size : int
+        Side of the evaluation masks' grid over [-1, 1]³.
+    """
+
+    frame_sequence: np.ndarray
+    frame_t: np.ndarray
+    frame_number: np.ndarray
+    names: list[str]
+    scale: float
+    eval_size: int
+
+    def rows(self, sequence: int) -> np.ndarray:
+        """Rows (frames) of sequence ``sequence``, in time order."""
+        return np.flatnonzero(self.frame_sequence == sequence)
+
+
+def read_index(path: str | Path) -> PreparedIndex:
+    """Read a prepared dataset's per-frame tables (fast: the point samples stay on disk).
+
+    Raises
+    ------
+    InputError
+        If the file is unreadable or incomplete.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            return PreparedIndex(
+                frame_sequence=f["frame_sequence"][()],
+                frame_t=f["frame_t"][()],
+                frame_number=f["frame_number"][()],
+                names=list(f["sequences/name"].asstr()[()]),
+                scale=float(f.attrs["scale"]),
+                eval_size=int(f["eval_masks"].shape[1]),
+            )
+    except (OSError, KeyError) as err:
+        raise InputError(path, f"unreadable or incomplete prepared dataset ({err})") from None
+
+
+def iter_eval_masks(path: str | Path, rows: Iterable[int]) -> Iterator[np.ndarray]:
+    """Yield the evaluation masks (bool (E, E, E)) of the given frame rows, one at a time."""
+    with h5py.File(path, "r") as f:
+        for row in rows:
+            yield f["eval_masks"][int(row)].astype(bool)
 
 
 def read_eval_masks(path: str | Path, frames: np.ndarray | None = None) -> np.ndarray:

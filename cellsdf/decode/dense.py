@@ -6,13 +6,13 @@ import numpy as np
 import torch
 
 from cellsdf.dataset.normalise import cube_grid
+from cellsdf.decode.field import Field
 from cellsdf.model.rotation import rotate
-from cellsdf.model.siren import SirenDecoder
 
 
 @torch.no_grad()
 def decode_points(
-    decoder: SirenDecoder,
+    decoder: Field,
     latent: torch.Tensor,
     t: float,
     points: np.ndarray,
@@ -23,7 +23,7 @@ def decode_points(
 
     Parameters
     ----------
-    decoder : SirenDecoder
+    decoder : Field
         Trained decoder.
     latent : torch.Tensor
         (L,) code.
@@ -61,7 +61,7 @@ def decode_points(
 
 
 def decode_dense(
-    decoder: SirenDecoder,
+    decoder: Field,
     latent: torch.Tensor,
     t: float,
     resolution: int,
@@ -72,7 +72,7 @@ def decode_dense(
 
     Parameters
     ----------
-    decoder : SirenDecoder
+    decoder : Field
         Trained decoder.
     latent : torch.Tensor
         (L,) code.

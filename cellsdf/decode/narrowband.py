@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from cellsdf.decode.dense import decode_points
-from cellsdf.model.siren import SirenDecoder
+from cellsdf.decode.field import Field
 
 # The 8 children of a block, as offsets in units of the child's size.
 _CHILDREN = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), axis=-1).reshape(8, 3)
@@ -95,7 +95,7 @@ def _check(
 
 
 def decode_narrowband(
-    decoder: SirenDecoder,
+    decoder: Field,
     latent: torch.Tensor,
     t: float,
     resolution: int,
@@ -114,7 +114,7 @@ def decode_narrowband(
 
     Parameters
     ----------
-    decoder : SirenDecoder
+    decoder : Field
         Trained decoder.
     latent : torch.Tensor
         (L,) code.

@@ -13,6 +13,7 @@ import trimesh
 from scipy import ndimage
 
 from cellsdf.dataset.sdf import signed_distance
+from cellsdf.decode.field import Field
 from cellsdf.decode.narrowband import decode_narrowband
 from cellsdf.io.mesh import (
     SMOOTHING,
@@ -25,7 +26,6 @@ from cellsdf.io.mesh import (
 )
 from cellsdf.io.reference import reference_writer
 from cellsdf.io.tiff import write_timelapse
-from cellsdf.model.siren import SirenDecoder
 
 FORMATS = ("tiff", "mesh", "sdf")
 MESH_FORMATS = ("ply", "obj", "stl", "glb")
@@ -78,7 +78,7 @@ def grid_spacing(resolution: int, scale: float) -> tuple[float, float, float]:
 
 
 def decode_masks(
-    decoder: SirenDecoder,
+    decoder: Field,
     latent: torch.Tensor,
     times: Iterable[float],
     resolution: int,
@@ -89,7 +89,7 @@ def decode_masks(
 
     Parameters
     ----------
-    decoder : SirenDecoder
+    decoder : Field
         Trained decoder (decodes on its device).
     latent : torch.Tensor
         (L,) code of the sequence.

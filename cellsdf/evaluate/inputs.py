@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from cellsdf.dataset.binarise import looks_like_intensity
-from cellsdf.dataset.prepared import is_prepared
+from cellsdf.dataset.prepared import is_prepared, iter_eval_masks, read_index
 from cellsdf.dataset.sources import HDF5_SUFFIXES, TIFF_SUFFIXES, find_sequences
 from cellsdf.errors import InputError
 from cellsdf.io.ctc import is_ctc_folder
@@ -117,9 +116,7 @@ def iter_masks(spec: SequenceSpec) -> Iterator[np.ndarray]:
         bool (Z, Y, X).
     """
     if spec.kind == "prepared":
-        with h5py.File(spec.paths[0], "r") as f:
-            for row in spec.rows:
-                yield f["eval_masks"][row].astype(bool)
+        yield from iter_eval_masks(spec.paths[0], spec.rows)
     elif spec.kind == "loaded":
         yield from spec.load()
     else:
@@ -160,16 +157,9 @@ def _tiff_sequence(file: Path, name: str) -> SequenceSpec:
 
 def _prepared_sequences(path: Path) -> list[SequenceSpec]:
     # Only the small per-frame tables are read; read_prepared would load every point sample.
-    try:
-        with h5py.File(path, "r") as f:
-            size = f["eval_masks"].shape[1]
-            scale = float(f.attrs["scale"])
-            frame_sequence = f["frame_sequence"][()]
-            names = list(f["sequences/name"].asstr()[()])
-    except (OSError, KeyError) as err:
-        raise InputError(path, f"unreadable or incomplete prepared dataset ({err})") from None
+    index = read_index(path)
     # The evaluation grid spans [-1, 1]³ in normalised units, which are `scale` per µm.
-    voxel = 2.0 / (size - 1) / scale
+    voxel = 2.0 / (index.eval_size - 1) / index.scale
     return [
         SequenceSpec(
             name,
@@ -177,9 +167,9 @@ def _prepared_sequences(path: Path) -> list[SequenceSpec]:
             (voxel, voxel, voxel),
             "prepared",
             (str(path),),
-            tuple(int(r) for r in np.flatnonzero(frame_sequence == index)),
+            tuple(int(r) for r in index.rows(k)),
         )
-        for index, name in enumerate(names)
+        for k, name in enumerate(index.names)
     ]
 
 

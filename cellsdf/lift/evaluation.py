@@ -24,7 +24,7 @@ from cellsdf.lift.metrics import LIFT_METRICS, lift_metrics, mean_gaussian_curva
 from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.render import project_volume, visual_hull
 from cellsdf.lift.views import View, spiral_rotations
-from cellsdf.model.checkpoint import load_autodecoder
+from cellsdf.model.trained import load_trained
 from cellsdf.simulate import sequence_rng, simulate_frames
 
 
@@ -107,10 +107,10 @@ def evaluate_cell(
     """
     truth = truth_cell(cell_line, seed, index, settings)
     curvature = mean_gaussian_curvature(truth)
-    model = load_autodecoder(ckpt or cell_line)
-    codes = model.latents.weight.detach().numpy()
-    learned = None if model.rotations is None else model.rotations.weight.detach().numpy()
-    clamp = float(model.hparams.clamp)
+    model = load_trained(ckpt or cell_line)
+    codes = model.latents
+    learned = model.rotations
+    clamp = model.clamp
     scale = None if pixel_size is None else model_scale(model, pixel_size, settings.size)
     scores: dict[str, dict[str, dict[str, float]]] = {}
     for count in settings.views:

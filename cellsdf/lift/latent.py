@@ -1,12 +1,12 @@
 """Lifting with the learned shape space: K hypotheses of code, rotation, scale, translation and time.
 
 Each hypothesis starts from a code drawn from the learned code distribution
-(:func:`cellsdf.generate.gaussian_latent`), a uniform random rotation and its own time, with scale and
-in-plane position set so that its silhouette has the mask's area and centroid. Adam then minimises the soft
-silhouette loss (Dice + BCE, :func:`cellsdf.lift.rays.silhouette_loss`) over sampled rays plus a prior that
-keeps the code among the learned ones, with the decoder frozen. Different starts settle in different shapes,
-so the hypotheses differ where the views leave the shape open (its depth, above all); they are ranked by how
-well their decoded silhouettes match the masks.
+(:func:`cellsdf.generate.sampling.gaussian_latent`), a uniform random rotation and its own time, with scale
+and in-plane position set so that its silhouette has the mask's area and centroid. Adam then minimises the
+soft silhouette loss (Dice + BCE, :func:`cellsdf.lift.rays.silhouette_loss`) over sampled rays plus a prior
+that keeps the code among the learned ones, with the decoder frozen. Different starts settle in different
+shapes, so the hypotheses differ where the views leave the shape open (its depth, above all); they are ranked
+by how well their decoded silhouettes match the masks.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from cellsdf.errors import InputError
-from cellsdf.generate import gaussian_latent, uniform_rotation
+from cellsdf.generate.sampling import gaussian_latent, uniform_rotation
 from cellsdf.lift.rays import RayBatch, RaySampler, ray_minimum, silhouette_loss
 from cellsdf.lift.render import (
     PlacedDecoder,
@@ -32,10 +32,10 @@ from cellsdf.lift.render import (
     visual_hull,
 )
 from cellsdf.lift.views import View
-from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.fitting import frozen
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder
+from cellsdf.model.trained import TrainedModel
 
 _INIT_RESOLUTION = 32
 
@@ -81,7 +81,7 @@ class FitOptions:
     scale_spread: float = 0.1
 
 
-def model_scale(model: AutoDecoder, pixel_size: float, size: int) -> float:
+def model_scale(model: TrainedModel, pixel_size: float, size: int) -> float:
     """Scale at which a trained model's cells keep their physical size in masks of ``pixel_size`` µm.
 
     Raises
@@ -89,10 +89,9 @@ def model_scale(model: AutoDecoder, pixel_size: float, size: int) -> float:
     InputError
         If the checkpoint does not record its training data's scale (normalised units per µm).
     """
-    data = model.hparams.get("dataset") or {}
-    if "scale" not in data:
+    if model.data.scale is None:
         raise InputError("pixel_size", "the checkpoint does not record its training data's scale; omit it")
-    return expected_scale(float(data["scale"]), pixel_size, size)
+    return expected_scale(model.data.scale, pixel_size, size)
 
 
 def expected_scale(model_scale: float, pixel_size: float, size: int) -> float:

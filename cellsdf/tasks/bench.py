@@ -8,10 +8,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from cellsdf.benchmark.build import build_benchmark
 from cellsdf.dataset.normalise import centres, cube_grid, frame_boxes, half_extent
 from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sampling import sample_points
@@ -20,14 +22,14 @@ from cellsdf.dataset.sources import MaskSequence, SequenceLoader
 from cellsdf.decode.bench import bench_decode
 from cellsdf.decode.volumes import DEFAULT_MESH
 from cellsdf.evaluate.bench import bench_descriptors
-from cellsdf.generate import SamplerOptions
+from cellsdf.generate.run import Request, generate_cells
+from cellsdf.generate.sampling import SamplerOptions
 from cellsdf.io.atomic import atomic_path
 from cellsdf.lift.bench import bench_lift
 from cellsdf.model.bench import bench_training
 from cellsdf.simulate import sequence_rng, simulate_frames
-from cellsdf.tasks.benchmark import build_benchmark
-from cellsdf.tasks.generate import Request, generate_cells
-from cellsdf.tasks.simulate import simulate_to_folder
+from cellsdf.simulate.write import simulate_to_folder
+from cellsdf.texture.models import Texture
 from cellsdf.timing import TARGET_SIZE, measure
 
 
@@ -125,7 +127,9 @@ def bench_generate(model: str, size: int, frames: int, seed: int) -> dict:
     }
 
 
-def bench_benchmark(texture: dict, sequences: int, frames: int, size: int, distinct: int, seed: int) -> dict:
+def bench_benchmark(
+    texture: Texture, sequences: int, frames: int, size: int, distinct: int, seed: int
+) -> dict:
     """Time ``cellsdf benchmark`` on ``sequences`` x ``frames`` cele masks of ``size``³ (target: 300 s).
 
     The whole command: reading the TIFFs, projecting 3D components, tracks, texturing, writing the CTC layout
@@ -143,7 +147,7 @@ def bench_benchmark(texture: dict, sequences: int, frames: int, size: int, disti
         seconds, peak = measure(lambda: build_benchmark(source, Path(tmp) / "ctc", texture, seed=seed))
     judged = size == TARGET_SIZE and sequences >= 33 and frames >= 30
     return {
-        "row": f"benchmark {texture['name']}: {sequences} x {frames} frames at {size}² (s)",
+        "row": f"benchmark {texture.name}: {sequences} x {frames} frames at {size}² (s)",
         "ours": seconds,
         "reference": None,
         "ratio": None,
@@ -197,7 +201,7 @@ def run(cfg: DictConfig) -> dict:
     rows.append(bench_generate(cfg.decode_model, cfg.size, cfg.generate_frames, cfg.seed))
     rows.append(
         bench_benchmark(
-            OmegaConf.to_container(cfg.benchmark_texture, resolve=True),
+            instantiate(cfg.benchmark_texture),
             cfg.benchmark_sequences,
             cfg.benchmark_frames,
             cfg.size,

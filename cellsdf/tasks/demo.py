@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from cellsdf.benchmark.build import FieldOptions, build_benchmark
 from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sources import find_sequences
-from cellsdf.decode.volumes import MeshOptions
 from cellsdf.evaluate import evaluate_folders
-from cellsdf.generate import SamplerOptions
+from cellsdf.generate.run import cell_name, generate_cells, make_request
+from cellsdf.generate.sampling import SamplerOptions
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.io.tiff import read_timelapse
-from cellsdf.tasks.benchmark import FieldOptions, build_benchmark
-from cellsdf.tasks.generate import Request, cell_name, generate_cells
-from cellsdf.tasks.simulate import scaled_spacing, simulate_to_folder
+from cellsdf.simulate.lines import line_constants, line_spacing
+from cellsdf.simulate.write import simulate_to_folder
 
 
 def run(cfg: DictConfig) -> dict:
@@ -28,9 +29,9 @@ def run(cfg: DictConfig) -> dict:
     out = Path(cfg.out)
     config = OmegaConf.to_container(cfg, resolve=True)
     previews, spacings, datasets = {}, {}, {}
-    for name, line in cfg.celllines.items():
+    for name in cfg.celllines:
         folder = out / "simulated" / name
-        spacing = scaled_spacing(line.spacing_at_256, cfg.size)
+        spacing = line_spacing(name, cfg.size)
         items = simulate_to_folder(
             name,
             folder,
@@ -38,7 +39,7 @@ def run(cfg: DictConfig) -> dict:
             frames=cfg.frames,
             size=cfg.size,
             spacing=spacing,
-            frame_interval=float(line.frame_interval),
+            frame_interval=line_constants(name).frame_interval,
             seed=cfg.seed,
             overwrite=cfg.overwrite,
             progress=cfg.progress,
@@ -56,15 +57,15 @@ def run(cfg: DictConfig) -> dict:
         previews[f"{name} simulated"] = read_timelapse(folder / items[0]["file"]).data > 0
         spacings[f"{name} simulated"] = spacing
     for name in cfg.celllines:
-        request = Request(
-            name,
-            cfg.generate.n,
-            cfg.frames,
-            cfg.size,
-            cfg.seed,
-            SamplerOptions(),
-            ("tiff", "mesh"),
-            MeshOptions(timelapse_faces=cfg.generate.timelapse_faces),
+        request = make_request(
+            ckpt=name,
+            n=cfg.generate.n,
+            frames=cfg.frames,
+            resolution=cfg.size,
+            seed=cfg.seed,
+            sampler=SamplerOptions(),
+            formats=["tiff", "mesh"],
+            timelapse_faces=cfg.generate.timelapse_faces,
         )
         folder = out / "generated" / name
         generate_cells(request, folder, config, overwrite=cfg.overwrite, progress=cfg.progress)
@@ -74,7 +75,7 @@ def run(cfg: DictConfig) -> dict:
     benchmark = build_benchmark(
         out / "generated" / cfg.benchmark.cellline,
         out / "benchmark",
-        OmegaConf.to_container(cfg.texture, resolve=True),
+        instantiate(cfg.texture),
         seed=cfg.seed,
         fields=FieldOptions(cfg.benchmark.cells_per_field, cfg.benchmark.field),
         overwrite=cfg.overwrite,

@@ -1,283 +1,51 @@
-"""``cellsdf generate``: new cells from random latents of a trained model, as TIFFs, meshes and SDF volumes.
-
-Cells are numbered ``gen_000``, ``gen_001``, ... Cell ``i`` is drawn from a generator seeded with
-(seed, i), so it is the same whichever shard or run writes it. Shard ``k`` of ``num_shards`` writes the cells
-with ``i % num_shards == k``. Each cell is written into a hidden ``.gen_XXX.partial`` folder and renamed when
-complete, with ``cell.json`` recording the arguments it was made with; a restart with the same arguments skips
-complete cells. The last shard to finish writes ``manifest.json`` for the whole run.
-"""
+"""``cellsdf generate``: new cells from random latents of a trained model (TIFFs, meshes, SDF volumes)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions, grid_spacing
-from cellsdf.errors import InputError, check_whole
-from cellsdf.generate import ROTATIONS, SAMPLERS, RejectedCell, SamplerOptions, draw_cell, write_cell
-from cellsdf.io.atomic import atomic_path
-from cellsdf.io.hashing import file_sha256
-from cellsdf.io.manifest import write_manifest
-from cellsdf.model.autodecoder import AutoDecoder
-from cellsdf.tasks.reconstruct import load_model, output_times, select_device
-
-RUN_FILE = "run.json"
-CELL_FILE = "cell.json"
-# Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
-# manifest's config leaves them out.
-_NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device")
-# Bytes per voxel held at once while a frame is decoded and written (mask, TIFF page, decoder grids), and
-# what the SDF format adds (edt's distances and the normalised copy, float32).
-_BYTES_PER_VOXEL = 6
-_SDF_BYTES_PER_VOXEL = 12
-_BASE_BYTES = 1 << 29
-
-
-def cell_name(index: int) -> str:
-    """Folder name of generated cell ``index``."""
-    return f"gen_{index:03d}"
-
-
-def run_key(arguments: dict, checkpoint_sha256: str) -> str:
-    """Hash of a run's file-deciding arguments and checkpoint: equal keys write equal cells."""
-    text = json.dumps({"arguments": arguments, "checkpoint": checkpoint_sha256}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux, free pages elsewhere)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def check_options(cfg: DictConfig) -> tuple[list[str], MeshOptions, SamplerOptions]:
-    """Check the command's options; return the formats, mesh options and sampler options."""
-    for name in ("n", "frames", "max_draws"):
-        check_whole(cfg[name], name)
-    if cfg.frame_interval is not None and not cfg.frame_interval > 0:
-        raise InputError("frame_interval", f"must be null or > 0 seconds, got {cfg.frame_interval!r}")
-    check_whole(cfg.resolution, "resolution", 8)
-    formats = [cfg.formats] if isinstance(cfg.formats, str) else list(cfg.formats)
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown or not formats:
-        raise InputError("formats", f"choose one or more of {', '.join(FORMATS)}, got {formats}")
-    need = cfg.resolution**3 * (_BYTES_PER_VOXEL + (_SDF_BYTES_PER_VOXEL if "sdf" in formats else 0))
-    need += _BASE_BYTES
-    have = available_memory()
-    if need > have:
-        raise InputError(
-            "resolution",
-            f"{cfg.resolution}³ needs about {need / 2**30:.1f} GiB per frame, but only "
-            f"{have / 2**30:.1f} GiB is available; choose a smaller resolution",
-        )
-    if cfg.mesh_format not in MESH_FORMATS:
-        raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {cfg.mesh_format!r}")
-    s = cfg.sampler
-    if s.name not in SAMPLERS:
-        raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {s.name!r}")
-    if cfg.rotation not in ROTATIONS:
-        raise InputError("rotation", f"choose one of {', '.join(ROTATIONS)}, got {cfg.rotation!r}")
-    if s.std is not None and not s.std > 0:
-        raise InputError("sampler.std", f"must be null or > 0, got {s.std!r}")
-    if not s.noise >= 0:
-        raise InputError("sampler.noise", f"must be >= 0, got {s.noise!r}")
-    mesh = MeshOptions(cfg.mesh_format, cfg.mesh.smoothing, cfg.mesh.faces, cfg.mesh.timelapse_faces)
-    sampler = SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation)
-    return formats, mesh, sampler
-
-
-def learned_codes(model: AutoDecoder, sampler: SamplerOptions, ckpt: Path) -> np.ndarray:
-    """Return the model's learned codes as an (S, L) array, checking that the sampler can use them."""
-    latents = model.latents.weight.detach().cpu().double().numpy()
-    if sampler.name == "gaussian" and sampler.std is None and len(latents) < 2:
-        raise InputError(ckpt, "has one learned code; a covariance needs two, so pass sampler.std=<value>")
-    if sampler.name == "interpolate" and not all(0 <= i < len(latents) for i in sampler.path):
-        raise InputError(
-            "sampler.path", f"indices must lie in 0 .. {len(latents) - 1}, got {list(sampler.path)}"
-        )
-    return latents
-
-
-def timing(model: AutoDecoder, frames: int, override: float | None, ckpt: Path) -> tuple[float, float]:
-    """Return the voxel scale (units per µm) and the seconds between generated frames.
-
-    The generated frames span the training sequences' mean duration, so more frames are closer in time.
-    """
-    data = model.hparams.get("dataset") or {}
-    if "scale" not in data:
-        raise InputError(ckpt, "the checkpoint does not record its training data's voxel scale")
-    if override is not None:
-        return float(data["scale"]), float(override)
-    if "frame_interval" not in data:
-        raise InputError(
-            ckpt, "the checkpoint does not record its data's frame interval; pass frame_interval="
-        )
-    span = float(
-        np.mean([(f - 1) * dt for f, dt in zip(data["frames"], data["frame_interval"], strict=True)])
-    )
-    return float(data["scale"]), span / (frames - 1) if frames > 1 else span
-
-
-def prepare_out(out: Path, key: str, overwrite: bool) -> None:
-    """Create or accept the output folder: empty, a run with the same key (resume), or ``overwrite``."""
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "is a file; out must name a folder")
-    record = out / RUN_FILE
-    if record.is_file():
-        same = json.loads(record.read_text()).get("run_key") == key
-        if not same and not overwrite:
-            raise InputError(
-                out, "holds a generate run with other arguments; pass overwrite=true to replace it"
-            )
-    # Hidden names are other shards' temporary files and partial cells (they may start at the same moment);
-    # multirun.yaml is what Hydra writes into the sweep folder, which is ``out``.
-    elif (
-        out.is_dir()
-        and not overwrite
-        and any(p.name != "multirun.yaml" and not p.name.startswith(".") for p in out.iterdir())
-    ):
-        raise InputError(out, "holds other files; choose an empty folder or pass overwrite=true")
-    with atomic_path(record) as tmp:
-        tmp.write_text(json.dumps({"run_key": key}) + "\n")
-
-
-def complete_cell(folder: Path, key: str) -> dict | None:
-    """Return the record of a finished cell of run ``key``; None if it is missing or from another run."""
-    try:
-        record = json.loads((folder / CELL_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if record.get("run_key") == key else None
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a generate run writes: the arguments that decide its files (shards of one run share them)."""
-
-    ckpt: str
-    n: int
-    frames: int
-    resolution: int
-    seed: int
-    sampler: SamplerOptions
-    formats: tuple[str, ...]
-    mesh: MeshOptions
-    max_draws: int = 20
-    frame_interval: float | None = None
-
-
-def request_from_config(cfg: DictConfig) -> Request:
-    """Check the command's options and collect them."""
-    formats, mesh, sampler = check_options(cfg)
-    return Request(
-        str(cfg.ckpt),
-        cfg.n,
-        cfg.frames,
-        cfg.resolution,
-        cfg.seed,
-        sampler,
-        tuple(formats),
-        mesh,
-        cfg.max_draws,
-        cfg.frame_interval,
-    )
-
-
-def generate_cells(
-    request: Request,
-    out: str | Path,
-    config: dict,
-    shard: int = 0,
-    num_shards: int = 1,
-    overwrite: bool = False,
-    device: str = "auto",
-    progress: bool = False,
-) -> dict:
-    """Write shard ``shard`` of ``num_shards`` of a generate run into ``out``, skipping complete cells.
-
-    Parameters
-    ----------
-    request : Request
-        Model, number of cells, frames, resolution, seed, sampler, formats, mesh options.
-    out : str or Path
-        Output folder, shared by all shards.
-    config : dict
-        Configuration recorded in the manifest.
-    shard, num_shards : int
-        This job writes cells ``i`` with ``i % num_shards == shard``.
-    overwrite : bool
-        Write into a folder that holds other files, and rewrite this shard's complete cells.
-    device : str
-        ``auto``, ``cpu`` or ``cuda[:i]``.
-    progress : bool
-        Progress bars over frames.
-
-    Returns
-    -------
-    dict
-        ``out``, ``written`` and ``skipped`` cell names, ``manifest`` (None until every shard has finished).
-    """
-    model, ckpt = load_model(request.ckpt, select_device(device))
-    latents = learned_codes(model, request.sampler, ckpt)
-    scale, interval = timing(model, request.frames, request.frame_interval, ckpt)
-    spacing = grid_spacing(request.resolution, scale)
-    times = output_times(request.frames, np.zeros(0)).tolist()
-    checkpoint_sha256 = file_sha256(ckpt)
-    key = run_key(asdict(request), checkpoint_sha256)
-    out = Path(out)
-    prepare_out(out, key, overwrite)
-    if overwrite:
-        for stale in out.glob("gen_*"):
-            # Cells beyond n belong to an earlier, larger run.
-            if stale.is_dir() and stale.name[4:].isdigit() and int(stale.name[4:]) >= request.n:
-                shutil.rmtree(stale, ignore_errors=True)
-    written, skipped = [], []
-    for index in range(shard, request.n, num_shards):
-        folder = out / cell_name(index)
-        if not overwrite and complete_cell(folder, key) is not None:
-            skipped.append(folder.name)
-            continue
-        record = _make_cell(model, latents, request, index, out, times, spacing, interval, progress)
-        record.update(run_key=key, checkpoint_sha256=checkpoint_sha256)
-        _finish_cell(out, folder, record)
-        written.append(folder.name)
-    manifest = _write_manifest_when_complete(out, request, config, key, checkpoint_sha256)
-    return {"out": out, "written": written, "skipped": skipped, "manifest": manifest}
+from cellsdf.errors import InputError
+from cellsdf.generate.run import NOT_IN_KEY, cell_name, generate_cells, make_request
+from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.options import as_list
 
 
 def run(cfg: DictConfig) -> dict:
     """Generate as configured in ``conf/generate.yaml``; return the output folder and the cells written."""
     if cfg.ckpt is None or cfg.out is None:
         raise InputError("generate", "needs ckpt=<model file or plat|cele|filo> and out=<folder>")
-    if (
-        not isinstance(cfg.num_shards, int)
-        or not isinstance(cfg.shard, int)
-        or not 0 <= cfg.shard < cfg.num_shards
-    ):
-        raise InputError(
-            "shard", f"must lie in 0 .. num_shards - 1, got shard={cfg.shard} num_shards={cfg.num_shards}"
-        )
-    request = request_from_config(cfg)
-    config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in _NOT_IN_KEY}
+    s = cfg.sampler
+    request = make_request(
+        ckpt=cfg.ckpt,
+        n=cfg.n,
+        frames=cfg.frames,
+        resolution=cfg.resolution,
+        seed=cfg.seed,
+        sampler=SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation),
+        formats=as_list(cfg.formats),
+        mesh_format=cfg.mesh_format,
+        smoothing=cfg.mesh.smoothing,
+        faces=cfg.mesh.faces,
+        timelapse_faces=cfg.mesh.timelapse_faces,
+        max_draws=cfg.max_draws,
+        frame_interval=cfg.frame_interval,
+    )
+    config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_KEY}
     result = generate_cells(
-        request, cfg.out, config, cfg.shard, cfg.num_shards, cfg.overwrite, cfg.device, cfg.progress
+        request,
+        cfg.out,
+        config,
+        shard=cfg.shard,
+        num_shards=cfg.num_shards,
+        overwrite=cfg.overwrite,
+        device=cfg.device,
+        progress=cfg.progress,
     )
     out = result["out"]
+    shards = f" (shard {cfg.shard} of {cfg.num_shards})" if cfg.num_shards > 1 else ""
     print(
         f"wrote {len(result['written'])} cell(s), skipped {len(result['skipped'])} already complete, "
-        f"in {out.resolve()}" + (f" (shard {cfg.shard} of {cfg.num_shards})" if cfg.num_shards > 1 else "")
+        f"in {out.resolve()}{shards}"
     )
     if result["manifest"] is None:
         print("  manifest.json is written when every shard has finished")
@@ -286,97 +54,3 @@ def run(cfg: DictConfig) -> dict:
         print(f"  {request.n} cells complete; manifest: {result['manifest'].resolve()}")
         print(f"  picture: {(first / 'preview.png').resolve()}   meshes: {(first / 'mesh').resolve()}")
     return result
-
-
-def _make_cell(
-    model: AutoDecoder,
-    latents: np.ndarray,
-    request: Request,
-    index: int,
-    out: Path,
-    times: list[float],
-    spacing: tuple[float, float, float],
-    interval: float,
-    progress: bool,
-) -> dict:
-    """Draw cell ``index`` until every frame passes the checks; write it to its partial folder."""
-    name = cell_name(index)
-    partial = out / f".{name}.partial"
-    rng = np.random.default_rng([request.seed, index])
-    rejected: list[str] = []
-    draws = request.max_draws if request.sampler.random else 1
-    for _ in range(draws):
-        latent, rotation, info = draw_cell(latents, request.sampler, rng, index, request.n)
-        shutil.rmtree(partial, ignore_errors=True)
-        try:
-            frames = write_cell(
-                model.decoder,
-                latent,
-                rotation,
-                times,
-                request.resolution,
-                partial,
-                spacing,
-                interval,
-                request.formats,
-                request.mesh,
-                title=name,
-                progress=progress,
-                clamp=float(model.hparams.clamp),
-            )
-        except RejectedCell as err:
-            rejected.append(str(err))
-            continue
-        return {
-            "name": name,
-            "index": index,
-            "seed": [request.seed, index],
-            **info,
-            "latent": latent.tolist(),
-            "rotation": None if rotation is None else rotation.tolist(),
-            "redraws": len(rejected),
-            "rejected": rejected,
-            "times": times,
-            "spacing_um": list(spacing),
-            "frame_interval_s": interval,
-            "frames": frames,
-        }
-    shutil.rmtree(partial, ignore_errors=True)
-    raise InputError(
-        "generate",
-        f"{name}: no usable cell in {draws} draw(s) ({'; '.join(rejected[-3:])}); "
-        "try another sampler, a smaller sampler.std or noise",
-    )
-
-
-def _finish_cell(out: Path, folder: Path, record: dict) -> None:
-    """Write the cell's record into its partial folder, then move the folder into place."""
-    partial = out / f".{folder.name}.partial"
-    with atomic_path(partial / CELL_FILE) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(partial, folder)
-
-
-def _write_manifest_when_complete(
-    out: Path, request: Request, config: dict, key: str, checkpoint_sha256: str
-) -> Path | None:
-    """Write ``manifest.json`` once all ``n`` cells are complete; return it, or None if not yet."""
-    records = [complete_cell(out / cell_name(i), key) for i in range(request.n)]
-    if any(r is None for r in records):
-        return None
-    items = [{k: v for k, v in r.items() if k not in ("run_key", "checkpoint_sha256")} for r in records]
-    for item in items:
-        item["folder"] = item["name"]
-    return write_manifest(
-        out,
-        "generate",
-        config,
-        request.seed,
-        items,
-        checkpoint=request.ckpt,
-        checkpoint_sha256=checkpoint_sha256,
-        run_key=key,
-        redraws=sum(r["redraws"] for r in records),
-    )

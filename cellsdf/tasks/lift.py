@@ -17,6 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from cellsdf.decode.volumes import MESH_FORMATS, MeshOptions, write_volumes
 from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
+from cellsdf.io.folders import check_out_folder
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.field import FieldOptions, fit_field
@@ -24,7 +25,7 @@ from cellsdf.lift.figure import write_lift_picture
 from cellsdf.lift.latent import FitOptions, depth_observable, fit_hypotheses, model_scale
 from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.views import parse_degrees, parse_views, rotation_from_degrees
-from cellsdf.tasks.reconstruct import check_out_folder, load_model
+from cellsdf.model.trained import load_trained
 
 MODES = ("latent", "field")
 ROTATION_STARTS = ("upright", "uniform")
@@ -82,7 +83,8 @@ def run(cfg: DictConfig) -> dict:
     if latent:
         if cfg.ckpt is None:
             raise InputError("ckpt", "mode=latent needs ckpt=<model.pt | plat | cele | filo>")
-        model, ckpt = load_model(str(cfg.ckpt), torch.device("cpu"))
+        model = load_trained(str(cfg.ckpt))
+        ckpt = model.file
     out = check_out_folder(cfg.out, cfg.overwrite)
     size = views[0].mask.shape[0]
     resolution = resolution or size
@@ -90,15 +92,15 @@ def run(cfg: DictConfig) -> dict:
     mesh = MeshOptions(format=cfg.mesh_format)
     turns = [rotation_from_degrees(d) for d in novel]
     if model is not None:
-        clamp = float(model.hparams.clamp)
-        learned = model.rotations.weight.detach().numpy() if model.rotations is not None else None
+        clamp = model.clamp
+        learned = model.rotations
         scale = None if cfg.pixel_size is None else model_scale(model, float(cfg.pixel_size), size)
         options = FitOptions(
             steps, rays, depth, float(cfg.tau), float(cfg.lr), float(cfg.prior), clamp, scale=scale
         )
         results = fit_hypotheses(
             model.decoder,
-            model.latents.weight.detach().numpy(),
+            model.latents,
             views,
             learned if cfg.rotation_start == "upright" else None,
             hypotheses,

@@ -16,13 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
+from cellsdf.io.folders import check_out_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.evaluation import EvalSettings, evaluate_job, summarise
 from cellsdf.lift.metrics import LIFT_METRICS
 from cellsdf.progress import track
 from cellsdf.simulate import CELL_LINES
-from cellsdf.tasks.reconstruct import check_out_folder
-from cellsdf.tasks.simulate import shipped_spacing
+from cellsdf.simulate.lines import line_spacing
 
 METHODS = ("ellipsoid", "extrusion", "latent_best", "latent_mean", "latent_refined", "hull", "field")
 SHORT = {
@@ -106,7 +106,7 @@ def run(cfg: DictConfig) -> dict:
     if not isinstance(cfg.known_pixel_size, bool):
         raise InputError("known_pixel_size", f"must be true or false, got {cfg.known_pixel_size!r}")
     known = cfg.known_pixel_size
-    pixel = {line: shipped_spacing(line, settings.size)[0] if known else None for line in lines}
+    pixel = {line: line_spacing(line, settings.size)[0] if known else None for line in lines}
     out = check_out_folder(cfg.out, cfg.overwrite)
     jobs = [(line, int(cfg.seed), i, settings, None, pixel[line]) for line in lines for i in range(cells)]
     if workers == 1:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra.utils import instantiate
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
@@ -26,12 +27,12 @@ from cellsdf.benchmark.realism import texture_realism
 from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
+from cellsdf.io.folders import check_out_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.checkpoint import state_differences
-from cellsdf.tasks.reconstruct import check_out_folder
 from cellsdf.texture.gan import export_texture_model
 from cellsdf.texture.gan_module import TextureGAN
-from cellsdf.texture.models import texture_model
+from cellsdf.texture.models import gan
 from cellsdf.texture.pairs import (
     CropDataset,
     ImagePair,
@@ -125,9 +126,9 @@ def _evaluate(
     """Texture the held-out quarter with the GAN and the baseline; write preview.png; return the figures."""
     real, labels = _heldout_quarter(pair, side_multiple)
     # Judged as shipped: the exported file, as texture=gan loads it.
-    gan = texture_model({"name": "gan", "checkpoint": str(model_file)})
-    baseline = texture_model(OmegaConf.to_container(cfg.baseline, resolve=True))
-    figures, images = texture_realism(real, labels, [gan, baseline], [cfg.seed])
+    trained = gan(checkpoint=str(model_file))
+    baseline = instantiate(cfg.baseline)
+    figures, images = texture_realism(real, labels, [trained, baseline], [cfg.seed])
     title = "real, held-out quarter" if cfg.holdout else "real, bottom-right quarter (trained on)"
     _write_preview(out / "preview.png", {title: real, **images}, figures)
     return figures
@@ -184,7 +185,7 @@ def run(cfg: DictConfig) -> dict:
         logger=CSVLogger(out, name="logs", version=RESUMED_LOG if keep else ""),
         log_every_n_steps=1,
         enable_progress_bar=bool(cfg.progress),
-        enable_model_summary=bool(cfg.progress),
+        enable_model_summary=bool(cfg.verbose),
     )
     loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=0)
     start = time.perf_counter()

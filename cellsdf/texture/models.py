@@ -1,19 +1,14 @@
-"""One way to build either texture model from its settings: label frames in, 16-bit images out."""
+"""The texture models behind one interface: label frames in, 16-bit images out (built from conf/texture/)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.resources import files
 
 import numpy as np
-from omegaconf import OmegaConf
 
-from cellsdf.errors import InputError
 from cellsdf.texture.gan import load_texture_model
 from cellsdf.texture.procedural import procedural_texture
-
-TEXTURES = ("procedural", "gan")
 
 
 @dataclass(frozen=True)
@@ -36,42 +31,34 @@ class Texture:
     check_frames: Callable[[tuple[int, ...]], None]
 
 
-def default_texture(name: str) -> dict:
-    """Return the settings of a texture model as shipped in ``conf/texture/<name>.yaml``."""
-    if name not in TEXTURES:
-        raise InputError("texture", f"choose one of {', '.join(TEXTURES)}, got {name!r}")
-    text = (files("cellsdf.conf") / "texture" / f"{name}.yaml").read_text()
-    return OmegaConf.to_container(OmegaConf.create(text), resolve=True)
+def procedural(**params: float) -> Texture:
+    """Build the procedural texture model with the given parameters (:func:`procedural_texture`'s keywords).
+
+    Examples
+    --------
+    >>> model = procedural(read_noise=0.0)
+    >>> model.apply(np.zeros((1, 16, 16), np.uint16), np.random.default_rng(0)).dtype
+    dtype('uint16')
+    """
+    return Texture(
+        "procedural",
+        lambda labels, rng: np.stack([procedural_texture(frame, rng, **params) for frame in labels]),
+        lambda shape: None,
+    )
 
 
-def texture_model(texture: dict) -> Texture:
-    """Build a texture model from its settings (``conf/texture/procedural.yaml`` or ``gan.yaml``).
-
-    Parameters
-    ----------
-    texture : dict
-        ``name`` and the model's settings: the procedural parameters, or the GAN's ``checkpoint`` (None: the
-        shipped model), ``batch`` and ``device``.
-
-    Returns
-    -------
-    Texture
+def gan(*, checkpoint: str | None = None, batch: int = 8, device: str = "cpu") -> Texture:
+    """Load the pix2pixHD-style texture model of ``checkpoint`` (None: the shipped one).
 
     Raises
     ------
     InputError
-        An unknown name, or a GAN checkpoint that is missing or not a texture model.
+        A checkpoint that is missing or not a texture model.
     """
-    name = texture.get("name")
-    if name not in TEXTURES:
-        raise InputError("texture", f"choose one of {', '.join(TEXTURES)}, got {name!r}")
-    if name == "gan":
-        model = load_texture_model(texture.get("checkpoint"), texture.get("device", "cpu"))
-        batch = int(texture.get("batch", 8))
-        return Texture(name, lambda labels, rng: model(labels, rng, batch=batch), model.check_frames)
-    params = {k: v for k, v in texture.items() if k != "name"}
-    return Texture(
-        name,
-        lambda labels, rng: np.stack([procedural_texture(frame, rng, **params) for frame in labels]),
-        lambda shape: None,
-    )
+    model = load_texture_model(checkpoint, device)
+    return Texture("gan", lambda labels, rng: model(labels, rng, batch=int(batch)), model.check_frames)
+
+
+def shipped_textures() -> list[Texture]:
+    """Build both shipped texture models at their defaults (procedural, then the shipped GAN)."""
+    return [procedural(), gan()]

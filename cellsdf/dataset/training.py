@@ -1,0 +1,126 @@
+"""The data a model trains on: a prepared file, masks prepared on the fly, or a simulated cell line.
+
+A simulated line is recorded as a recipe (line, seed, simulation and preparation settings) in the trained
+model, so that the same data can be made again on any machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cellsdf.dataset.prepare import prepare_source
+from cellsdf.dataset.prepared import is_prepared
+from cellsdf.simulate.lines import line_constants, line_spacing
+from cellsdf.simulate.write import simulate_to_folder
+
+
+def simulation_recipe(*, cell_line: str, seed: int, simulate: dict, prepare: dict) -> dict:
+    """Return the recipe of a simulated training set: everything that decides its files.
+
+    Examples
+    --------
+    >>> r = simulation_recipe(cell_line="plat", seed=0, simulate={"sequences": 2, "frames": 3, "size": 32},
+    ...                       prepare={"eval_size": 16})
+    >>> r["simulate"]["spacing"], r["simulate"]["frame_interval"]
+    ([0.8, 0.8, 0.8], 60.0)
+    """
+    return {
+        "cell_line": cell_line,
+        "seed": int(seed),
+        "simulate": {
+            **simulate,
+            "spacing": list(line_spacing(cell_line, int(simulate["size"]))),
+            "frame_interval": line_constants(cell_line).frame_interval,
+        },
+        "prepare": dict(prepare),
+    }
+
+
+def make_from_recipe(
+    recipe: dict, folder: str | Path, *, overwrite: bool = False, progress: bool = False
+) -> Path:
+    """Simulate and prepare a recipe's data into ``folder`` (``simulated/`` and ``dataset.h5``).
+
+    Parameters
+    ----------
+    recipe : dict
+        From :func:`simulation_recipe` (as stored in a trained model).
+    folder : str or Path
+        Where the TIFFs and the prepared file go.
+    overwrite, progress : bool
+        Replace existing files; show progress bars.
+
+    Returns
+    -------
+    Path
+        The prepared dataset.
+    """
+    folder = Path(folder)
+    simulate = recipe["simulate"]
+    simulate_to_folder(
+        recipe["cell_line"],
+        folder / "simulated",
+        sequences=int(simulate["sequences"]),
+        frames=int(simulate["frames"]),
+        size=int(simulate["size"]),
+        spacing=tuple(simulate["spacing"]),
+        frame_interval=float(simulate["frame_interval"]),
+        seed=int(recipe["seed"]),
+        overwrite=overwrite,
+        progress=progress,
+    )
+    return prepare_source(
+        folder / "simulated",
+        folder / "dataset.h5",
+        **recipe["prepare"],
+        seed=int(recipe["seed"]),
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+def training_file(
+    source: str | Path | None,
+    folder: str | Path,
+    *,
+    recipe: dict | None,
+    prepare: dict,
+    seed: int,
+    resuming: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Return the prepared dataset to train on, making it in ``folder`` when needed.
+
+    Parameters
+    ----------
+    source : str or Path or None
+        A prepared dataset (used as it is), masks (prepared into ``folder/dataset.h5``), or None to make
+        ``recipe``'s simulated data.
+    folder : str or Path
+        The run folder.
+    recipe : dict or None
+        Simulated data (:func:`simulation_recipe`), used when ``source`` is None.
+    prepare : dict
+        Preparation settings for masks (``conf/prepare/default.yaml``).
+    seed : int
+        Sampling seed.
+    resuming : bool
+        A resumed run reuses ``folder/dataset.h5``, made by the same deterministic steps.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    Path
+    """
+    folder = Path(folder)
+    if source is not None and is_prepared(Path(source)):
+        return Path(source)
+    prepared = folder / "dataset.h5"
+    if resuming and prepared.is_file():
+        return prepared
+    if source is None:
+        if recipe is None:
+            raise ValueError("training data need a source or a simulation recipe")
+        return make_from_recipe(recipe, folder, overwrite=True, progress=progress)
+    return prepare_source(source, prepared, **prepare, seed=seed, overwrite=True, progress=progress)

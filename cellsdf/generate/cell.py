@@ -1,0 +1,125 @@
+"""Writing one generated cell: decode frame by frame, check every frame, write files and a preview."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, write_volumes
+from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
+from cellsdf.model.trained import TrainedModel
+from cellsdf.progress import track
+
+
+def frame_problem(mask: np.ndarray) -> str | None:
+    """Say why a generated frame is unusable: empty, or touching the grid border (cut off); None if fine."""
+    if not mask.any():
+        return "empty"
+    faces = (mask[0], mask[-1], mask[:, 0], mask[:, -1], mask[:, :, 0], mask[:, :, -1])
+    if any(face.any() for face in faces):
+        return "touches the grid border"
+    return None
+
+
+class RejectedCell(Exception):
+    """A generated cell failed a frame check and has to be redrawn.
+
+    Parameters
+    ----------
+    frame : int
+        The first failing frame.
+    problem : str
+        What is wrong with it.
+    """
+
+    def __init__(self, frame: int, problem: str):
+        self.frame, self.problem = frame, problem
+        super().__init__(f"frame {frame} {problem}")
+
+
+@dataclass
+class _Watcher:
+    """Checks frames as they stream past and keeps what the preview needs."""
+
+    picks: list[int]
+    projections: dict[int, np.ndarray] = field(default_factory=dict)
+    last: np.ndarray | None = None
+
+    def watch(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for index, mask in enumerate(masks):
+            problem = frame_problem(mask)
+            if problem is not None:
+                raise RejectedCell(index, problem)
+            if index in self.picks:
+                self.projections[index] = mask.max(axis=0)
+            self.last = mask
+            yield mask
+
+
+def write_cell(
+    model: TrainedModel,
+    latent: np.ndarray,
+    rotation: np.ndarray | None,
+    times: Sequence[float],
+    folder: str | Path,
+    *,
+    resolution: int,
+    spacing: tuple[float, float, float],
+    frame_interval: float,
+    formats: Sequence[str] = ("tiff", "mesh"),
+    mesh: MeshOptions = DEFAULT_MESH,
+    title: str = "cell",
+    progress: bool = False,
+) -> list[dict]:
+    """Decode one generated cell frame by frame and write its files and ``preview.png`` into ``folder``.
+
+    Parameters
+    ----------
+    model : TrainedModel
+        The trained model (decodes with its own clamp).
+    latent : np.ndarray
+        (L,) code.
+    rotation : np.ndarray or None
+        (3,) rotation vector applied to the coordinates, or None.
+    times : sequence of float
+        Frame times in [-1, 1].
+    resolution : int
+        Grid side.
+    folder : str or Path
+        Output folder.
+    spacing : tuple of float
+        Voxel size (z, y, x) in µm.
+    frame_interval : float
+        Seconds between frames.
+    formats : sequence of {'tiff', 'mesh', 'sdf'}
+        Files to write (see :func:`cellsdf.decode.volumes.write_volumes`).
+    mesh : MeshOptions
+        Mesh file type, smoothing and decimation.
+    title : str
+        Name on the progress bar and the preview.
+    progress : bool
+        Show a progress bar over frames.
+
+    Returns
+    -------
+    list of dict
+        Per frame: ``voxels``, ``components`` (connected components, face neighbours) and
+        ``mesh`` (file name or None).
+
+    Raises
+    ------
+    RejectedCell
+        If a frame is empty or touches the grid border; files written so far are left for the caller to
+        remove.
+    """
+    folder = Path(folder)
+    watcher = _Watcher(preview_frames(len(times)))
+    masks = watcher.watch(model.decode_masks(latent, times, resolution=resolution, rotation=rotation))
+    masks = track(masks, title, total=len(times), show=progress)
+    frames = write_volumes(masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh)
+    row = PreviewRow(title, watcher.projections, watcher.last, len(times) - 1, spacing)
+    write_preview_rows(folder / "preview.png", [row])
+    return frames

@@ -1,0 +1,381 @@
+"""The sharded generate run: new cells from random latents of a trained model, as TIFFs, meshes and SDFs.
+
+Cells are numbered ``gen_000``, ``gen_001``, ... Cell ``i`` is drawn from a generator seeded with
+(seed, i), so it is the same whichever shard or run writes it. Shard ``k`` of ``num_shards`` writes the cells
+with ``i % num_shards == k``. Each cell is written into a hidden ``.gen_XXX.partial`` folder and renamed when
+complete, with ``cell.json`` recording the arguments it was made with; a restart with the same arguments skips
+complete cells. The last shard to finish writes ``manifest.json`` for the whole run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions, grid_spacing
+from cellsdf.errors import InputError, check_whole
+from cellsdf.generate.cell import RejectedCell, write_cell
+from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_cell
+from cellsdf.io.atomic import atomic_path
+from cellsdf.io.hashing import file_sha256
+from cellsdf.io.manifest import write_manifest
+from cellsdf.model.trained import TrainedModel, load_trained, select_device
+from cellsdf.reconstruct.outputs import output_times
+
+RUN_FILE = "run.json"
+CELL_FILE = "cell.json"
+# Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
+# manifest's config leaves them out.
+NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose")
+# Bytes per voxel held at once while a frame is decoded and written (mask, TIFF page, decoder grids), and
+# what the SDF format adds (edt's distances and the normalised copy, float32).
+_BYTES_PER_VOXEL = 6
+_SDF_BYTES_PER_VOXEL = 12
+_BASE_BYTES = 1 << 29
+
+
+def cell_name(index: int) -> str:
+    """Folder name of generated cell ``index``."""
+    return f"gen_{index:03d}"
+
+
+def run_key(arguments: dict, checkpoint_sha256: str) -> str:
+    """Hash of a run's file-deciding arguments and checkpoint: equal keys write equal cells."""
+    text = json.dumps({"arguments": arguments, "checkpoint": checkpoint_sha256}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux, free pages elsewhere)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _check_options(
+    *,
+    n: int,
+    frames: int,
+    resolution: int,
+    formats: list[str],
+    mesh_format: str,
+    sampler: SamplerOptions,
+    max_draws: int,
+    frame_interval: float | None,
+) -> None:
+    """Refuse bad options with one line naming the option, before anything is loaded or written."""
+    for name, value in (("n", n), ("frames", frames), ("max_draws", max_draws)):
+        check_whole(value, name)
+    if frame_interval is not None and not frame_interval > 0:
+        raise InputError("frame_interval", f"must be null or > 0 seconds, got {frame_interval!r}")
+    check_whole(resolution, "resolution", 8)
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown or not formats:
+        raise InputError("formats", f"choose one or more of {', '.join(FORMATS)}, got {formats}")
+    need = resolution**3 * (_BYTES_PER_VOXEL + (_SDF_BYTES_PER_VOXEL if "sdf" in formats else 0))
+    need += _BASE_BYTES
+    have = available_memory()
+    if need > have:
+        raise InputError(
+            "resolution",
+            f"{resolution}³ needs about {need / 2**30:.1f} GiB per frame, but only "
+            f"{have / 2**30:.1f} GiB is available; choose a smaller resolution",
+        )
+    if mesh_format not in MESH_FORMATS:
+        raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {mesh_format!r}")
+    if sampler.name not in SAMPLERS:
+        raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {sampler.name!r}")
+    if sampler.rotation not in ROTATIONS:
+        raise InputError("rotation", f"choose one of {', '.join(ROTATIONS)}, got {sampler.rotation!r}")
+    if sampler.std is not None and not sampler.std > 0:
+        raise InputError("sampler.std", f"must be null or > 0, got {sampler.std!r}")
+    if not sampler.noise >= 0:
+        raise InputError("sampler.noise", f"must be >= 0, got {sampler.noise!r}")
+
+
+def learned_codes(model: TrainedModel, sampler: SamplerOptions) -> np.ndarray:
+    """Return the model's learned codes as an (S, L) array, checking that the sampler can use them."""
+    latents, ckpt = model.latents, model.file
+    if sampler.name == "gaussian" and sampler.std is None and len(latents) < 2:
+        raise InputError(ckpt, "has one learned code; a covariance needs two, so pass sampler.std=<value>")
+    if sampler.name == "interpolate" and not all(0 <= i < len(latents) for i in sampler.path):
+        raise InputError(
+            "sampler.path", f"indices must lie in 0 .. {len(latents) - 1}, got {list(sampler.path)}"
+        )
+    return latents
+
+
+def timing(model: TrainedModel, frames: int, override: float | None) -> tuple[float, float]:
+    """Return the voxel scale (units per µm) and the seconds between generated frames.
+
+    The generated frames span the training sequences' mean duration, so more frames are closer in time.
+    """
+    scale = model.scale()
+    if override is not None:
+        return scale, float(override)
+    span = model.data.mean_span()
+    if span is None:
+        raise InputError(
+            model.file, "the checkpoint does not record its data's frame interval; pass frame_interval="
+        )
+    return scale, span / (frames - 1) if frames > 1 else span
+
+
+def prepare_out(out: Path, key: str, overwrite: bool) -> None:
+    """Create or accept the output folder: empty, a run with the same key (resume), or ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file; out must name a folder")
+    record = out / RUN_FILE
+    if record.is_file():
+        same = json.loads(record.read_text()).get("run_key") == key
+        if not same and not overwrite:
+            raise InputError(
+                out, "holds a generate run with other arguments; pass overwrite=true to replace it"
+            )
+    # Hidden names are other shards' temporary files and partial cells (they may start at the same moment);
+    # multirun.yaml is what Hydra writes into the sweep folder, which is ``out``.
+    elif (
+        out.is_dir()
+        and not overwrite
+        and any(p.name != "multirun.yaml" and not p.name.startswith(".") for p in out.iterdir())
+    ):
+        raise InputError(out, "holds other files; choose an empty folder or pass overwrite=true")
+    with atomic_path(record) as tmp:
+        tmp.write_text(json.dumps({"run_key": key}) + "\n")
+
+
+def complete_cell(folder: Path, key: str) -> dict | None:
+    """Return the record of a finished cell of run ``key``; None if it is missing or from another run."""
+    try:
+        record = json.loads((folder / CELL_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if record.get("run_key") == key else None
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a generate run writes: the arguments that decide its files (shards of one run share them)."""
+
+    ckpt: str
+    n: int
+    frames: int
+    resolution: int
+    seed: int
+    sampler: SamplerOptions
+    formats: tuple[str, ...]
+    mesh: MeshOptions
+    max_draws: int = 20
+    frame_interval: float | None = None
+
+
+def make_request(
+    *,
+    ckpt: str,
+    n: int,
+    frames: int,
+    resolution: int,
+    seed: int,
+    sampler: SamplerOptions,
+    formats: list[str],
+    mesh_format: str = "ply",
+    smoothing: int = 30,
+    faces: int | None = None,
+    timelapse_faces: int | None = 20000,
+    max_draws: int = 20,
+    frame_interval: float | None = None,
+) -> Request:
+    """Check a generate run's options and collect them (InputError names a bad one).
+
+    Examples
+    --------
+    >>> make_request(ckpt="plat", n=2, frames=3, resolution=32, seed=0, sampler=SamplerOptions(),
+    ...              formats=["tiff"]).n
+    2
+    """
+    formats = [str(f) for f in formats]
+    _check_options(
+        n=n,
+        frames=frames,
+        resolution=resolution,
+        formats=formats,
+        mesh_format=mesh_format,
+        sampler=sampler,
+        max_draws=max_draws,
+        frame_interval=frame_interval,
+    )
+    mesh = MeshOptions(mesh_format, smoothing, faces, timelapse_faces)
+    return Request(
+        str(ckpt), n, frames, resolution, seed, sampler, tuple(formats), mesh, max_draws, frame_interval
+    )
+
+
+def generate_cells(
+    request: Request,
+    out: str | Path,
+    config: dict,
+    *,
+    shard: int = 0,
+    num_shards: int = 1,
+    overwrite: bool = False,
+    device: str = "auto",
+    progress: bool = False,
+) -> dict:
+    """Write shard ``shard`` of ``num_shards`` of a generate run into ``out``, skipping complete cells.
+
+    Parameters
+    ----------
+    request : Request
+        Model, number of cells, frames, resolution, seed, sampler, formats, mesh options.
+    out : str or Path
+        Output folder, shared by all shards.
+    config : dict
+        Configuration recorded in the manifest.
+    shard, num_shards : int
+        This job writes cells ``i`` with ``i % num_shards == shard``.
+    overwrite : bool
+        Write into a folder that holds other files, and rewrite this shard's complete cells.
+    device : str
+        ``auto``, ``cpu`` or ``cuda[:i]``.
+    progress : bool
+        Progress bars over frames.
+
+    Returns
+    -------
+    dict
+        ``out``, ``written`` and ``skipped`` cell names, ``manifest`` (None until every shard has finished).
+    """
+    if not isinstance(num_shards, int) or not isinstance(shard, int) or not 0 <= shard < num_shards:
+        raise InputError(
+            "shard", f"must lie in 0 .. num_shards - 1, got shard={shard} num_shards={num_shards}"
+        )
+    model = load_trained(request.ckpt, device=select_device(device))
+    ckpt = model.file
+    latents = learned_codes(model, request.sampler)
+    scale, interval = timing(model, request.frames, request.frame_interval)
+    spacing = grid_spacing(request.resolution, scale)
+    times = output_times(request.frames, np.zeros(0)).tolist()
+    checkpoint_sha256 = file_sha256(ckpt)
+    key = run_key(asdict(request), checkpoint_sha256)
+    out = Path(out)
+    prepare_out(out, key, overwrite)
+    if overwrite:
+        for stale in out.glob("gen_*"):
+            # Cells beyond n belong to an earlier, larger run.
+            if stale.is_dir() and stale.name[4:].isdigit() and int(stale.name[4:]) >= request.n:
+                shutil.rmtree(stale, ignore_errors=True)
+    written, skipped = [], []
+    for index in range(shard, request.n, num_shards):
+        folder = out / cell_name(index)
+        if not overwrite and complete_cell(folder, key) is not None:
+            skipped.append(folder.name)
+            continue
+        record = _make_cell(model, latents, request, index, out, times, spacing, interval, progress)
+        record.update(run_key=key, checkpoint_sha256=checkpoint_sha256)
+        _finish_cell(out, folder, record)
+        written.append(folder.name)
+    manifest = _write_manifest_when_complete(out, request, config, key, checkpoint_sha256)
+    return {"out": out, "written": written, "skipped": skipped, "manifest": manifest}
+
+
+def _make_cell(
+    model: TrainedModel,
+    latents: np.ndarray,
+    request: Request,
+    index: int,
+    out: Path,
+    times: list[float],
+    spacing: tuple[float, float, float],
+    interval: float,
+    progress: bool,
+) -> dict:
+    """Draw cell ``index`` until every frame passes the checks; write it to its partial folder."""
+    name = cell_name(index)
+    partial = out / f".{name}.partial"
+    rng = np.random.default_rng([request.seed, index])
+    rejected: list[str] = []
+    draws = request.max_draws if request.sampler.random else 1
+    for _ in range(draws):
+        latent, rotation, info = draw_cell(latents, request.sampler, rng, index, request.n)
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            frames = write_cell(
+                model,
+                latent,
+                rotation,
+                times,
+                partial,
+                resolution=request.resolution,
+                spacing=spacing,
+                frame_interval=interval,
+                formats=request.formats,
+                mesh=request.mesh,
+                title=name,
+                progress=progress,
+            )
+        except RejectedCell as err:
+            rejected.append(str(err))
+            continue
+        return {
+            "name": name,
+            "index": index,
+            "seed": [request.seed, index],
+            **info,
+            "latent": latent.tolist(),
+            "rotation": None if rotation is None else rotation.tolist(),
+            "redraws": len(rejected),
+            "rejected": rejected,
+            "times": times,
+            "spacing_um": list(spacing),
+            "frame_interval_s": interval,
+            "frames": frames,
+        }
+    shutil.rmtree(partial, ignore_errors=True)
+    raise InputError(
+        "generate",
+        f"{name}: no usable cell in {draws} draw(s) ({'; '.join(rejected[-3:])}); "
+        "try another sampler, a smaller sampler.std or noise",
+    )
+
+
+def _finish_cell(out: Path, folder: Path, record: dict) -> None:
+    """Write the cell's record into its partial folder, then move the folder into place."""
+    partial = out / f".{folder.name}.partial"
+    with atomic_path(partial / CELL_FILE) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(partial, folder)
+
+
+def _write_manifest_when_complete(
+    out: Path, request: Request, config: dict, key: str, checkpoint_sha256: str
+) -> Path | None:
+    """Write ``manifest.json`` once all ``n`` cells are complete; return it, or None if not yet."""
+    records = [complete_cell(out / cell_name(i), key) for i in range(request.n)]
+    if any(r is None for r in records):
+        return None
+    items = [{k: v for k, v in r.items() if k not in ("run_key", "checkpoint_sha256")} for r in records]
+    for item in items:
+        item["folder"] = item["name"]
+    return write_manifest(
+        out,
+        "generate",
+        config,
+        request.seed,
+        items,
+        checkpoint=request.ckpt,
+        checkpoint_sha256=checkpoint_sha256,
+        run_key=key,
+        redraws=sum(r["redraws"] for r in records),
+    )

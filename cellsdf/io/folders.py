@@ -1,0 +1,31 @@
+"""The output-folder check every command makes before it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cellsdf.errors import InputError
+from cellsdf.io.atomic import check_writable
+
+
+def check_out_folder(out: str | Path, overwrite: bool) -> Path:
+    """Refuse an output folder that already holds files, unless ``overwrite``; refuse a file.
+
+    Parameters
+    ----------
+    out : str or Path
+        The folder a command will write into (it need not exist yet).
+    overwrite : bool
+        Accept a folder that holds files.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file; out must name a folder")
+    if out.is_dir() and any(out.iterdir()):
+        check_writable(out, overwrite)
+    return out

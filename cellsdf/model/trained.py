@@ -1,0 +1,213 @@
+"""The trained shape model as one object: decoder, codes, rotations and what it knows about its data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cellsdf.decode.volumes import decode_masks
+from cellsdf.errors import InputError
+from cellsdf.model.autodecoder import AutoDecoder
+from cellsdf.model.checkpoint import load_autodecoder, resolve_checkpoint
+from cellsdf.model.rotation import axis_angle_matrix
+from cellsdf.model.siren import SirenDecoder
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What a model was trained on, as stored in its checkpoint.
+
+    Attributes
+    ----------
+    path : str or None
+        The prepared dataset file on the machine that trained the model.
+    sequences : tuple of str
+        Names of the training sequences, in latent order.
+    frames : tuple of int
+        Frames per sequence.
+    frame_interval : tuple of float
+        Seconds between frames per sequence.
+    scale : float or None
+        Normalised units per µm of the prepared data.
+    recipe : dict or None
+        How the data were simulated and prepared (``None`` for a user's own data): enough to make them again.
+    """
+
+    path: str | None
+    sequences: tuple[str, ...]
+    frames: tuple[int, ...]
+    frame_interval: tuple[float, ...]
+    scale: float | None
+    recipe: dict | None
+
+    @classmethod
+    def from_hparams(cls, data: dict | None) -> TrainingRecord:
+        """Build the record from a checkpoint's ``dataset`` hyper-parameter (older files lack some keys)."""
+        data = data or {}
+        return cls(
+            data.get("path"),
+            tuple(data.get("sequences") or ()),
+            tuple(int(f) for f in data.get("frames") or ()),
+            tuple(float(f) for f in data.get("frame_interval") or ()),
+            None if data.get("scale") is None else float(data["scale"]),
+            data.get("recipe"),
+        )
+
+    def mean_span(self) -> float | None:
+        """Mean duration of the training sequences in seconds; None when the record lacks frame intervals."""
+        if not self.frame_interval or len(self.frame_interval) != len(self.frames):
+            return None
+        return float(np.mean([(f - 1) * dt for f, dt in zip(self.frames, self.frame_interval, strict=True)]))
+
+
+class TrainedModel:
+    """A trained auto-decoder with the settings that belong to it (the clamp, the data's scale and times).
+
+    Load one with :func:`load_trained`. Decoding goes through :meth:`decode_masks`, which always uses the
+    model's own training clamp.
+
+    Parameters
+    ----------
+    module : AutoDecoder
+        The trained Lightning module.
+    file : Path
+        The checkpoint it was loaded from (named in errors and manifests).
+    """
+
+    def __init__(self, module: AutoDecoder, file: Path):
+        self.module = module
+        self.file = file
+        self.data = TrainingRecord.from_hparams(module.hparams.get("dataset"))
+
+    @property
+    def decoder(self) -> SirenDecoder:
+        """The shared SIREN decoder."""
+        return self.module.decoder
+
+    @property
+    def clamp(self) -> float:
+        """Distance (normalised units) up to which the decoder's outputs are trained distances."""
+        return float(self.module.hparams.clamp)
+
+    @property
+    def code_reg(self) -> float:
+        """Weight of the latent prior used in training."""
+        return float(self.module.hparams.code_reg)
+
+    @property
+    def latent_std(self) -> float:
+        """Standard deviation of the codes' initialisation."""
+        return float(self.module.hparams.latent_std)
+
+    @property
+    def latents(self) -> np.ndarray:
+        """(S, L) learned codes, float64."""
+        return self.module.latents.weight.detach().cpu().double().numpy()
+
+    @property
+    def rotations(self) -> np.ndarray | None:
+        """(S, 3) learned rotation vectors, or None when the model learned none."""
+        rotations = self.module.rotations
+        return None if rotations is None else rotations.weight.detach().cpu().double().numpy()
+
+    @property
+    def device(self) -> torch.device:
+        """Where the decoder's weights are."""
+        return next(self.decoder.parameters()).device
+
+    def scale(self) -> float:
+        """Normalised units per µm of the training data; InputError when the checkpoint does not say."""
+        if self.data.scale is None:
+            raise InputError(self.file, "the checkpoint does not record its training data's voxel scale")
+        return self.data.scale
+
+    def code(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return learned sequence ``index``'s code (L,) and rotation vector (3,) or None, as tensors."""
+        latent = self.module.latents.weight[index].detach()
+        rotation = None if self.module.rotations is None else self.module.rotations.weight[index].detach()
+        return latent, rotation
+
+    def decode_masks(
+        self,
+        latent: np.ndarray | torch.Tensor,
+        times: Iterable[float],
+        *,
+        resolution: int,
+        rotation: np.ndarray | torch.Tensor | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Decode a code frame by frame into binary masks with this model's clamp.
+
+        Parameters
+        ----------
+        latent : array or tensor
+            (L,) code.
+        times : iterable of float
+            Times in [-1, 1].
+        resolution : int
+            Grid side over [-1, 1]³.
+        rotation : array or tensor, optional
+            (3,) rotation vector the model applies to the coordinates.
+
+        Yields
+        ------
+        np.ndarray
+            bool (R, R, R) mask per time, ``sdf <= 0``.
+        """
+        parameter = next(self.decoder.parameters())
+        code = torch.as_tensor(latent, dtype=parameter.dtype, device=parameter.device)
+        matrix = None
+        if rotation is not None:
+            matrix = axis_angle_matrix(torch.as_tensor(rotation, dtype=torch.float32).detach().cpu())
+        yield from decode_masks(self.decoder, code, times, resolution, matrix, clamp=self.clamp)
+
+    def to(self, device: torch.device | str) -> TrainedModel:
+        """Move the weights to ``device``; return self."""
+        self.module.to(device)
+        return self
+
+
+def load_trained(name: str | Path, *, device: torch.device | str = "cpu") -> TrainedModel:
+    """Load a trained model from a checkpoint file or a built-in name (``plat``, ``cele``, ``filo``).
+
+    Parameters
+    ----------
+    name : str or Path
+        ``model.pt``, a Lightning checkpoint, or a built-in model name.
+    device : torch.device or str
+        Where to put the weights.
+
+    Returns
+    -------
+    TrainedModel
+
+    Examples
+    --------
+    >>> model = load_trained("plat")
+    >>> model.clamp, model.latents.shape[0] > 0
+    (0.1, True)
+    """
+    file = resolve_checkpoint(name)
+    return TrainedModel(load_autodecoder(file), file).to(device)
+
+
+def select_device(name: str) -> torch.device:
+    """Return the torch device for ``auto``, ``cpu`` or ``cuda[:i]``; auto takes CUDA when there is one.
+
+    Examples
+    --------
+    >>> select_device("cpu")
+    device(type='cpu')
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise InputError("device", f"unknown device {name!r} ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device", "CUDA was asked for but is not available; use device=cpu or device=auto")
+    return device
