@@ -9,13 +9,22 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from cellsdf.bench import Row
 from cellsdf.bench.row import COLUMNS
 from cellsdf.bench.suite import bench_rows
 from cellsdf.io.atomic import atomic_path
 
 
 def run(cfg: DictConfig) -> dict:
-    """Run the benchmark rows in ``conf/bench.yaml``, print a table, write ``cfg.out`` (JSON)."""
+    """Run the benchmark rows in ``conf/bench.yaml``, print each row and a table, write ``cfg.out`` (JSON)."""
+    console = Console(width=max(Console().width, 110))
+
+    def show(row: Row) -> None:
+        # Each row as soon as it is measured: a full run takes minutes.
+        _, ours, reference, ratio, _, peak, verdict = row.cells()
+        figures = f"ours {ours}, reference {reference}, ratio {ratio}, peak {peak} MiB, passed {verdict}"
+        console.print(f"{row.name}: {figures}", markup=False, soft_wrap=True)
+
     rows = bench_rows(
         decoder=OmegaConf.to_container(cfg.model.decoder, resolve=True),
         texture=OmegaConf.to_container(cfg.benchmark_texture, resolve=True),
@@ -44,13 +53,14 @@ def run(cfg: DictConfig) -> dict:
         benchmark_distinct=cfg.benchmark_distinct,
         lift_model=cfg.lift_model,
         lift_hypotheses=cfg.lift_hypotheses,
+        on_row=show,
     )
     table = Table(title=f"cellsdf bench (size {cfg.size})")
     for column in COLUMNS:
         table.add_column(column)
     for row in rows:
         table.add_row(*row.cells())
-    Console(width=max(Console().width, 110)).print(table)
+    console.print(table)
     out = Path(cfg.out)
     entries = [row.to_dict() for row in rows]
     with atomic_path(out) as tmp:
