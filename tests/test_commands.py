@@ -101,7 +101,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (tmp_path / "demo" / "benchmark" / "01_GT" / "TRA" / "man_track.txt").is_file()
 
 
-def test_bench_writes_rows(tmp_path):
+def test_bench_writes_rows(tmp_path, capsys):
     out = tmp_path / "bench.json"
     main(
         [
@@ -120,6 +120,9 @@ def test_bench_writes_rows(tmp_path):
         ]
     )
     rows = json.loads(out.read_text())["rows"]
+    # Each row is printed as it is measured, before the table.
+    printed = capsys.readouterr().out
+    assert printed.index(f"{rows[-1]['row']}: ours") < printed.index("cellsdf bench (size 24)")
     expected = ["simulate"] * 3 + ["signed", "prepare", "evaluate", "train", "train"] + ["decode"] * 4
     assert [r["row"].split()[0] for r in rows] == [*expected, "generate", "benchmark", "lift"]
     lift_row = rows.pop()

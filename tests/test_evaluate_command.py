@@ -9,7 +9,6 @@ from cellsdf.cli import main
 from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sources import find_sequences
 from cellsdf.evaluate import evaluate_folders
-from cellsdf.evaluate.bench import bench_descriptors
 from cellsdf.io.tiff import read_timelapse, write_timelapse
 
 SHAPE_DESCRIPTORS = ("volume", "area", "sphericity", "flatness", "solidity", "mean_curvature")
@@ -194,12 +193,6 @@ def test_prepared_dataset_and_generator_folders(simulated, tmp_path):
 def test_evaluate_config_defaults(compose_cfg):
     cfg = compose_cfg("evaluate", ["real=a", "generated=b"])
     assert (cfg.metrics, cfg.per_frame, cfg.workers, cfg.out) == ("all", False, 2, "report")
-
-
-def test_bench_row():
-    row = bench_descriptors(24, 2, 0)
-    assert set(row) == {"row", "ours", "reference", "ratio", "target", "passed", "peak_mib"}
-    assert row["ours"] > 0 and row["reference"] > 0 and row["passed"] is None
 
 
 def test_memory_does_not_grow_with_frames(tmp_path):

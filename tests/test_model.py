@@ -10,7 +10,6 @@ from conftest import two_blob_dataset
 from cellsdf.cli import main
 from cellsdf.dataset.datamodule import PreparedDataModule
 from cellsdf.model.autodecoder import AutoDecoder, clamped_l1
-from cellsdf.model.bench import bench_training
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder, plain_forward
 
@@ -156,26 +155,3 @@ def test_eikonal_term_trains_and_is_logged(tmp_path, dataset):
     assert len(eikonal) == 4  # two steps per epoch
     assert all(np.isfinite(eikonal)) and min(eikonal) > 0
     assert (tmp_path / "model.pt").is_file()
-
-
-def test_training_bench_rows():
-    decoder = {"latent_size": 8, "widths": [32, 32], "inject": [1], "coords_every_layer": True}
-    rows = bench_training(decoder, 2, 64, 0, warmup=1, steps=1, rounds=1, compile_limit_s=0.5, judge=False)
-    folded, bf16, compiled = rows
-    assert "folded latent" in folded["row"] and "2x64 points" in folded["row"]
-    assert folded["ours"] > 0 and folded["reference"] > 0 and folded["passed"] is None
-    assert folded["ratio"] == pytest.approx(folded["ours"] / folded["reference"])
-    assert bf16["reference"] == folded["ours"] and bf16["ours"] > 0
-    assert 0 < bf16["sdf_mean_abs_deviation"] <= bf16["sdf_max_abs_deviation"] < 0.05
-    # Half a second cannot even start the worker process: the row says so instead of failing.
-    assert compiled["ours"] is None and compiled["target"] == "(not available: took over 0.5 s)"
-    judged = bench_training(decoder, 2, 64, 0, warmup=0, steps=1, rounds=1, compile_limit_s=None)
-    assert len(judged) == 2 and isinstance(judged[0]["passed"], bool)
-
-
-@pytest.mark.slow
-def test_training_bench_compiles_the_folded_forward():
-    decoder = {"latent_size": 8, "widths": [32, 32], "inject": [1]}
-    compiled = bench_training(decoder, 2, 64, 0, warmup=1, steps=1, rounds=1, compile_limit_s=300)[-1]
-    assert compiled["ours"] > 0 and compiled["compile_seconds"] > 0
-    assert "compiling took" in compiled["target"]

@@ -4,10 +4,8 @@ import torch
 
 import cellsdf.decode.narrowband as narrowband
 from cellsdf.dataset.normalise import cube_grid
-from cellsdf.decode.bench import bench_decode
 from cellsdf.decode.dense import decode_dense, decode_points
 from cellsdf.decode.narrowband import block_radius, decode_narrowband, default_coarse
-from cellsdf.errors import InputError
 from cellsdf.model.checkpoint import BUILT_IN, load_autodecoder
 from cellsdf.model.rotation import axis_angle_matrix
 
@@ -144,10 +142,3 @@ def test_bad_arguments_raise(models, options, message):
     arguments = {"resolution": 16} | options
     with pytest.raises(ValueError, match=message):
         decode_narrowband(model.decoder, model.latents.weight[0].detach(), 0.0, **arguments)
-
-
-def test_bench_refuses_options_that_do_not_fit():
-    with pytest.raises(InputError, match=r"decode_sequence: must be in \[0, 7\] for model plat, got 8"):
-        bench_decode("plat", [16], sequence=8)
-    with pytest.raises(InputError, match="decode_sizes: needs grid sides >= 2"):
-        bench_decode("plat", [])

@@ -3,7 +3,7 @@
 Modules: ``descriptors`` (per-frame shape measures; meshes come from :mod:`cellsdf.io.mesh`), ``temporal``
 (growth, smoothness, divisions), ``distributions`` (Wasserstein, KS), ``shapes`` (MMD, coverage, 1-NNA),
 ``reconstruction`` (IoU, Dice, Chamfer, 95% Hausdorff), ``inputs``, ``sequence``, ``spacing``, ``metrics``,
-``figures``, ``report``, ``pipeline`` (:func:`evaluate_folders`, what ``cellsdf evaluate`` runs), ``bench``.
+``figures``, ``report``, ``pipeline`` (:func:`evaluate_folders`, what ``cellsdf evaluate`` runs).
 """
 
 from cellsdf.evaluate.descriptors import DESCRIPTORS, frame_descriptors

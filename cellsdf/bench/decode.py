@@ -1,56 +1,29 @@
-"""``cellsdf bench`` rows: narrow-band decoding against the dense reference, same model, latent and run.
+"""Decode rows: narrow-band decoding against the dense reference, same model, latent and run.
 
-Each decoder runs in its own freshly spawned process, and its peak memory is read from the operating system:
-torch allocates CPU tensors outside Python's allocator, where ``tracemalloc`` does not see them. On Linux the
-peak resident size (``VmHWM``) is reset just before each decode, so each size's figure is its own; elsewhere
-``ru_maxrss`` is used, which on Linux would also carry the parent's peak over a spawn (fork, then exec).
+Each decoder runs in its own freshly spawned process, and its peak memory is read from the operating system
+(see :mod:`cellsdf.bench.measure`): torch allocates CPU tensors where ``tracemalloc`` does not see them.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import resource
-import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from cellsdf.bench.measure import TARGET_SIZE, in_fresh_process, reset_peak, resident_mib
+from cellsdf.bench.row import Row
 from cellsdf.decode.dense import decode_dense, decode_points
 from cellsdf.decode.narrowband import decode_narrowband
 from cellsdf.errors import InputError
 from cellsdf.model.checkpoint import load_autodecoder
-from cellsdf.timing import TARGET_SIZE
 
 TARGET_AGREEMENT = 99.9  # % of voxels equal to the dense decoder's mask
 TARGET_SPEEDUP = 20.0  # dense seconds / narrow-band seconds at 256³
 TARGET_PEAK_MIB = 2048.0  # peak memory of a narrow-band 256³ decode
 
 _MEMORY = "peak resident memory of a fresh process during the decode, minus its level before it"
-
-_STATUS = Path("/proc/self/status")
-
-
-def _resident_mib() -> tuple[float, float]:
-    """Return this process's (resident, peak resident) memory in MiB since the last :func:`_reset_peak`."""
-    if _STATUS.is_file():
-        fields = dict(line.split(":", 1) for line in _STATUS.read_text().splitlines() if ":" in line)
-        if "VmRSS" in fields and "VmHWM" in fields:
-            return float(fields["VmRSS"].split()[0]) / 2**10, float(fields["VmHWM"].split()[0]) / 2**10
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak = peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB elsewhere
-    return peak, peak
-
-
-def _reset_peak() -> None:
-    """Start a new peak-memory measurement (Linux: the peak resident size restarts from the current one)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass  # no reset: the figures are then peaks since the process started
 
 
 def decode_in_fresh_process(
@@ -96,8 +69,8 @@ def decode_in_fresh_process(
     # Largest first: memory that a decode frees can stay with the process and hide part of a later one's rise.
     for size in sorted(sizes, reverse=True):
         counts: list[int] = []
-        _reset_peak()
-        baseline, _ = _resident_mib()
+        reset_peak()
+        baseline, _ = resident_mib()
         start = time.perf_counter()
         if kind == "dense":
             mask = decode_dense(autodecoder.decoder, latent, t, size, rotation) <= 0
@@ -105,7 +78,7 @@ def decode_in_fresh_process(
         else:
             mask = decode_narrowband(autodecoder.decoder, latent, t, size, rotation, counts=counts)
         seconds = time.perf_counter() - start
-        _, peak = _resident_mib()
+        _, peak = resident_mib()
         results[size] = {
             "seconds": seconds,
             # Resident memory can shrink between the reset and the reading before the decode: never below 0.
@@ -118,20 +91,17 @@ def decode_in_fresh_process(
 
 
 def _run_fresh(kind: str, model: str, sequence: int, t: float, sizes: Sequence[int]) -> list[dict]:
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(
-            decode_in_fresh_process, kind, model, sequence, t, sizes, torch.get_num_threads()
-        ).result()
+    return in_fresh_process(decode_in_fresh_process, kind, model, sequence, t, sizes, torch.get_num_threads())
 
 
-def bench_decode(
+def decode_rows(
     model: str = "plat",
+    *,
     sizes: Sequence[int] = (128, 256),
     sequence: int = 0,
     t: float = 0.0,
     judge: bool = True,
-) -> list[dict]:
+) -> list[Row]:
     """Compare narrow-band and dense decoding of one frame: voxel agreement, speed and peak memory.
 
     Parameters
@@ -149,9 +119,8 @@ def bench_decode(
 
     Returns
     -------
-    list of dict
-        Bench rows (``row``, ``ours``, ``reference``, ``ratio``, ``target``, ``passed``, ``peak_mib``):
-        agreement in % of voxels per size, then seconds per frame, then peak MiB, at the largest size.
+    list of Row
+        Agreement in % of voxels per size, then seconds per frame, then peak MiB, at the largest size.
         Rows also carry ``points`` decoded (and ``reference_points``), the memory row ``process_peak_mib``.
 
     Raises
@@ -176,45 +145,45 @@ def bench_decode(
         equal = np.unpackbits(narrow["mask"]) == np.unpackbits(reference["mask"])
         agreement = 100.0 * float(equal[: size**3].mean())
         rows.append(
-            {
-                "row": f"{label}, narrow-band vs dense {size}³ (% voxels equal)",
-                "ours": agreement,
-                "reference": None,
-                "ratio": None,
-                "target": f">= {TARGET_AGREEMENT} % of voxels",
-                "passed": agreement >= TARGET_AGREEMENT if judge else None,
-                "peak_mib": narrow["peak_mib"],
-                "points": narrow["points"],
-                "reference_points": reference["points"],
-            }
+            Row(
+                name=f"{label}, narrow-band vs dense {size}³ (% voxels equal)",
+                ours=agreement,
+                reference=None,
+                ratio=None,
+                target=f">= {TARGET_AGREEMENT} % of voxels",
+                passed=agreement >= TARGET_AGREEMENT if judge else None,
+                peak_mib=narrow["peak_mib"],
+                points=narrow["points"],
+                reference_points=reference["points"],
+            )
         )
     size, narrow, reference = sizes[-1], ours[-1], dense[-1]
     speedup = reference["seconds"] / narrow["seconds"]
     rows.append(
-        {
-            "row": f"{label}, narrow-band {size}³ (s/frame)",
-            "ours": narrow["seconds"],
-            "reference": reference["seconds"],
-            "ratio": speedup,
-            "target": f">= {TARGET_SPEEDUP:g}x faster than dense at {TARGET_SIZE}³",
-            "passed": speedup >= TARGET_SPEEDUP if judge else None,
-            "peak_mib": narrow["peak_mib"],
-            "points": narrow["points"],
-            "reference_points": reference["points"],
-        }
+        Row(
+            name=f"{label}, narrow-band {size}³ (s/frame)",
+            ours=narrow["seconds"],
+            reference=reference["seconds"],
+            ratio=speedup,
+            target=f">= {TARGET_SPEEDUP:g}x faster than dense at {TARGET_SIZE}³",
+            passed=speedup >= TARGET_SPEEDUP if judge else None,
+            peak_mib=narrow["peak_mib"],
+            points=narrow["points"],
+            reference_points=reference["points"],
+        )
     )
     rows.append(
-        {
-            "row": f"{label}, narrow-band {size}³ peak memory (MiB)",
-            "ours": narrow["peak_mib"],
-            "reference": reference["peak_mib"],
+        Row(
+            name=f"{label}, narrow-band {size}³ peak memory (MiB)",
+            ours=narrow["peak_mib"],
+            reference=reference["peak_mib"],
             # Tiny grids can fit in memory the process already holds: no rise, no ratio.
-            "ratio": reference["peak_mib"] / narrow["peak_mib"] if narrow["peak_mib"] > 0 else None,
-            "target": f"< {TARGET_PEAK_MIB:g} MiB at {TARGET_SIZE}³ ({_MEMORY}; whole process "
+            ratio=reference["peak_mib"] / narrow["peak_mib"] if narrow["peak_mib"] > 0 else None,
+            target=f"< {TARGET_PEAK_MIB:g} MiB at {TARGET_SIZE}³ ({_MEMORY}; whole process "
             f"{narrow['process_peak_mib']:.0f} MiB)",
-            "passed": narrow["peak_mib"] < TARGET_PEAK_MIB if judge else None,
-            "peak_mib": narrow["peak_mib"],
-            "process_peak_mib": narrow["process_peak_mib"],
-        }
+            passed=narrow["peak_mib"] < TARGET_PEAK_MIB if judge else None,
+            peak_mib=narrow["peak_mib"],
+            process_peak_mib=narrow["process_peak_mib"],
+        )
     )
     return rows

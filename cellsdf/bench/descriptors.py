@@ -1,4 +1,4 @@
-"""``cellsdf bench`` row: seconds per frame to measure a simulated sequence, ours and the plain way."""
+"""Descriptors row: seconds per frame to measure a simulated sequence, ours and the plain way."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from scipy import ndimage
 from skimage.measure import euler_number, regionprops
 from skimage.morphology import skeletonize
 
+from cellsdf.bench.measure import TARGET_SIZE, measure
+from cellsdf.bench.row import Row
 from cellsdf.evaluate.inputs import list_sequences
 from cellsdf.evaluate.sequence import describe_sequence
 from cellsdf.io.mesh import surface_mesh
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.simulate import sequence_rng, simulate_frames
-from cellsdf.timing import TARGET_SIZE, measure
 
 TARGET_SECONDS = 0.6  # per 256³ frame on one core: 33 sequences x 30 frames in 10 minutes
 _SPACING = (0.1, 0.1, 0.1)
@@ -40,7 +41,7 @@ def plain_descriptors(mask: np.ndarray, spacing: tuple[float, float, float]) -> 
     ndimage.convolve(skeleton.astype(np.uint8), np.ones((3, 3, 3), np.uint8), mode="constant")
 
 
-def bench_descriptors(size: int, frames: int, seed: int, cell_line: str = "plat") -> dict:
+def descriptors_row(cell_line: str = "plat", *, size: int, frames: int, seed: int) -> Row:
     """Time ``cellsdf evaluate``'s per-frame work on one simulated sequence, our way and the plain way.
 
     Ours reads the frames one at a time from a TIFF and computes every descriptor, the over-time measures and
@@ -49,20 +50,19 @@ def bench_descriptors(size: int, frames: int, seed: int, cell_line: str = "plat"
 
     Parameters
     ----------
+    cell_line : str
+        Simulated cell line; ``plat`` has the largest cells.
     size : int
         Grid side in voxels (the target is stated for 256).
     frames : int
         Frames timed.
     seed : int
         Seed of the simulated sequence.
-    cell_line : str
-        Simulated cell line; ``plat`` has the largest cells.
 
     Returns
     -------
-    dict
-        A bench row: ``row``, ``ours`` and ``reference`` (s per frame), ``ratio``, ``target``, ``passed``
-        (None unless ``size`` is the target size), ``peak_mib``.
+    Row
+        ``ours`` and ``reference`` in s per frame; ``passed`` is None unless ``size`` is the target size.
     """
     stream, _, _ = simulate_frames(cell_line, frames, size, sequence_rng(seed, 0))
     masks = np.stack(list(stream))
@@ -72,12 +72,12 @@ def bench_descriptors(size: int, frames: int, seed: int, cell_line: str = "plat"
         seconds, peak = measure(lambda: describe_sequence(spec, points=1024, seed=(seed,)))
     plain, _ = measure(lambda: [plain_descriptors(mask, _SPACING) for mask in masks])
     ours, reference = seconds / frames, plain / frames
-    return {
-        "row": f"evaluate descriptors {cell_line} {size}³ (s/frame)",
-        "ours": ours,
-        "reference": reference,
-        "ratio": reference / ours,
-        "target": f"<= {TARGET_SECONDS} s/frame at {TARGET_SIZE}³, 1 core",
-        "passed": ours <= TARGET_SECONDS if size == TARGET_SIZE else None,
-        "peak_mib": peak,
-    }
+    return Row(
+        name=f"evaluate descriptors {cell_line} {size}³ (s/frame)",
+        ours=ours,
+        reference=reference,
+        ratio=reference / ours,
+        target=f"<= {TARGET_SECONDS} s/frame at {TARGET_SIZE}³, 1 core",
+        passed=ours <= TARGET_SECONDS if size == TARGET_SIZE else None,
+        peak_mib=peak,
+    )

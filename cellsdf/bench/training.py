@@ -1,4 +1,4 @@
-"""``cellsdf bench`` rows: decoder training throughput with the folded latent, the plain way, bf16, compiled.
+"""Training rows: decoder training throughput with the folded latent, the plain way, bf16, compiled.
 
 Every variant starts from the same weights and trains on the same batch: embedding lookup of the latents,
 forward pass, clamped L1 loss, backward pass and Adam step, as in training.
@@ -14,9 +14,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from cellsdf.bench.measure import fastest
+from cellsdf.bench.row import Row
 from cellsdf.model.autodecoder import clamped_l1
 from cellsdf.model.siren import SirenDecoder, plain_forward
-from cellsdf.timing import measure
 
 TARGET_RATIO = 1.5  # folded latent vs plain way, training step of the reference preset
 
@@ -59,6 +60,7 @@ def training_step(
     latents: nn.Embedding,
     forward: Forward,
     batch: dict[str, torch.Tensor],
+    *,
     clamp: float,
     bf16: bool = False,
 ) -> Callable[[], None]:
@@ -98,19 +100,6 @@ def training_step(
     return step
 
 
-def _fastest(steps: dict[str, Callable[[], None]], warmup: int, timed: int, rounds: int) -> dict:
-    """Best seconds per step and peak MiB of each variant; variants alternate, so background load hits all."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    best = {name: (float("inf"), 0.0) for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            seconds, peak = measure(lambda step=step: [step() for _ in range(timed)])
-            best[name] = (min(best[name][0], seconds / timed), max(best[name][1], peak))
-    return best
-
-
 def _compiled_seconds(
     decoder_kwargs: dict,
     state: dict,
@@ -133,19 +122,48 @@ def _compiled_seconds(
     decoder.load_state_dict(state["decoder"])
     latents.load_state_dict(state["latents"])
     compiled = torch.compile(decoder)
-    step = training_step(decoder, latents, lambda _, z, x: compiled(z, x), batch, clamp)
+    step = training_step(decoder, latents, lambda _, z, x: compiled(z, x), batch, clamp=clamp)
     start = time.perf_counter()
     try:
         step()
     except torch._dynamo.exc.BackendCompilerFailed as err:  # e.g. no working C++ compiler
         return f"compiling failed: {str(err).strip().splitlines()[0]}"
     compile_seconds = time.perf_counter() - start
-    seconds, peak = _fastest({"compiled": step}, warmup, timed, rounds)["compiled"]
+    seconds, peak = fastest({"compiled": step}, warmup=warmup, timed=timed, rounds=rounds)["compiled"]
     return compile_seconds, seconds, peak
 
 
-def bench_training(
+def _compile_outcome(
     decoder: dict,
+    state: dict,
+    batch: dict[str, torch.Tensor],
+    *,
+    clamp: float,
+    warmup: int,
+    steps: int,
+    rounds: int,
+    limit_s: float,
+) -> tuple[float, float, float] | str:
+    """Run :func:`_compiled_seconds` in a worker process that is stopped after ``limit_s`` seconds."""
+    args = (decoder, state, batch, clamp, warmup, steps, rounds, torch.get_num_threads())
+    # A worker process, so that a compile that runs too long can be stopped.
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    finished = False
+    try:
+        outcome = pool.apply_async(_compiled_seconds, args).get(timeout=limit_s)
+        finished = True
+    except multiprocessing.TimeoutError:
+        outcome = f"took over {limit_s:g} s"
+    finally:
+        # A finished worker exits by itself and releases what compiling allocated; a busy one is stopped.
+        (pool.close if finished else pool.terminate)()
+        pool.join()
+    return outcome
+
+
+def training_rows(
+    decoder: dict,
+    *,
     frames: int,
     points: int,
     seed: int,
@@ -155,7 +173,7 @@ def bench_training(
     rounds: int = 2,
     compile_limit_s: float | None = 150.0,
     judge: bool = True,
-) -> list[dict]:
+) -> list[Row]:
     """Time training steps of the decoder: folded latent vs plain way, bf16 autocast, ``torch.compile``.
 
     Parameters
@@ -178,10 +196,10 @@ def bench_training(
 
     Returns
     -------
-    list of dict
-        Bench rows (``row``, ``ours``, ``reference``, ``ratio``, ``target``, ``passed``, ``peak_mib``), speeds
-        in points per second; ``ours`` is None for a variant that is not available here. The bf16 row also has
-        ``sdf_max_abs_deviation`` and ``sdf_mean_abs_deviation`` from float32 on the same inputs.
+    list of Row
+        Speeds in points per second; ``ours`` is None for a variant that is not available here. The bf16 row
+        also has ``sdf_max_abs_deviation`` and ``sdf_mean_abs_deviation`` from float32 on the same inputs,
+        the compiled row ``compile_seconds``.
     """
     torch.manual_seed(seed)
     model = SirenDecoder(**decoder)
@@ -193,14 +211,16 @@ def bench_training(
         with torch.autocast("cpu", dtype=torch.bfloat16):
             deviation = (model(codes(batch["sequence"]), batch["coords"]).float() - exact).abs()
     variants = {"folded": (_folded, False), "plain": (plain_forward, False), "bf16": (_folded, True)}
-    timings = _fastest(
+    timings = fastest(
         {
-            name: training_step(copy.deepcopy(model), copy.deepcopy(codes), forward, batch, clamp, bf16)
+            name: training_step(
+                copy.deepcopy(model), copy.deepcopy(codes), forward, batch, clamp=clamp, bf16=bf16
+            )
             for name, (forward, bf16) in variants.items()
         },
-        warmup,
-        steps,
-        rounds,
+        warmup=warmup,
+        timed=steps,
+        rounds=rounds,
     )
     speed = {name: points * frames / seconds for name, (seconds, _) in timings.items()}
     label = (
@@ -208,58 +228,50 @@ def bench_training(
     )
     ratio = speed["folded"] / speed["plain"]
     rows = [
-        {
-            "row": f"{label}, folded latent (points/s)",
-            "ours": speed["folded"],
-            "reference": speed["plain"],
-            "ratio": ratio,
-            "target": f">= {TARGET_RATIO}x the plain way (8x4096 points)",
-            "passed": ratio >= TARGET_RATIO if judge else None,
-            "peak_mib": timings["folded"][1],
-        },
-        {
-            "row": f"{label}, bf16 autocast (points/s)",
-            "ours": speed["bf16"],
-            "reference": speed["folded"],
-            "ratio": speed["bf16"] / speed["folded"],
-            "target": f"(vs float32: |Δsdf| max {deviation.max():.1e}, mean {deviation.mean():.1e})",
-            "passed": None,
-            "peak_mib": timings["bf16"][1],
-            "sdf_max_abs_deviation": float(deviation.max()),
-            "sdf_mean_abs_deviation": float(deviation.mean()),
-        },
+        Row(
+            name=f"{label}, folded latent (points/s)",
+            ours=speed["folded"],
+            reference=speed["plain"],
+            ratio=ratio,
+            target=f">= {TARGET_RATIO}x the plain way (8x4096 points)",
+            passed=ratio >= TARGET_RATIO if judge else None,
+            peak_mib=timings["folded"][1],
+        ),
+        Row(
+            name=f"{label}, bf16 autocast (points/s)",
+            ours=speed["bf16"],
+            reference=speed["folded"],
+            ratio=speed["bf16"] / speed["folded"],
+            target=f"(vs float32: |Δsdf| max {deviation.max():.1e}, mean {deviation.mean():.1e})",
+            passed=None,
+            peak_mib=timings["bf16"][1],
+            sdf_max_abs_deviation=float(deviation.max()),
+            sdf_mean_abs_deviation=float(deviation.mean()),
+        ),
     ]
-    if compile_limit_s is not None:
-        state = {"decoder": model.state_dict(), "latents": codes.state_dict()}
-        args = (decoder, state, batch, clamp, warmup, steps, rounds, torch.get_num_threads())
-        # A worker process, so that a compile that runs too long can be stopped.
-        pool = multiprocessing.get_context("spawn").Pool(1)
-        finished = False
-        try:
-            outcome = pool.apply_async(_compiled_seconds, args).get(timeout=compile_limit_s)
-            finished = True
-        except multiprocessing.TimeoutError:
-            outcome = f"took over {compile_limit_s:g} s"
-        finally:
-            # A finished worker exits by itself and releases what compiling allocated; a busy one is stopped.
-            (pool.close if finished else pool.terminate)()
-            pool.join()
-        row = {"row": f"{label}, torch.compile (points/s)", "reference": speed["folded"], "passed": None}
-        if isinstance(outcome, str):
-            rows.append(
-                row | {"ours": None, "ratio": None, "target": f"(not available: {outcome})", "peak_mib": None}
+    if compile_limit_s is None:
+        return rows
+    state = {"decoder": model.state_dict(), "latents": codes.state_dict()}
+    outcome = _compile_outcome(
+        decoder, state, batch, clamp=clamp, warmup=warmup, steps=steps, rounds=rounds, limit_s=compile_limit_s
+    )
+    name = f"{label}, torch.compile (points/s)"
+    if isinstance(outcome, str):
+        target = f"(not available: {outcome})"
+        rows.append(Row(name, None, speed["folded"], None, target, passed=None, peak_mib=None))
+    else:
+        compile_seconds, seconds, peak = outcome
+        compiled = points * frames / seconds
+        rows.append(
+            Row(
+                name=name,
+                ours=compiled,
+                reference=speed["folded"],
+                ratio=compiled / speed["folded"],
+                target=f"(vs eager folded; compiling took {compile_seconds:.0f} s)",
+                passed=None,
+                peak_mib=peak,
+                compile_seconds=compile_seconds,
             )
-        else:
-            compile_seconds, seconds, peak = outcome
-            compiled = points * frames / seconds
-            rows.append(
-                row
-                | {
-                    "ours": compiled,
-                    "ratio": compiled / speed["folded"],
-                    "target": f"(vs eager folded; compiling took {compile_seconds:.0f} s)",
-                    "peak_mib": peak,
-                    "compile_seconds": compile_seconds,
-                }
-            )
+        )
     return rows

@@ -1,0 +1,106 @@
+"""End-to-end rows: whole ``cellsdf generate`` and ``cellsdf benchmark`` runs against absolute targets.
+
+Neither has a plain way to compare with; the targets are seconds for the whole command.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from cellsdf.bench.measure import TARGET_SIZE, measure
+from cellsdf.bench.row import Row
+from cellsdf.benchmark.build import build_benchmark
+from cellsdf.decode.volumes import DEFAULT_MESH
+from cellsdf.generate.run import Request, generate_cells
+from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.simulate.write import simulate_to_folder
+from cellsdf.texture.models import Texture
+
+TARGET_GENERATE_SECONDS = 180.0  # one cell, 30 frames at 256³ with meshes
+TARGET_BENCHMARK_SECONDS = 300.0  # 33 sequences x 30 frames of 256³ masks
+
+
+def generate_row(model: str, *, size: int, frames: int, seed: int) -> Row:
+    """Time one generated cell with meshes, ``frames`` frames at ``size``³ (target: 180 s, 30 at 256³).
+
+    The whole ``cellsdf generate`` path with its defaults: narrow-band decoding, TIFF, per-frame and
+    time-lapse meshes, preview.
+
+    Parameters
+    ----------
+    model : str
+        Checkpoint path or built-in model name.
+    size : int
+        Grid side in voxels.
+    frames : int
+        Frames generated.
+    seed : int
+        Seed of the generated cell.
+
+    Returns
+    -------
+    Row
+        Seconds for the cell, peak traced MiB.
+    """
+    request = Request(model, 1, frames, size, seed, SamplerOptions(), ("tiff", "mesh"), DEFAULT_MESH)
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds, peak = measure(lambda: generate_cells(request, Path(tmp) / "gen", {}))
+    return Row(
+        name=f"generate {model}: 1 cell, {frames} frames at {size}³ with meshes (s)",
+        ours=seconds,
+        reference=None,
+        ratio=None,
+        target=f"<= {TARGET_GENERATE_SECONDS:.0f} s for 30 frames at {TARGET_SIZE}³",
+        passed=seconds <= TARGET_GENERATE_SECONDS if size == TARGET_SIZE and frames >= 30 else None,
+        peak_mib=peak,
+    )
+
+
+def benchmark_row(texture: Texture, *, sequences: int, frames: int, size: int, distinct: int, seed: int) -> Row:
+    """Time ``cellsdf benchmark`` on ``sequences`` x ``frames`` cele masks of ``size``³ (target: 300 s).
+
+    The whole command: reading the TIFFs, projecting 3D components, tracks, texturing, writing the CTC layout
+    and scoring the baseline. The input (untimed) is ``distinct`` simulated sequences copied to ``sequences``
+    files, since simulating all of them would take longer than the row itself and every sequence costs the
+    same.
+
+    Parameters
+    ----------
+    texture : Texture
+        The texture model (:mod:`cellsdf.texture.models`).
+    sequences : int
+        Mask time-lapses in the input folder.
+    frames : int
+        Frames per time-lapse.
+    size : int
+        Grid side in voxels.
+    distinct : int
+        Simulated sequences behind the copies.
+    seed : int
+        Seed of the simulation and of the benchmark.
+
+    Returns
+    -------
+    Row
+        Seconds for the command, peak traced MiB.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "masks"
+        distinct = min(distinct, sequences)
+        simulate_to_folder("cele", source, sequences=distinct, frames=frames, size=size, seed=seed)
+        files = sorted(source.glob("*.tif"))
+        for k in range(len(files), sequences):
+            shutil.copyfile(files[k % len(files)], source / f"copy_{k:03d}.tif")
+        seconds, peak = measure(lambda: build_benchmark(source, Path(tmp) / "ctc", texture, seed=seed))
+    judged = size == TARGET_SIZE and sequences >= 33 and frames >= 30
+    return Row(
+        name=f"benchmark {texture.name}: {sequences} x {frames} frames at {size}² (s)",
+        ours=seconds,
+        reference=None,
+        ratio=None,
+        target=f"<= {TARGET_BENCHMARK_SECONDS:.0f} s for 33 x 30 at {TARGET_SIZE}²",
+        passed=seconds <= TARGET_BENCHMARK_SECONDS if judged else None,
+        peak_mib=peak,
+    )

@@ -1,0 +1,116 @@
+"""``cellsdf bench`` rows at tiny sizes: the Row type, its JSON entry, and the row functions."""
+
+import json
+
+import pytest
+
+from cellsdf.bench import Row
+from cellsdf.bench.decode import decode_rows
+from cellsdf.bench.descriptors import descriptors_row
+from cellsdf.bench.measure import fastest, measure
+from cellsdf.bench.prepare import sdf_row, simulate_row
+from cellsdf.bench.training import training_rows
+from cellsdf.errors import InputError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY_DECODER = {"latent_size": 8, "widths": [32, 32], "inject": [1], "coords_every_layer": True}
+CORE = ["row", "ours", "reference", "ratio", "target", "passed", "peak_mib"]
+
+
+def test_row_entry_keeps_the_bench_json_format():
+    row = Row("prepare plat 3x24³ (s)", 0.5, 2.0, 4.0, ">= 3x vs full-grid scipy EDT", None, 12.5)
+    entry = row.to_dict()
+    assert list(entry) == CORE and entry["row"] == "prepare plat 3x24³ (s)" and entry["ratio"] == 4.0
+    assert json.loads(json.dumps(entry)) == entry
+    # Optional fields appear only when set, after the core ones.
+    decode = Row(
+        "decode", 99.95, None, None, ">= 99.9 % of voxels", True, 3.0, points=10, reference_points=80
+    )
+    assert list(decode.to_dict()) == [*CORE, "points", "reference_points"]
+    with pytest.raises(TypeError):
+        Row("x", 1.0, None, None, "t", None, 0.0, 5)  # the optional fields are keyword-only
+
+
+@pytest.mark.parametrize(
+    ("passed", "target", "verdict"),
+    [
+        (True, "<= 2 s", "yes"),
+        (False, "<= 2 s", "NO"),
+        (None, "<= 2 s", "- (judged at 256³)"),
+        (None, "(x)", "-"),
+    ],
+)
+def test_row_cells(passed, target, verdict):
+    row = Row("r", 1234.5, 0.25, 2.0, target, passed, None)
+    assert row.cells() == ("r", "1234", "0.250", "2.0x", target, "-", verdict)
+
+
+def test_measure_and_fastest():
+    seconds, peak = measure(lambda: bytearray(2**21))
+    assert seconds > 0 and peak >= 2.0
+    calls = []
+    best = fastest(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, warmup=1, timed=2, rounds=2
+    )
+    assert set(best) == {"a", "b"} and all(s > 0 for s, _ in best.values())
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 2  # warm-up, then variants take turns
+
+
+def test_simulate_and_signed_distance_rows():
+    row = simulate_row("plat", size=16, frames=1, seed=0)
+    assert row.name == "simulate plat 16³ (s/frame)" and row.ours > 0 and row.passed is None
+    assert row.target == "<= 2 s/frame at 256³" and row.reference is None
+    sdf = sdf_row("plat", size=16, seed=0)
+    assert sdf.ours > 0 and sdf.reference > 0 and sdf.ratio == pytest.approx(sdf.reference / sdf.ours)
+
+
+def test_descriptors_row():
+    row = descriptors_row(size=24, frames=2, seed=0)
+    assert set(row.to_dict()) == set(CORE)
+    assert row.ours > 0 and row.reference > 0 and row.passed is None
+
+
+def test_training_rows():
+    rows = training_rows(
+        TINY_DECODER,
+        frames=2,
+        points=64,
+        seed=0,
+        warmup=1,
+        steps=1,
+        rounds=1,
+        compile_limit_s=0.5,
+        judge=False,
+    )
+    folded, bf16, compiled = rows
+    assert "folded latent" in folded.name and "2x64 points" in folded.name
+    assert folded.ours > 0 and folded.reference > 0 and folded.passed is None
+    assert folded.ratio == pytest.approx(folded.ours / folded.reference)
+    assert bf16.reference == folded.ours and bf16.ours > 0
+    assert 0 < bf16.sdf_mean_abs_deviation <= bf16.sdf_max_abs_deviation < 0.05
+    assert list(bf16.to_dict())[-2:] == ["sdf_max_abs_deviation", "sdf_mean_abs_deviation"]
+    # Half a second cannot even start the worker process: the row says so instead of failing.
+    assert compiled.ours is None and compiled.target == "(not available: took over 0.5 s)"
+    judged = training_rows(
+        TINY_DECODER, frames=2, points=64, seed=0, warmup=0, steps=1, rounds=1, compile_limit_s=None
+    )
+    assert len(judged) == 2 and isinstance(judged[0].passed, bool)
+
+
+@pytest.mark.slow
+def test_training_rows_compile_the_folded_forward():
+    decoder = {"latent_size": 8, "widths": [32, 32], "inject": [1]}
+    rows = training_rows(
+        decoder, frames=2, points=64, seed=0, warmup=1, steps=1, rounds=1, compile_limit_s=300
+    )
+    compiled = rows[-1]
+    assert compiled.ours > 0 and compiled.compile_seconds > 0
+    assert "compiling took" in compiled.target
+
+
+def test_decode_rows_refuse_options_that_do_not_fit():
+    with pytest.raises(InputError, match=r"decode_sequence: must be in \[0, 7\] for model plat, got 8"):
+        decode_rows("plat", sizes=[16], sequence=8)
+    with pytest.raises(InputError, match="decode_sizes: needs grid sides >= 2"):
+        decode_rows("plat", sizes=[])
