@@ -58,7 +58,9 @@ def generate_row(model: str, *, size: int, frames: int, seed: int) -> Row:
     )
 
 
-def benchmark_row(texture: Texture, *, sequences: int, frames: int, size: int, distinct: int, seed: int) -> Row:
+def benchmark_row(
+    texture: Texture, *, sequences: int, frames: int, size: int, distinct: int, seed: int
+) -> Row:
     """Time ``cellsdf benchmark`` on ``sequences`` x ``frames`` cele masks of ``size``³ (target: 300 s).
 
     The whole command: reading the TIFFs, projecting 3D components, tracks, texturing, writing the CTC layout
