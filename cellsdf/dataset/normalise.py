@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+# Moved to cellsdf.geometry.grid; still importable here only for cellsdf/tasks/bench.py, which is being moved.
+from cellsdf.geometry.grid import cube_grid  # noqa: F401
+
 
 def frame_boxes(masks: np.ndarray) -> np.ndarray:
     """Bounding box of each frame.
@@ -24,12 +27,6 @@ def frame_boxes(masks: np.ndarray) -> np.ndarray:
         (box,) = ndimage.find_objects(frame.view(np.uint8))
         boxes[i] = [[s.start for s in box], [s.stop - 1 for s in box]]
     return boxes
-
-
-def cube_grid(size: int) -> np.ndarray:
-    """Points of a ``size``³ grid spanning [-1, 1]³, as (size³, 3) coordinates (z, y, x) in C order."""
-    axis = np.linspace(-1.0, 1.0, size)
-    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
 def centres(boxes: np.ndarray, spacing: tuple[float, float, float], mode: str) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cellsdf.dataset.normalise import cube_grid
+from cellsdf.geometry.grid import cube_grid
 from cellsdf.model.rotation import rotate
 from cellsdf.model.siren import SirenDecoder
 

@@ -58,25 +58,6 @@ class MeshOptions:
 DEFAULT_MESH = MeshOptions()
 
 
-def grid_spacing(resolution: int, scale: float) -> tuple[float, float, float]:
-    """Voxel size (z, y, x) in µm of a ``resolution``³ grid spanning [-1, 1]³.
-
-    Parameters
-    ----------
-    resolution : int
-        Grid side; neighbouring points are 2 / (resolution − 1) normalised units apart.
-    scale : float
-        Normalised units per µm of the data the model was trained on.
-
-    Returns
-    -------
-    tuple of float
-        Isotropic voxel size in µm.
-    """
-    step = 2.0 / (resolution - 1) / scale
-    return (step, step, step)
-
-
 def decode_masks(
     decoder: SirenDecoder,
     latent: torch.Tensor,

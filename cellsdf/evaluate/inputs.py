@@ -14,6 +14,7 @@ from cellsdf.dataset.binarise import looks_like_intensity
 from cellsdf.dataset.prepared import is_prepared
 from cellsdf.dataset.sources import HDF5_SUFFIXES, TIFF_SUFFIXES, find_sequences
 from cellsdf.errors import InputError
+from cellsdf.geometry.grid import grid_spacing
 from cellsdf.io.ctc import is_ctc_folder
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.tiff import iter_frames, read_header
@@ -169,12 +170,11 @@ def _prepared_sequences(path: Path) -> list[SequenceSpec]:
     except (OSError, KeyError) as err:
         raise InputError(path, f"unreadable or incomplete prepared dataset ({err})") from None
     # The evaluation grid spans [-1, 1]³ in normalised units, which are `scale` per µm.
-    voxel = 2.0 / (size - 1) / scale
     return [
         SequenceSpec(
             name,
             str(path),
-            (voxel, voxel, voxel),
+            grid_spacing(size, scale),
             "prepared",
             (str(path),),
             tuple(int(r) for r in np.flatnonzero(frame_sequence == index)),

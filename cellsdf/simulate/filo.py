@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cellsdf.geometry.grid import grid_step
 from cellsdf.simulate._primitives import (
     bbox_slices,
     box_axes,
@@ -28,7 +29,6 @@ from cellsdf.simulate._primitives import (
     smooth_min,
     tensor_monomials,
     unit,
-    voxel_size,
 )
 
 # Polylines stay inside this box, so tube surfaces keep a margin of more than 8 % of the grid.
@@ -268,7 +268,7 @@ def render_frame(params: dict, t: int, frames: int, size: int) -> np.ndarray:
         for field in fields[1:]:
             blended = smooth_min(blended, field, np.float32(body["blend"]))
         paint(frame, slices, blended <= 0)
-    floor = voxel_size(size)
+    floor = grid_step(size)
     for tube in params["tubes"]:
         polyline = _visible_polyline(tube, tau)
         radius = max(tube["radius"], floor)

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions, grid_spacing
+from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions
 from cellsdf.errors import InputError, check_whole
 from cellsdf.generate import ROTATIONS, SAMPLERS, RejectedCell, SamplerOptions, draw_cell, write_cell
+from cellsdf.geometry.grid import grid_spacing
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest

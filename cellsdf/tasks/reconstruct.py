@@ -21,11 +21,11 @@ from cellsdf.decode.volumes import (
     MESH_FORMATS,
     MeshOptions,
     decode_masks,
-    grid_spacing,
     write_volumes,
 )
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.reconstruction import reconstruction_metrics
+from cellsdf.geometry.grid import grid_spacing
 from cellsdf.io.atomic import atomic_path, check_writable
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest
