@@ -7,7 +7,7 @@ from cellsdf.evaluate.metrics import METRICS, select_metrics
 from cellsdf.evaluate.reconstruction import overlap, reconstruction_metrics, surface_distances
 from cellsdf.evaluate.shapes import centred, chamfer_matrix, shape_set_metrics
 from cellsdf.evaluate.temporal import sequence_dynamics, temporal_values
-from cellsdf.io.mesh import crop_box, surface_mesh, surface_points
+from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points
 
 
 def ellipsoid(size, radii, centre=None):
@@ -20,7 +20,7 @@ def ellipsoid(size, radii, centre=None):
 
 def cloud(mask, seed, points=256):
     crop, origin = crop_box(mask)
-    return centred(surface_points(surface_mesh(crop, (1.0, 1.0, 1.0), origin), points, seed))
+    return centred(surface_points(surface_mesh(crop, (1.0, 1.0, 1.0), origin=origin), points, seed))
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import trimesh
 
 import cellsdf.geometry
 from cellsdf.geometry.grid import cube_grid, grid_axis, grid_spacing, grid_step
+from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points, xyz_mesh
 
-MODULES = ("grid",)
+MODULES = ("grid", "surface")
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -25,7 +27,10 @@ def test_geometry_imports_nothing_else_from_cellsdf():
     for path in Path(cellsdf.geometry.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cellsdf"):
-                assert node.module.startswith(("cellsdf.geometry", "cellsdf.errors")), (path.name, node.module)
+                assert node.module.startswith(("cellsdf.geometry", "cellsdf.errors")), (
+                    path.name,
+                    node.module,
+                )
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("cellsdf") for a in node.names), path.name
 
@@ -58,3 +63,49 @@ def test_cube_grid_points_in_c_order():
     assert points[i, j, k].tolist() == [axis[i], axis[j], axis[k]]
     assert points.min() == -1.0 and points.max() == 1.0
     assert cube_grid(1).tolist() == [[-1.0, -1.0, -1.0]]
+
+
+def ball(size, radius, centre):
+    z, y, x = np.ogrid[:size, :size, :size]
+    return (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius**2
+
+
+def test_marching_cubes_of_a_ball_has_its_volume_and_area_in_micrometres():
+    radius, spacing = 12.0, (0.5, 0.5, 0.5)
+    mask = ball(40, radius, (19.3, 20.1, 18.7))
+    crop, origin = crop_box(mask)
+    mesh = surface_mesh(crop, spacing, origin=origin)
+    r = radius * spacing[0]
+    assert mesh.is_watertight and mesh.volume > 0  # outward normals
+    assert mesh.volume == pytest.approx(4 / 3 * np.pi * r**3, rel=0.02)
+    assert mesh.area == pytest.approx(4 * np.pi * r**2, rel=0.02)
+    # origin puts the vertices in the frame's µm coordinates
+    assert mesh.vertices.mean(axis=0) == pytest.approx(np.array([19.3, 20.1, 18.7]) * 0.5, abs=0.05)
+
+
+def test_crop_box_pads_and_reports_the_first_voxel():
+    mask = np.zeros((6, 7, 8), bool)
+    mask[0, 2:4, 5:8] = True
+    crop, origin = crop_box(mask)
+    assert crop.shape == (3, 4, 5) and origin.tolist() == [-1, 1, 4]
+    assert crop.sum() == mask.sum() and not crop[0].any() and not crop[-1].any()
+    assert crop_box(mask, pad=0)[0].all()
+    assert crop_box(np.zeros((3, 3, 3), bool)) is None
+
+
+def test_xyz_mesh_reverses_the_axes_and_keeps_the_normals_outward():
+    box = trimesh.creation.box(extents=(1.0, 2.0, 4.0))
+    box.apply_translation((10.0, 20.0, 30.0))
+    turned = xyz_mesh(box)
+    assert turned.vertices.tolist() == box.vertices[:, ::-1].tolist()
+    assert turned.volume == pytest.approx(8.0)
+    assert xyz_mesh(turned).vertices.tolist() == box.vertices.tolist()
+
+
+def test_surface_points_lie_on_the_surface_and_repeat_with_the_seed():
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=3.0)
+    points = surface_points(sphere, 500, 7)
+    assert points.dtype == np.float32 and points.shape == (500, 3)
+    assert np.allclose(np.linalg.norm(points, axis=1), 3.0, atol=0.02)
+    assert np.array_equal(points, surface_points(sphere, 500, 7))
+    assert np.abs(points.mean(axis=0)).max() < 0.3

@@ -14,15 +14,8 @@ from scipy import ndimage
 
 from cellsdf.dataset.sdf import signed_distance
 from cellsdf.decode.narrowband import decode_narrowband
-from cellsdf.io.mesh import (
-    SMOOTHING,
-    crop_box,
-    display_mesh,
-    surface_mesh,
-    write_mesh,
-    write_mesh_timelapse,
-    write_napari_surface,
-)
+from cellsdf.geometry.surface import SMOOTHING, crop_box, display_mesh, surface_mesh
+from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
 from cellsdf.io.reference import reference_writer
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.model.siren import SirenDecoder
@@ -179,7 +172,7 @@ def write_volumes(
                 shown.append(None)
                 if crop is not None and "mesh" in formats:
                     surface = display_mesh(
-                        surface_mesh(crop[0], spacing, crop[1], mesh.smoothing), mesh.faces
+                        surface_mesh(crop[0], spacing, origin=crop[1], smoothing=mesh.smoothing), mesh.faces
                     )
                     frame["mesh"] = f"mesh/t{index:03d}.{mesh.format}"
                     write_mesh(surface, folder / frame["mesh"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from cellsdf.io.mesh import crop_box, surface_mesh
+from cellsdf.geometry.surface import crop_box, surface_mesh
 
 
 def overlap(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -77,7 +77,7 @@ def mask_surface(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.nd
     cropped = crop_box(mask)
     if cropped is None:
         return None
-    return np.asarray(surface_mesh(cropped[0], spacing, cropped[1]).vertices)
+    return np.asarray(surface_mesh(cropped[0], spacing, origin=cropped[1]).vertices)
 
 
 def reconstruction_metrics(

@@ -12,7 +12,7 @@ from cellsdf.evaluate.inputs import SequenceSpec, iter_masks
 from cellsdf.evaluate.reconstruction import overlap
 from cellsdf.evaluate.shapes import centred
 from cellsdf.evaluate.temporal import sequence_dynamics
-from cellsdf.io.mesh import crop_box, surface_mesh, surface_points
+from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points
 
 
 def describe_sequence(
@@ -68,7 +68,8 @@ def describe_sequence(
             problems.append({"frame": t, "problem": "empty mask (no foreground voxel); frame skipped"})
             continue
         crop, origin = cropped
-        mesh = surface_mesh(crop, spacing, origin) if points or MESH_DESCRIPTORS & set(wanted) else None
+        wants_mesh = points or MESH_DESCRIPTORS & set(wanted)
+        mesh = surface_mesh(crop, spacing, origin=origin) if wants_mesh else None
         descriptors.append(crop_descriptors(crop, spacing, wanted, mesh))
         if points:
             clouds.append(centred(surface_points(mesh, points, np.random.default_rng([*seed, t]))))
