@@ -11,9 +11,10 @@ import trimesh
 
 import cellsdf.geometry
 from cellsdf.geometry.grid import cube_grid, grid_axis, grid_spacing, grid_step
+from cellsdf.geometry.overlap import dice, iou
 from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points, xyz_mesh
 
-MODULES = ("grid", "surface")
+MODULES = ("grid", "surface", "overlap")
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -109,3 +110,20 @@ def test_surface_points_lie_on_the_surface_and_repeat_with_the_seed():
     assert np.allclose(np.linalg.norm(points, axis=1), 3.0, atol=0.02)
     assert np.array_equal(points, surface_points(sphere, 500, 7))
     assert np.abs(points.mean(axis=0)).max() < 0.3
+
+
+def test_iou_and_dice_of_known_masks():
+    a = np.zeros((4, 5, 6), bool)
+    b = np.zeros_like(a)
+    a[:2] = True  # 60 voxels
+    b[1:3] = True  # 60 voxels, 30 shared
+    assert iou(a, b) == 30 / 90
+    assert dice(a, b) == 2 * 30 / 120
+    assert iou(a, a) == 1.0 and dice(a, a) == 1.0
+    assert iou(a, ~a) == 0.0 and dice(a, ~a) == 0.0
+    # Dice = 2 IoU / (1 + IoU) for any pair
+    assert dice(a, b) == pytest.approx(2 * iou(a, b) / (1 + iou(a, b)))
+    # non-zero is foreground, whatever the dtype
+    assert iou(a.astype(np.uint8) * 255, b.astype(np.int32)) == iou(a, b)
+    with pytest.raises(ValueError, match="shapes differ"):
+        dice(a, b[:, :, :5])

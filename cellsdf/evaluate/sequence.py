@@ -9,9 +9,9 @@ import numpy as np
 from cellsdf.errors import InputError
 from cellsdf.evaluate.descriptors import DESCRIPTORS, MESH_DESCRIPTORS, crop_descriptors
 from cellsdf.evaluate.inputs import SequenceSpec, iter_masks
-from cellsdf.evaluate.reconstruction import overlap
 from cellsdf.evaluate.shapes import centred
 from cellsdf.evaluate.temporal import sequence_dynamics
+from cellsdf.geometry.overlap import iou
 from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points
 
 
@@ -61,7 +61,7 @@ def describe_sequence(
         shape = mask.shape
         cropped = crop_box(mask)
         if temporal and t > 0:
-            ious.append(None if previous is None or cropped is None else overlap(previous, mask)["iou"])
+            ious.append(None if previous is None or cropped is None else iou(previous, mask))
         previous = mask if temporal and cropped is not None else None
         if cropped is None:
             descriptors.append(None)

@@ -22,11 +22,11 @@ from scipy.spatial.transform import Rotation
 from cellsdf.errors import InputError
 from cellsdf.generate import gaussian_latent, uniform_rotation
 from cellsdf.geometry.grid import grid_axis, grid_step
+from cellsdf.geometry.overlap import dice
 from cellsdf.lift.rays import RayBatch, RaySampler, ray_minimum, silhouette_loss
 from cellsdf.lift.render import (
     PlacedDecoder,
     decode_view,
-    dice,
     model_points,
     placed_sdf,
     visual_hull,

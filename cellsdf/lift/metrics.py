@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 from trimesh.curvature import discrete_gaussian_curvature_measure
 
-from cellsdf.evaluate.reconstruction import overlap
+from cellsdf.geometry.overlap import iou
 from cellsdf.geometry.surface import crop_box, surface_mesh
 
 LIFT_METRICS = ("iou", "volume_error", "surface_error", "roughness_error", "curvature_error")
@@ -69,7 +69,7 @@ def lift_metrics(
     """
     truth_curvature = mean_gaussian_curvature(truth) if truth_curvature is None else truth_curvature
     return {
-        "iou": overlap(predicted, truth)["iou"],
+        "iou": iou(predicted, truth),
         "volume_error": _relative(np.count_nonzero(predicted), np.count_nonzero(truth)),
         "surface_error": _relative(surface_voxels(predicted), surface_voxels(truth)),
         "roughness_error": _relative(roughness(predicted), roughness(truth)),

@@ -215,12 +215,6 @@ def decode_view(
     return decode_narrowband(placed, code, float(t), resolution, clamp=clamp * placed.scale)
 
 
-def dice(predicted: np.ndarray, target: np.ndarray) -> float:
-    """Dice coefficient of two binary images."""
-    total = int(predicted.sum()) + int(target.sum())
-    return 2.0 * int((predicted & target).sum()) / total if total else 1.0
-
-
 def visual_hull(views: Sequence[View], size: int, rotation: np.ndarray | None = None) -> np.ndarray:
     """Carve the visual hull: the voxels that project inside every mask, the largest shape the views allow.
 
