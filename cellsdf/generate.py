@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation
 
 from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, decode_masks, write_volumes
+from cellsdf.geometry.rotation import uniform_rotation
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
 from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder
@@ -90,24 +90,6 @@ def interpolated_latent(latents: np.ndarray, first: int, last: int, fraction: fl
         float64 (L,) code.
     """
     return (1.0 - fraction) * latents[first] + fraction * latents[last]
-
-
-def uniform_rotation(rng: np.random.Generator) -> np.ndarray:
-    """Draw a rotation uniformly (Haar measure) on SO(3), as an axis-angle vector.
-
-    Uniform Euler angles are not uniform rotations; scipy draws a uniform unit quaternion instead.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Source of randomness.
-
-    Returns
-    -------
-    np.ndarray
-        (3,) rotation vector: axis times angle in radians.
-    """
-    return Rotation.random(random_state=rng).as_rotvec()
 
 
 @dataclass(frozen=True)

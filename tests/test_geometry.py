@@ -8,13 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import trimesh
+from scipy import stats
+from scipy.spatial.transform import Rotation
 
 import cellsdf.geometry
 from cellsdf.geometry.grid import cube_grid, grid_axis, grid_spacing, grid_step
 from cellsdf.geometry.overlap import dice, iou
+from cellsdf.geometry.rotation import rotate_about, uniform_rotation
 from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points, xyz_mesh
 
-MODULES = ("grid", "surface", "overlap")
+MODULES = ("grid", "surface", "rotation", "overlap")
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -127,3 +130,39 @@ def test_iou_and_dice_of_known_masks():
     assert iou(a.astype(np.uint8) * 255, b.astype(np.int32)) == iou(a, b)
     with pytest.raises(ValueError, match="shapes differ"):
         dice(a, b[:, :, :5])
+
+
+def test_uniform_rotations_pass_a_uniformity_test_that_euler_angles_fail():
+    rng = np.random.default_rng(0)
+    rotations = Rotation.from_rotvec(np.stack([uniform_rotation(rng) for _ in range(3000)]))
+    # Under the Haar measure a rotated axis is uniform on the sphere (z uniform in [-1, 1]) and the angle has
+    # density (1 - cos θ) / π, i.e. CDF (θ - sin θ) / π.
+    z = rotations.apply([0.0, 0.0, 1.0])[:, 2]
+    assert stats.kstest(z, stats.uniform(-1, 2).cdf).pvalue > 0.01
+    angle_cdf = lambda a: (a - np.sin(a)) / np.pi  # noqa: E731
+    assert stats.kstest(rotations.magnitude(), angle_cdf).pvalue > 0.01
+    euler = Rotation.from_euler("zyz", rng.uniform(0, [2 * np.pi, np.pi, 2 * np.pi], size=(3000, 3)))
+    assert stats.kstest(euler.apply([0.0, 0.0, 1.0])[:, 2], stats.uniform(-1, 2).cdf).pvalue < 1e-6
+
+
+def test_uniform_rotation_matrices_average_to_zero():
+    # The Haar mean of a rotation matrix is 0 (each entry is symmetric about 0); with 2000 draws every entry
+    # of the sample mean has a standard deviation of 1 / sqrt(3 * 2000) ~ 0.013.
+    rng = np.random.default_rng(5)
+    vectors = np.stack([uniform_rotation(rng) for _ in range(2000)])
+    assert np.linalg.norm(vectors, axis=1).max() <= np.pi + 1e-12
+    mean = Rotation.from_rotvec(vectors).as_matrix().mean(axis=0)
+    assert np.abs(mean).max() < 0.06
+    # the same seed gives the same rotation
+    first, again = (uniform_rotation(np.random.default_rng(3)) for _ in range(2))
+    assert np.array_equal(first, again)
+
+
+def test_rotate_about_matches_the_rotation_vector():
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        v, angle = rng.normal(size=3), rng.uniform(-np.pi, np.pi)
+        expected = Rotation.from_rotvec(axis * angle).apply(v)
+        assert np.allclose(rotate_about(v, axis, angle), expected)

@@ -20,9 +20,10 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from cellsdf.errors import InputError
-from cellsdf.generate import gaussian_latent, uniform_rotation
+from cellsdf.generate import gaussian_latent
 from cellsdf.geometry.grid import grid_axis, grid_step
 from cellsdf.geometry.overlap import dice
+from cellsdf.geometry.rotation import uniform_rotation
 from cellsdf.lift.rays import RayBatch, RaySampler, ray_minimum, silhouette_loss
 from cellsdf.lift.render import (
     PlacedDecoder,

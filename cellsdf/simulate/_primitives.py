@@ -239,25 +239,6 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def rotate_about(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotate ``v`` by ``angle`` radians about the unit vector ``axis`` (Rodrigues).
-
-    Parameters
-    ----------
-    v, axis : np.ndarray
-        Shape (3,) vectors; ``axis`` must have unit length.
-    angle : float
-        Rotation angle in radians.
-
-    Returns
-    -------
-    np.ndarray
-        The rotated vector.
-    """
-    cos, sin = np.cos(angle), np.sin(angle)
-    return v * cos + np.cross(axis, v) * sin + axis * (axis @ v) * (1 - cos)
-
-
 def fibonacci_sphere(n: int) -> np.ndarray:
     """Nearly uniform unit directions, usable as an equal-weight quadrature on the sphere.
 

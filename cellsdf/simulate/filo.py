@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from cellsdf.geometry.grid import grid_step
+from cellsdf.geometry.rotation import rotate_about
 from cellsdf.simulate._primitives import (
     bbox_slices,
     box_axes,
@@ -25,7 +26,6 @@ from cellsdf.simulate._primitives import (
     eval_monomials,
     frame_time,
     paint,
-    rotate_about,
     smooth_min,
     tensor_monomials,
     unit,
