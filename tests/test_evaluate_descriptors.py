@@ -3,7 +3,7 @@ import pytest
 from scipy.special import ellipeinc, ellipkinc
 
 from cellsdf.evaluate.descriptors import DESCRIPTORS, frame_descriptors, skeleton_end_points
-from cellsdf.io.mesh import crop_box
+from cellsdf.geometry.surface import crop_box
 
 
 def ellipsoid(size, radii, spacing=(1.0, 1.0, 1.0), offset=(0.3, -0.2, 0.1)):

@@ -5,8 +5,6 @@ import sys
 import numpy as np
 import pytest
 import trimesh
-from scipy import stats
-from scipy.spatial.transform import Rotation
 
 from cellsdf.cli import main
 from cellsdf.generate.cell import frame_problem
@@ -14,7 +12,6 @@ from cellsdf.generate.sampling import (
     around_latent,
     gaussian_latent,
     interpolated_latent,
-    uniform_rotation,
 )
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.mesh import read_napari_surface
@@ -42,19 +39,6 @@ def tree(folder):
             data = json.dumps(manifest).encode()
         files[str(path.relative_to(folder))] = data
     return files
-
-
-def test_uniform_rotations_pass_a_uniformity_test_that_euler_angles_fail():
-    rng = np.random.default_rng(0)
-    rotations = Rotation.from_rotvec(np.stack([uniform_rotation(rng) for _ in range(3000)]))
-    # Under the Haar measure a rotated axis is uniform on the sphere (z uniform in [-1, 1]) and the angle has
-    # density (1 - cos θ) / π, i.e. CDF (θ - sin θ) / π.
-    z = rotations.apply([0.0, 0.0, 1.0])[:, 2]
-    assert stats.kstest(z, stats.uniform(-1, 2).cdf).pvalue > 0.01
-    angle_cdf = lambda a: (a - np.sin(a)) / np.pi  # noqa: E731
-    assert stats.kstest(rotations.magnitude(), angle_cdf).pvalue > 0.01
-    euler = Rotation.from_euler("zyz", rng.uniform(0, [2 * np.pi, np.pi, 2 * np.pi], size=(3000, 3)))
-    assert stats.kstest(euler.apply([0.0, 0.0, 1.0])[:, 2], stats.uniform(-1, 2).cdf).pvalue < 1e-6
 
 
 def test_latent_samplers():

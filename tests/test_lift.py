@@ -6,7 +6,7 @@ import tifffile
 import torch
 
 from cellsdf.cli import main
-from cellsdf.evaluate.reconstruction import overlap
+from cellsdf.geometry.overlap import iou
 from cellsdf.lift.baselines import ellipsoid_baseline, extrusion_baseline
 from cellsdf.lift.evaluation import EvalSettings, truth_cell
 from cellsdf.lift.field import FieldOptions, FreeField, fit_field
@@ -63,8 +63,8 @@ def test_lifting_a_training_cell_beats_the_ellipsoid(training_lift):
     truth, views, fitted, volumes = training_lift
     assert [h.loss for h in fitted] == sorted(h.loss for h in fitted)
     assert fitted[0].dice[0] > 0.8
-    ours = overlap(volumes[0], truth)["iou"]
-    assert ours > overlap(ellipsoid_baseline(views[0].mask), truth)["iou"]
+    ours = iou(volumes[0], truth)
+    assert ours > iou(ellipsoid_baseline(views[0].mask), truth)
     assert ours > 0.5
 
 
@@ -106,7 +106,7 @@ def test_hypotheses_differ(training_lift):
     _, _, fitted, volumes = training_lift
     for i in range(len(volumes)):
         for j in range(i + 1, len(volumes)):
-            assert overlap(volumes[i], volumes[j])["iou"] < 0.97
+            assert iou(volumes[i], volumes[j]) < 0.97
             assert not np.allclose(fitted[i].latent, fitted[j].latent)
 
 
@@ -114,7 +114,7 @@ def test_field_mode_with_eight_views_reaches_iou_target():
     truth = truth_cell("plat", 1, 0, EvalSettings(size=SIZE))
     fit = fit_field(views_of(truth, 8), FieldOptions(steps=200), seed=0)
     assert min(fit.dice) > 0.9
-    assert overlap(fit.decode(np.eye(3), SIZE), truth)["iou"] >= 0.9
+    assert iou(fit.decode(np.eye(3), SIZE), truth) >= 0.9
 
 
 def test_views_projections_and_placed_decoders_share_one_convention():
@@ -135,9 +135,9 @@ def test_views_projections_and_placed_decoders_share_one_convention():
             33,
             0.1,
         )
-        assert overlap(decoded.any(axis=0), project_volume(volume, rotation))["iou"] > 0.95
+        assert iou(decoded.any(axis=0), project_volume(volume, rotation)) > 0.95
     hull = visual_hull([View(project_volume(volume, r), r, "") for r in spiral_rotations(8)], 33)
-    assert overlap(hull, volume)["iou"] > 0.9
+    assert iou(hull, volume) > 0.9
     for rotation in spiral_rotations(5):
         assert np.allclose(rotation @ rotation.T, np.eye(3))
 
@@ -324,6 +324,6 @@ def test_refined_latent_lift_of_eight_views_beats_the_visual_hull():
     options = FitOptions(rays=32, scale=model_scale(model, line_spacing("filo", size)[0], size))
     best = fit_hypotheses(model.decoder, codes, views, learned, 4, options, seed=1)[0]
     refined = refine_hypothesis(model.decoder, best, views, RefineOptions(), seed=1)
-    iou = overlap(refined.decode(model.decoder, np.eye(3), size, 0.1), truth)["iou"]
-    assert iou >= 0.9
-    assert iou > overlap(visual_hull(views, size), truth)["iou"]
+    refined_iou = iou(refined.decode(model.decoder, np.eye(3), size, 0.1), truth)
+    assert refined_iou >= 0.9
+    assert refined_iou > iou(visual_hull(views, size), truth)

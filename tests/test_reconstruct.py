@@ -8,7 +8,7 @@ from conftest import SMALL_TRAIN
 
 from cellsdf.cli import main
 from cellsdf.dataset.prepared import read_eval_masks, read_prepared
-from cellsdf.evaluate.reconstruction import overlap
+from cellsdf.geometry.overlap import iou
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.tiff import read_timelapse
 
@@ -68,7 +68,7 @@ def test_scores_do_not_depend_on_output_resolution(model, tmp_path):
     stack = read_timelapse(tmp_path / "a" / "plat_001" / "mask.tif")
     targets = read_eval_masks(model.parent / "dataset.h5", rows)
     reported = [f["iou"] for f in at_32["sequences"]["plat_001"]["frames"]]
-    assert [overlap(s > 0, t)["iou"] for s, t in zip(stack.data, targets, strict=True)] == reported
+    assert [iou(s > 0, t) for s, t in zip(stack.data, targets, strict=True)] == reported
     assert not (tmp_path / "a" / "plat_001" / "mesh").exists()
 
 

@@ -14,7 +14,7 @@ from cellsdf.bench.measure import TARGET_SIZE, measure
 from cellsdf.bench.row import Row
 from cellsdf.evaluate.inputs import list_sequences
 from cellsdf.evaluate.sequence import describe_sequence
-from cellsdf.io.mesh import surface_mesh
+from cellsdf.geometry.surface import surface_mesh
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.simulate import sequence_rng, simulate_frames
 

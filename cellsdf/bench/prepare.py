@@ -9,11 +9,12 @@ import numpy as np
 
 from cellsdf.bench.measure import TARGET_SIZE, measure
 from cellsdf.bench.row import Row
-from cellsdf.dataset.normalise import centres, cube_grid, frame_boxes, half_extent
+from cellsdf.dataset.normalise import centres, frame_boxes, half_extent
 from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sampling import sample_points
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance, signed_distance_reference
 from cellsdf.dataset.sources import MaskSequence, SequenceLoader
+from cellsdf.geometry.grid import cube_grid
 from cellsdf.simulate import sequence_rng, simulate_frames
 
 TARGET_SIMULATE_SECONDS = 2.0  # per simulated 256³ frame

@@ -26,12 +26,6 @@ def frame_boxes(masks: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def cube_grid(size: int) -> np.ndarray:
-    """Points of a ``size``³ grid spanning [-1, 1]³, as (size³, 3) coordinates (z, y, x) in C order."""
-    axis = np.linspace(-1.0, 1.0, size)
-    return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
-
-
 def centres(boxes: np.ndarray, spacing: tuple[float, float, float], mode: str) -> np.ndarray:
     """Centre of each frame in µm.
 

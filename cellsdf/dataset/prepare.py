@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cellsdf.dataset.normalise import centres, crop_padded, cube_grid, frame_boxes, half_extent
+from cellsdf.dataset.normalise import centres, crop_padded, frame_boxes, half_extent
 from cellsdf.dataset.prepared import SequenceInfo, config_json, create_prepared, write_frame
 from cellsdf.dataset.sampling import sample_points
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance
 from cellsdf.dataset.sources import SequenceLoader, find_sequences
 from cellsdf.errors import InputError
+from cellsdf.geometry.grid import cube_grid
 from cellsdf.io.atomic import atomic_path, check_writable
 from cellsdf.progress import track
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cellsdf.dataset.normalise import cube_grid
 from cellsdf.decode.field import Field
+from cellsdf.geometry.grid import cube_grid
 from cellsdf.model.rotation import rotate
 
 

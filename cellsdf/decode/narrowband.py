@@ -21,6 +21,7 @@ import torch
 
 from cellsdf.decode.dense import decode_points
 from cellsdf.decode.field import Field
+from cellsdf.geometry.grid import grid_axis, grid_step
 
 # The 8 children of a block, as offsets in units of the child's size.
 _CHILDREN = np.stack(np.meshgrid([0, 1], [0, 1], [0, 1], indexing="ij"), axis=-1).reshape(8, 3)
@@ -41,7 +42,8 @@ def block_radius(size: int, resolution: int) -> float:
     float
         Half the diagonal between the block's corner voxel centres; 0 for a single voxel.
     """
-    return 0.5 * (size - 1) * 2.0 / (resolution - 1) * math.sqrt(3.0)
+    # (size - 1) steps of 2 / (resolution - 1), halved; written so that the value keeps its last bit.
+    return (size - 1) / (resolution - 1) * math.sqrt(3.0)
 
 
 def default_coarse(resolution: int, clamp: float = 0.1) -> int:
@@ -166,8 +168,8 @@ def decode_narrowband(
         _check(resolution, 2, margin, chunk, clamp, rotation)
         coarse = default_coarse(resolution, clamp)
     _check(resolution, coarse, margin, chunk, clamp, rotation)
-    axis = np.linspace(-1.0, 1.0, resolution)
-    spacing = 2.0 / (resolution - 1)
+    axis = grid_axis(resolution)
+    spacing = grid_step(resolution)
     side = -(-resolution // coarse)  # blocks per axis at the first level
     blocks = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
     signs = np.empty((0, 0, 0), bool)

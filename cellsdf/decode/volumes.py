@@ -15,15 +15,8 @@ from scipy import ndimage
 from cellsdf.dataset.sdf import signed_distance
 from cellsdf.decode.field import Field
 from cellsdf.decode.narrowband import decode_narrowband
-from cellsdf.io.mesh import (
-    SMOOTHING,
-    crop_box,
-    display_mesh,
-    surface_mesh,
-    write_mesh,
-    write_mesh_timelapse,
-    write_napari_surface,
-)
+from cellsdf.geometry.surface import SMOOTHING, crop_box, display_mesh, surface_mesh
+from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
 from cellsdf.io.reference import reference_writer
 from cellsdf.io.tiff import write_timelapse
 
@@ -56,25 +49,6 @@ class MeshOptions:
 
 
 DEFAULT_MESH = MeshOptions()
-
-
-def grid_spacing(resolution: int, scale: float) -> tuple[float, float, float]:
-    """Voxel size (z, y, x) in µm of a ``resolution``³ grid spanning [-1, 1]³.
-
-    Parameters
-    ----------
-    resolution : int
-        Grid side; neighbouring points are 2 / (resolution − 1) normalised units apart.
-    scale : float
-        Normalised units per µm of the data the model was trained on.
-
-    Returns
-    -------
-    tuple of float
-        Isotropic voxel size in µm.
-    """
-    step = 2.0 / (resolution - 1) / scale
-    return (step, step, step)
 
 
 def decode_masks(
@@ -198,7 +172,7 @@ def write_volumes(
                 shown.append(None)
                 if crop is not None and "mesh" in formats:
                     surface = display_mesh(
-                        surface_mesh(crop[0], spacing, crop[1], mesh.smoothing), mesh.faces
+                        surface_mesh(crop[0], spacing, origin=crop[1], smoothing=mesh.smoothing), mesh.faces
                     )
                     frame["mesh"] = f"mesh/t{index:03d}.{mesh.format}"
                     write_mesh(surface, folder / frame["mesh"])

@@ -1,9 +1,9 @@
 """Evaluation of generated cells against real ones, and of reconstructions against their targets.
 
-Modules: ``descriptors`` (per-frame shape measures; meshes come from :mod:`cellsdf.io.mesh`), ``temporal``
-(growth, smoothness, divisions), ``distributions`` (Wasserstein, KS), ``shapes`` (MMD, coverage, 1-NNA),
-``reconstruction`` (IoU, Dice, Chamfer, 95% Hausdorff), ``inputs``, ``sequence``, ``spacing``, ``metrics``,
-``figures``, ``report``, ``pipeline`` (:func:`evaluate_folders`, what ``cellsdf evaluate`` runs).
+Modules: ``descriptors`` (per-frame shape measures; meshes come from :mod:`cellsdf.geometry.surface`),
+``temporal`` (growth, smoothness, divisions), ``distributions`` (Wasserstein, KS), ``shapes`` (MMD, coverage,
+1-NNA), ``reconstruction`` (IoU, Dice, Chamfer, 95% Hausdorff), ``inputs``, ``sequence``, ``spacing``,
+``metrics``, ``figures``, ``report``, ``pipeline`` (:func:`evaluate_folders`, what ``cellsdf evaluate`` runs).
 """
 
 from cellsdf.evaluate.descriptors import DESCRIPTORS, frame_descriptors

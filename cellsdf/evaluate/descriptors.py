@@ -9,7 +9,7 @@ from scipy.spatial import ConvexHull, QhullError
 from skimage.measure import block_reduce, euler_number, regionprops
 from skimage.morphology import skeletonize
 
-from cellsdf.io.mesh import crop_box, surface_mesh
+from cellsdf.geometry.surface import crop_box, surface_mesh
 
 DESCRIPTORS = (
     "volume",
@@ -51,7 +51,7 @@ def frame_descriptors(
     Everything is computed on the mask's bounding box, so the cost follows the cell's size, not the grid's.
 
     - ``volume``: voxel count times voxel volume (µm³).
-    - ``area``: area of the surface mesh (µm², see :func:`cellsdf.io.mesh.surface_mesh`).
+    - ``area``: area of the surface mesh (µm², see :func:`cellsdf.geometry.surface.surface_mesh`).
     - ``sphericity``: pi^(1/3) (6 V)^(2/3) / A with V and A of the mesh, 1 for a ball.
     - ``elongation``, ``flatness``: sqrt(l2 / l1) and sqrt(l3 / l1) of the principal second moments
       l1 >= l2 >= l3 of the voxels (from scikit-image ``regionprops``), 1 for a ball.
@@ -88,7 +88,7 @@ def frame_descriptors(
         raise ValueError("empty mask: no foreground voxel to describe")
     crop, origin = cropped
     if mesh is None and MESH_DESCRIPTORS & set(names):
-        mesh = surface_mesh(crop, spacing, origin)
+        mesh = surface_mesh(crop, spacing, origin=origin)
     return crop_descriptors(crop, spacing, names, mesh)
 
 
@@ -103,7 +103,7 @@ def crop_descriptors(
     Parameters
     ----------
     crop : np.ndarray
-        bool (Z, Y, X), not empty, with background on every face (:func:`cellsdf.io.mesh.crop_box`).
+        bool (Z, Y, X), not empty, with background on every face (:func:`cellsdf.geometry.surface.crop_box`).
     spacing : tuple of float
         Voxel size (z, y, x) in µm.
     names : tuple of str

@@ -13,6 +13,7 @@ from cellsdf.dataset.binarise import looks_like_intensity
 from cellsdf.dataset.prepared import is_prepared, iter_eval_masks, read_index
 from cellsdf.dataset.sources import HDF5_SUFFIXES, TIFF_SUFFIXES, find_sequences
 from cellsdf.errors import InputError
+from cellsdf.geometry.grid import grid_spacing
 from cellsdf.io.ctc import is_ctc_folder
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.tiff import iter_frames, read_header
@@ -159,12 +160,11 @@ def _prepared_sequences(path: Path) -> list[SequenceSpec]:
     # Only the small per-frame tables are read; read_prepared would load every point sample.
     index = read_index(path)
     # The evaluation grid spans [-1, 1]³ in normalised units, which are `scale` per µm.
-    voxel = 2.0 / (index.eval_size - 1) / index.scale
     return [
         SequenceSpec(
             name,
             str(path),
-            (voxel, voxel, voxel),
+            grid_spacing(index.eval_size, index.scale),
             "prepared",
             (str(path),),
             tuple(int(r) for r in index.rows(k)),

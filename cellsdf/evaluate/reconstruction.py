@@ -1,6 +1,7 @@
 """Per-frame agreement of a reconstructed mask with its target: IoU, Dice, Chamfer, 95% Hausdorff.
 
-This is the one implementation; ``cellsdf evaluate`` and ``cellsdf reconstruct`` both call it.
+IoU and Dice come from :mod:`cellsdf.geometry.overlap`. This is the one implementation of the frame score;
+``cellsdf evaluate`` and ``cellsdf reconstruct`` both call it.
 """
 
 from __future__ import annotations
@@ -8,29 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from cellsdf.io.mesh import crop_box, surface_mesh
-
-
-def overlap(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """Intersection over union and Dice coefficient of two masks on the same grid.
-
-    Parameters
-    ----------
-    predicted, target : np.ndarray
-        bool (Z, Y, X) of equal shape.
-
-    Returns
-    -------
-    dict
-        ``iou`` and ``dice`` in [0, 1]; both 1 when both masks are empty.
-    """
-    if predicted.shape != target.shape:
-        raise ValueError(f"mask shapes differ: {predicted.shape} and {target.shape}")
-    intersection = int(np.count_nonzero(predicted & target))
-    total = int(np.count_nonzero(predicted)) + int(np.count_nonzero(target))
-    if total == 0:
-        return {"iou": 1.0, "dice": 1.0}
-    return {"iou": intersection / (total - intersection), "dice": 2.0 * intersection / total}
+from cellsdf.geometry.overlap import dice, iou
+from cellsdf.geometry.surface import crop_box, surface_mesh
 
 
 def surface_distances(
@@ -77,7 +57,7 @@ def mask_surface(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.nd
     cropped = crop_box(mask)
     if cropped is None:
         return None
-    return np.asarray(surface_mesh(cropped[0], spacing, cropped[1]).vertices)
+    return np.asarray(surface_mesh(cropped[0], spacing, origin=cropped[1]).vertices)
 
 
 def reconstruction_metrics(
@@ -98,7 +78,7 @@ def reconstruction_metrics(
         ``iou``, ``dice``, ``chamfer`` (µm) and ``hausdorff95`` (µm); the two distances are None when either
         mask is empty.
     """
-    out: dict[str, float | None] = dict(overlap(predicted, target))
+    out: dict[str, float | None] = {"iou": iou(predicted, target), "dice": dice(predicted, target)}
     a, b = mask_surface(predicted, spacing), mask_surface(target, spacing)
     if a is None or b is None:
         return {**out, "chamfer": None, "hausdorff95": None}

@@ -9,10 +9,10 @@ import numpy as np
 from cellsdf.errors import InputError
 from cellsdf.evaluate.descriptors import DESCRIPTORS, MESH_DESCRIPTORS, crop_descriptors
 from cellsdf.evaluate.inputs import SequenceSpec, iter_masks
-from cellsdf.evaluate.reconstruction import overlap
 from cellsdf.evaluate.shapes import centred
 from cellsdf.evaluate.temporal import sequence_dynamics
-from cellsdf.io.mesh import crop_box, surface_mesh, surface_points
+from cellsdf.geometry.overlap import iou
+from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points
 
 
 def describe_sequence(
@@ -61,14 +61,15 @@ def describe_sequence(
         shape = mask.shape
         cropped = crop_box(mask)
         if temporal and t > 0:
-            ious.append(None if previous is None or cropped is None else overlap(previous, mask)["iou"])
+            ious.append(None if previous is None or cropped is None else iou(previous, mask))
         previous = mask if temporal and cropped is not None else None
         if cropped is None:
             descriptors.append(None)
             problems.append({"frame": t, "problem": "empty mask (no foreground voxel); frame skipped"})
             continue
         crop, origin = cropped
-        mesh = surface_mesh(crop, spacing, origin) if points or MESH_DESCRIPTORS & set(wanted) else None
+        wants_mesh = points or MESH_DESCRIPTORS & set(wanted)
+        mesh = surface_mesh(crop, spacing, origin=origin) if wants_mesh else None
         descriptors.append(crop_descriptors(crop, spacing, wanted, mesh))
         if points:
             clouds.append(centred(surface_points(mesh, points, np.random.default_rng([*seed, t]))))

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions, grid_spacing
+from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions
 from cellsdf.errors import InputError, check_whole
 from cellsdf.generate.cell import RejectedCell, write_cell
 from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_cell
+from cellsdf.geometry.grid import grid_spacing
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from cellsdf.geometry.rotation import uniform_rotation
 
 SAMPLERS = ("gaussian", "around", "interpolate")
 ROTATIONS = ("uniform", "none")
@@ -81,24 +82,6 @@ def interpolated_latent(latents: np.ndarray, first: int, last: int, fraction: fl
         float64 (L,) code.
     """
     return (1.0 - fraction) * latents[first] + fraction * latents[last]
-
-
-def uniform_rotation(rng: np.random.Generator) -> np.ndarray:
-    """Draw a rotation uniformly (Haar measure) on SO(3), as an axis-angle vector.
-
-    Uniform Euler angles are not uniform rotations; scipy draws a uniform unit quaternion instead.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-        Source of randomness.
-
-    Returns
-    -------
-    np.ndarray
-        (3,) rotation vector: axis times angle in radians.
-    """
-    return Rotation.random(random_state=rng).as_rotvec()
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from matplotlib.colors import LightSource
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
+from cellsdf.geometry.surface import crop_box, surface_mesh
 from cellsdf.io.atomic import atomic_path
-from cellsdf.io.mesh import crop_box, surface_mesh
 
 _LIGHT = LightSource(azdeg=315, altdeg=45)
 _RENDER_SIDE = 64  # marching-cubes cells along a rendered cell's longest side
@@ -136,7 +136,7 @@ def draw_surface(
     crop, origin = crop_box(mask)
     # A coarser marching-cubes step keeps pictures of large cells light; the picture is for looking at.
     step = max(1, int(np.ceil(max(crop.shape) / _RENDER_SIDE)))
-    mesh = surface_mesh(crop, spacing, origin, step=step)
+    mesh = surface_mesh(crop, spacing, origin=origin, step=step)
     xyz = mesh.vertices[:, ::-1]  # matplotlib draws (x, y, z); our arrays are (z, y, x)
     surface = Poly3DCollection(xyz[mesh.faces], facecolors=colour, shade=True, lightsource=_LIGHT)
     surface.set_edgecolor("none")

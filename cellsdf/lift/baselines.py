@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from cellsdf.lift.render import pixel_axis
+from cellsdf.geometry.grid import grid_axis
 
 
 def _moments(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the moment ellipse's centroid (y, x), semi-axes and directions (columns), in world units."""
-    axis = pixel_axis(mask.shape[0])
+    axis = grid_axis(mask.shape[0])
     yy, xx = np.meshgrid(axis, axis, indexing="ij")
     points = np.stack([yy[mask], xx[mask]], axis=1)
     centroid = points.mean(axis=0)
@@ -44,7 +44,7 @@ def ellipsoid_baseline(mask: np.ndarray) -> np.ndarray:
         bool (N, N, N) volume on the world grid, centred at depth 0.
     """
     centroid, semi, directions = _moments(mask)
-    axis = pixel_axis(mask.shape[0])
+    axis = grid_axis(mask.shape[0])
     zz, yy, xx = np.meshgrid(axis, axis, axis, indexing="ij")
     offsets = np.stack([yy - centroid[0], xx - centroid[1]], axis=-1) @ directions
     depth = semi.mean()
@@ -64,6 +64,6 @@ def extrusion_baseline(mask: np.ndarray) -> np.ndarray:
     np.ndarray
         bool (N, N, N) volume, centred at depth 0.
     """
-    axis = pixel_axis(mask.shape[0])
+    axis = grid_axis(mask.shape[0])
     slab = np.abs(axis) <= baseline_depth(mask)
     return slab[:, None, None] & mask[None, :, :]

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cellsdf.dataset.normalise import cube_grid
 from cellsdf.dataset.sdf import signed_distance
+from cellsdf.geometry.grid import cube_grid, grid_step
+from cellsdf.geometry.overlap import dice
 from cellsdf.lift.rays import RaySampler, ray_minimum, silhouette_loss
-from cellsdf.lift.render import PlacedDecoder, decode_view, dice, visual_hull
+from cellsdf.lift.render import PlacedDecoder, decode_view, visual_hull
 from cellsdf.lift.views import View
 from cellsdf.model.autodecoder import clamped_l1
 from cellsdf.model.siren import SirenDecoder
@@ -176,7 +177,7 @@ def fit_field(views: Sequence[View], options: FieldOptions = FieldOptions(), see
     if options.steps < 1:
         raise ValueError("steps must be >= 1")
     size = views[0].mask.shape[0]
-    pixel = 2.0 / (size - 1)
+    pixel = grid_step(size)
     hull = visual_hull(views, size)
     if not hull.any():
         raise ValueError(

@@ -20,14 +20,15 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from cellsdf.errors import InputError
-from cellsdf.generate.sampling import gaussian_latent, uniform_rotation
+from cellsdf.generate.sampling import gaussian_latent
+from cellsdf.geometry.grid import grid_axis, grid_step
+from cellsdf.geometry.overlap import dice
+from cellsdf.geometry.rotation import uniform_rotation
 from cellsdf.lift.rays import RayBatch, RaySampler, ray_minimum, silhouette_loss
 from cellsdf.lift.render import (
     PlacedDecoder,
     decode_view,
-    dice,
     model_points,
-    pixel_axis,
     placed_sdf,
     visual_hull,
 )
@@ -111,7 +112,7 @@ def expected_scale(model_scale: float, pixel_size: float, size: int) -> float:
     float
         World units per model unit.
     """
-    return 2.0 / (size - 1) / pixel_size / model_scale
+    return grid_step(size) / pixel_size / model_scale
 
 
 @dataclass
@@ -232,11 +233,11 @@ def _starts(
     Their scale is ``scale`` when known, else the one that gives their silhouette the view's area.
     """
     mask, turn = view.mask, np.asarray(view.rotation)
-    axis = pixel_axis(mask.shape[0])
+    axis = grid_axis(mask.shape[0])
     pixel_area = (axis[1] - axis[0]) ** 2
     yy, xx = np.meshgrid(axis, axis, indexing="ij")
     area, centroid = mask.sum() * pixel_area, np.array([yy[mask].mean(), xx[mask].mean()])
-    coarse = pixel_axis(_INIT_RESOLUTION)
+    coarse = grid_axis(_INIT_RESOLUTION)
     cy, cx = np.meshgrid(coarse, coarse, indexing="ij")
     starts = []
     for k in range(count):
@@ -312,7 +313,7 @@ def fit_hypotheses(
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     size = views[0].mask.shape[0]
-    pixel = 2.0 / (size - 1)
+    pixel = grid_step(size)
     sampler = RaySampler(views, options.rays, options.depth, generator)
     count = hypotheses * max(1, options.candidates)
     starts = _starts(decoder, codes, learned_rotations, views[0], count, rng, options.clamp, options.scale)

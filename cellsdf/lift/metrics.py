@@ -1,7 +1,8 @@
 """How close a lifted 3D shape is to the truth, in the measures of the SHAPR and DISPR papers.
 
-IoU comes from :func:`cellsdf.evaluate.reconstruction.overlap` and the mesh from
-:func:`cellsdf.io.mesh.surface_mesh`, the project's single implementations; the rest are defined here:
+IoU comes from :func:`cellsdf.geometry.overlap.iou` and the mesh from
+:func:`cellsdf.geometry.surface.surface_mesh`, the project's single implementations; the rest are defined
+here:
 
 - relative volume error |ΣP − ΣG| / ΣG;
 - relative surface error with S(X) the number of object voxels with a background voxel among their 26
@@ -17,8 +18,8 @@ import numpy as np
 from scipy import ndimage
 from trimesh.curvature import discrete_gaussian_curvature_measure
 
-from cellsdf.evaluate.reconstruction import overlap
-from cellsdf.io.mesh import crop_box, surface_mesh
+from cellsdf.geometry.overlap import iou
+from cellsdf.geometry.surface import crop_box, surface_mesh
 
 LIFT_METRICS = ("iou", "volume_error", "surface_error", "roughness_error", "curvature_error")
 CURVATURE_RADIUS = 2.0  # voxels
@@ -68,7 +69,7 @@ def lift_metrics(
     """
     truth_curvature = mean_gaussian_curvature(truth) if truth_curvature is None else truth_curvature
     return {
-        "iou": overlap(predicted, truth)["iou"],
+        "iou": iou(predicted, truth),
         "volume_error": _relative(np.count_nonzero(predicted), np.count_nonzero(truth)),
         "surface_error": _relative(surface_voxels(predicted), surface_voxels(truth)),
         "roughness_error": _relative(roughness(predicted), roughness(truth)),

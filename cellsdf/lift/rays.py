@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from cellsdf.lift.render import pixel_axis
+from cellsdf.geometry.grid import grid_axis
 from cellsdf.lift.views import View
 
 BAND = 3  # pixels of background beside the outline that get their own share of rays
@@ -65,7 +65,7 @@ class RaySampler:
     def __init__(self, views: Sequence[View], rays: int, depth: int, generator: torch.Generator):
         self.depth, self.generator = depth, generator
         size = views[0].mask.shape[0]
-        axis = torch.as_tensor(pixel_axis(size), dtype=torch.float32)
+        axis = torch.as_tensor(grid_axis(size), dtype=torch.float32)
         self.yx = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1).reshape(-1, 2)
         self.rotations = torch.as_tensor(np.stack([v.rotation for v in views]), dtype=torch.float32)
         self.classes: list[list[tuple[torch.Tensor, int, float]]] = []

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cellsdf.dataset.normalise import cube_grid
+from cellsdf.geometry.grid import cube_grid, grid_step
 from cellsdf.lift.latent import Hypothesis, depth_observable, score_hypothesis
 from cellsdf.lift.rays import RaySampler, ray_minimum, silhouette_loss
 from cellsdf.lift.render import model_points, placed_sdf, visual_hull
@@ -122,7 +122,7 @@ def refine_hypothesis(
     matrix = axis_angle_matrix(as_tensor(hypothesis.rotation))
     log_scale, translation = as_tensor(np.log(hypothesis.scale)), as_tensor(hypothesis.translation)
     size = views[0].mask.shape[0]
-    pixel = 2.0 / (size - 1)
+    pixel = grid_step(size)
     grid = torch.as_tensor(cube_grid(size), dtype=parameter.dtype)
     outside = torch.as_tensor(np.flatnonzero(~visual_hull(views, size)))
     generator = torch.Generator().manual_seed(seed)

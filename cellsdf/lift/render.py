@@ -3,7 +3,7 @@
 Conventions, defined here once:
 
 - **World.** A mask of N x N pixels spans [-1, 1]² in (y, x), pixel i at −1 + 2i / (N − 1), as
-  :func:`cellsdf.dataset.normalise.cube_grid` places grid points; the world cube [-1, 1]³ adds depth z.
+  :func:`cellsdf.geometry.grid.cube_grid` places grid points; the world cube [-1, 1]³ adds depth z.
 - **Views.** A view with rotation matrix R (acting on (z, y, x) points) shows the object rotated by R and
   looks along z: its image is I(y, x) = max over z of O(Rᵀ·(z, y, x)). The first view of ``cellsdf lift`` is
   usually the identity, so the world frame is the frame of its mask, with the stack's z as depth.
@@ -21,15 +21,10 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from cellsdf.dataset.normalise import cube_grid
 from cellsdf.decode.narrowband import decode_narrowband
+from cellsdf.geometry.grid import cube_grid
 from cellsdf.lift.views import View
 from cellsdf.model.siren import SirenDecoder
-
-
-def pixel_axis(size: int) -> np.ndarray:
-    """World coordinates of ``size`` pixel centres along one axis, spanning [-1, 1]."""
-    return np.linspace(-1.0, 1.0, size)
 
 
 def model_points(
@@ -218,12 +213,6 @@ def decode_view(
     parameter = next(decoder.parameters())
     code = torch.as_tensor(latent, dtype=parameter.dtype, device=parameter.device)
     return decode_narrowband(placed, code, float(t), resolution, clamp=clamp * placed.scale)
-
-
-def dice(predicted: np.ndarray, target: np.ndarray) -> float:
-    """Dice coefficient of two binary images."""
-    total = int(predicted.sum()) + int(target.sum())
-    return 2.0 * int((predicted & target).sum()) / total if total else 1.0
 
 
 def visual_hull(views: Sequence[View], size: int, rotation: np.ndarray | None = None) -> np.ndarray:

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from cellsdf.dataset.prepared import PreparedDataset, iter_eval_masks, read_index, read_prepared
-from cellsdf.decode.volumes import grid_spacing, write_volumes
+from cellsdf.decode.volumes import write_volumes
 from cellsdf.errors import InputError
 from cellsdf.evaluate.reconstruction import reconstruction_metrics
+from cellsdf.geometry.grid import grid_spacing
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest

@@ -11,23 +11,9 @@ import itertools
 
 import numpy as np
 
+from cellsdf.geometry.grid import grid_step
+
 Slices = tuple[slice, slice, slice]
-
-
-def voxel_size(size: int) -> float:
-    """Spacing between neighbouring voxel centres in normalised units.
-
-    Parameters
-    ----------
-    size : int
-        Number of voxels per axis.
-
-    Returns
-    -------
-    float
-        ``2 / (size - 1)``.
-    """
-    return 2.0 / (size - 1)
 
 
 def frame_time(t: int, frames: int) -> float:
@@ -88,7 +74,7 @@ def box_axes(slices: Slices, size: int, origin: np.ndarray) -> tuple[np.ndarray,
     tuple of np.ndarray
         Three float32 1-D arrays (z, y, x).
     """
-    step = voxel_size(size)
+    step = grid_step(size)
     return tuple(
         (-1.0 + step * np.arange(s.start, s.stop) - o).astype(np.float32)
         for s, o in zip(slices, origin, strict=True)
@@ -251,25 +237,6 @@ def unit(v: np.ndarray) -> np.ndarray:
         ``v / |v|``.
     """
     return v / np.linalg.norm(v)
-
-
-def rotate_about(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rotate ``v`` by ``angle`` radians about the unit vector ``axis`` (Rodrigues).
-
-    Parameters
-    ----------
-    v, axis : np.ndarray
-        Shape (3,) vectors; ``axis`` must have unit length.
-    angle : float
-        Rotation angle in radians.
-
-    Returns
-    -------
-    np.ndarray
-        The rotated vector.
-    """
-    cos, sin = np.cos(angle), np.sin(angle)
-    return v * cos + np.cross(axis, v) * sin + axis * (axis @ v) * (1 - cos)
 
 
 def fibonacci_sphere(n: int) -> np.ndarray:

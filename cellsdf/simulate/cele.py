@@ -25,7 +25,8 @@ import math
 
 import numpy as np
 
-from cellsdf.simulate._primitives import bbox_slices, box_axes, frame_time, smooth_min, unit, voxel_size
+from cellsdf.geometry.grid import grid_step
+from cellsdf.simulate._primitives import bbox_slices, box_axes, frame_time, smooth_min, unit
 
 _REACH_LIMIT = 0.78
 # A voxel neck narrower than ~1 voxel may break apart, and a gap narrower than sqrt(3) voxels may be
@@ -145,7 +146,7 @@ def _min_separation(gap: float, kappa: float) -> float:
 
 def _grid_delta(delta: float, kappa: float, radius: float, divided: bool, size: int) -> float:
     """Adjust ``delta`` so that the neck or gap is resolvable at this grid size."""
-    step = voxel_size(size)
+    step = grid_step(size)
     if divided:
         return max(delta, 1 + kappa / 4 + _min_separation(_GAP_VOXELS * step / radius, kappa))
     neck = _NECK_VOXELS * step / radius

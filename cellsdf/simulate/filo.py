@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cellsdf.geometry.grid import grid_step
+from cellsdf.geometry.rotation import rotate_about
 from cellsdf.simulate._primitives import (
     bbox_slices,
     box_axes,
@@ -24,11 +26,9 @@ from cellsdf.simulate._primitives import (
     eval_monomials,
     frame_time,
     paint,
-    rotate_about,
     smooth_min,
     tensor_monomials,
     unit,
-    voxel_size,
 )
 
 # Polylines stay inside this box, so tube surfaces keep a margin of more than 8 % of the grid.
@@ -268,7 +268,7 @@ def render_frame(params: dict, t: int, frames: int, size: int) -> np.ndarray:
         for field in fields[1:]:
             blended = smooth_min(blended, field, np.float32(body["blend"]))
         paint(frame, slices, blended <= 0)
-    floor = voxel_size(size)
+    floor = grid_step(size)
     for tube in params["tubes"]:
         polyline = _visible_polyline(tube, tau)
         radius = max(tube["radius"], floor)

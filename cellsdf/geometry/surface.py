@@ -1,0 +1,180 @@
+"""Surfaces of binary masks in physical units (trimesh): cropping, marching cubes, sampling and simplifying.
+
+Meshes have (z, y, x) vertices like every array in cellsdf; :func:`xyz_mesh` is the one place that turns them
+into the (x, y, z) order that mesh files and viewers expect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+from scipy import ndimage
+from skimage.measure import marching_cubes
+from trimesh.smoothing import filter_taubin
+
+SMOOTHING = 30  # Taubin iterations: areas of analytic shapes within 1% (fewer leave more staircase)
+_PAD = 1  # background around a crop, so that every surface closes
+
+
+def crop_box(mask: np.ndarray, *, pad: int = _PAD) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cut a mask down to its bounding box with a zero border.
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        bool (Z, Y, X).
+    pad : int
+        Voxels of background added on every side.
+
+    Returns
+    -------
+    tuple of np.ndarray or None
+        The padded crop (bool) and the index (z, y, x) of its first voxel in ``mask`` (may be negative, as
+        the border reaches past the grid), or None for an empty mask.
+
+    Examples
+    --------
+    >>> mask = np.zeros((5, 5, 5), bool)
+    >>> mask[2, 1:3, 3] = True
+    >>> crop, origin = crop_box(mask)
+    >>> crop.shape, origin.tolist()
+    ((3, 4, 3), [1, 0, 2])
+    >>> crop_box(np.zeros((2, 2, 2), bool)) is None
+    True
+    """
+    box = ndimage.find_objects(np.asarray(mask, bool).view(np.uint8))
+    if not box or box[0] is None:
+        return None
+    crop = np.pad(mask[box[0]], pad)
+    origin = np.array([s.start - pad for s in box[0]])
+    return crop, origin
+
+
+def surface_mesh(
+    crop: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    origin: np.ndarray | None = None,
+    smoothing: int = SMOOTHING,
+    step: int = 1,
+) -> trimesh.Trimesh:
+    """Triangulate the surface of a mask: marching cubes on the binary mask, then Taubin smoothing.
+
+    The binary mesh has the mask's exact topology, so protrusions one voxel thin stay, but its staircase makes
+    areas about 9% too large. Taubin smoothing (trimesh), which hardly shrinks the shape, removes the
+    staircase: areas, volumes and integral mean curvatures of balls and ellipsoids from radius 5 voxels up
+    come out within 1%.
+
+    Parameters
+    ----------
+    crop : np.ndarray
+        bool (Z, Y, X) with background on every face (see :func:`crop_box`).
+    spacing : tuple of float
+        Voxel size (z, y, x) in µm.
+    origin : np.ndarray, optional
+        Index of the crop's first voxel in the full frame, so vertices land in the frame's µm coordinates.
+    smoothing : int
+        Taubin iterations; 0 keeps the binary mesh.
+    step : int
+        Marching-cubes step in voxels; larger steps give coarser meshes for pictures.
+
+    Returns
+    -------
+    trimesh.Trimesh
+        Closed mesh with outward normals, vertices (z, y, x) in µm.
+
+    Examples
+    --------
+    >>> z, y, x = np.ogrid[-12:13, -12:13, -12:13]
+    >>> ball = z**2 + y**2 + x**2 <= 10**2
+    >>> mesh = surface_mesh(np.pad(ball, 1), (0.5, 0.5, 0.5))
+    >>> mesh.is_watertight, bool(abs(mesh.volume / (4 / 3 * np.pi * 5.0**3) - 1) < 0.03)
+    (True, True)
+    """
+    verts, faces, _, _ = marching_cubes(crop.astype(np.float32), 0.5, spacing=spacing, step_size=step)
+    if origin is not None:
+        verts += np.asarray(origin) * np.asarray(spacing)
+    # skimage orders faces so that normals point to lower values, i.e. into the cell; flip them outward.
+    mesh = trimesh.Trimesh(verts, faces[:, ::-1], process=False)
+    if smoothing:
+        filter_taubin(mesh, iterations=smoothing)
+    return mesh
+
+
+def surface_points(mesh: trimesh.Trimesh, count: int, seed: int | np.random.Generator) -> np.ndarray:
+    """Draw points uniformly over a mesh's area.
+
+    Parameters
+    ----------
+    mesh : trimesh.Trimesh
+        The surface.
+    count : int
+        Number of points.
+    seed : int or numpy.random.Generator
+        Seed (or generator) of the draw, so a run is repeatable.
+
+    Returns
+    -------
+    np.ndarray
+        float32 (count, 3) points (z, y, x) in the mesh's units.
+
+    Examples
+    --------
+    >>> points = surface_points(trimesh.creation.icosphere(radius=2.0), 100, seed=0)
+    >>> points.shape, bool(np.allclose(np.linalg.norm(points, axis=1), 2.0, atol=0.05))
+    ((100, 3), True)
+    """
+    points, _ = trimesh.sample.sample_surface(mesh, count, seed=seed)
+    return points.astype(np.float32)
+
+
+def display_mesh(mesh: trimesh.Trimesh, face_count: int | None) -> trimesh.Trimesh:
+    """Simplify a mesh for display by quadric decimation (``fast_simplification`` through trimesh).
+
+    Parameters
+    ----------
+    mesh : trimesh.Trimesh
+        The full mesh.
+    face_count : int or None
+        Target number of faces; None, or a mesh that already has no more, returns ``mesh`` unchanged.
+
+    Returns
+    -------
+    trimesh.Trimesh
+        The simplified mesh; decimation may shift the volume by a few percent,
+        so measurements use the full mesh.
+
+    Examples
+    --------
+    >>> sphere = trimesh.creation.icosphere(subdivisions=3)
+    >>> len(sphere.faces), len(display_mesh(sphere, 200).faces) <= 200, display_mesh(sphere, None) is sphere
+    (1280, True, True)
+    """
+    if face_count is None or len(mesh.faces) <= face_count:
+        return mesh
+    return mesh.simplify_quadric_decimation(face_count=int(face_count))
+
+
+def xyz_mesh(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Turn a mesh with (z, y, x) vertices into one with (x, y, z) vertices, as files and viewers expect.
+
+    Reversing the axes mirrors the mesh, so the faces are reversed too and the normals keep pointing outward.
+
+    Parameters
+    ----------
+    mesh : trimesh.Trimesh
+        Vertices (z, y, x).
+
+    Returns
+    -------
+    trimesh.Trimesh
+        A new mesh, vertices (x, y, z), same orientation of its surface.
+
+    Examples
+    --------
+    >>> box = trimesh.creation.box(extents=(1.0, 2.0, 3.0))
+    >>> turned = xyz_mesh(box)
+    >>> turned.extents.tolist(), bool(turned.volume > 0)
+    ([3.0, 2.0, 1.0], True)
+    """
+    return trimesh.Trimesh(mesh.vertices[:, ::-1], mesh.faces[:, ::-1], process=False)
