@@ -223,17 +223,57 @@ def two_sample(
         )
     members = [*reference, *other]
     distances = sequence_distances(members, members, scale)
-    n_ref = len(reference)
-    is_reference = np.arange(len(members)) < n_ref
+    return two_sample_distances(
+        distances, len(reference), bandwidth=bandwidth, resamples=resamples, confidence=confidence, seed=seed
+    )
+
+
+def two_sample_distances(
+    distances: np.ndarray,
+    n_reference: int,
+    *,
+    bandwidth: float | None = None,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, float | list[float]]]:
+    """:func:`two_sample` from the distances between all sequences (reference first), in any unit.
+
+    Parameters
+    ----------
+    distances : np.ndarray
+        (N, N) distances; rows and columns ``:n_reference`` are the reference sequences.
+    n_reference : int
+        Reference sequences (at least 2, and at least 1 other).
+    bandwidth : float, optional
+        RBF bandwidth; by default the median distance between reference sequences.
+    resamples : int
+        Bootstrap draws (0: no interval).
+    confidence : float
+        Coverage of the interval.
+    seed : int
+        Seed of the bootstrap draws.
+
+    Returns
+    -------
+    dict
+        As :func:`two_sample`.
+    """
+    distances = np.asarray(distances, dtype=float)
+    n_ref = int(n_reference)
+    if n_ref < 2 or len(distances) - n_ref < 1:
+        raise ValueError(
+            f"need at least 2 reference and 1 other sequence, got {n_ref} and {len(distances) - n_ref}"
+        )
+    n_other = len(distances) - n_ref
+    is_reference = np.arange(len(distances)) < n_ref
     if bandwidth is None:
         bandwidth = rbf_bandwidth(distances[:n_ref, :n_ref])
     point = set_statistics(distances, is_reference, bandwidth)
     draws = {k: [] for k in point}
     rng = np.random.default_rng(seed)
     for _ in range(resamples):
-        pick = np.concatenate(
-            [rng.integers(0, n_ref, n_ref), n_ref + rng.integers(0, len(other), len(other))]
-        )
+        pick = np.concatenate([rng.integers(0, n_ref, n_ref), n_ref + rng.integers(0, n_other, n_other)])
         stats = set_statistics(distances[np.ix_(pick, pick)], is_reference[pick], bandwidth, origin=pick)
         for k, v in stats.items():
             draws[k].append(v)
@@ -242,7 +282,7 @@ def two_sample(
         k: {"value": v, "interval": _percentiles(draws[k], tail) if resamples else None}
         for k, v in point.items()
     }
-    out.update({"n_reference": n_ref, "n_other": len(other), "bandwidth": float(bandwidth)})
+    out.update({"n_reference": n_ref, "n_other": n_other, "bandwidth": float(bandwidth)})
     return out
 
 
