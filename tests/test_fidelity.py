@@ -149,3 +149,12 @@ def test_sequence_matrix_aligns_by_frame_index_and_two_sample_separates():
     assert same == two_sample(a, b, scale=scale, resamples=200, seed=0)  # seeded
     # Copies in a set are not their own neighbours: a set against itself is not separable.
     assert two_sample(a, a, scale=scale, resamples=0)["one_nna"]["value"] <= 0.5
+
+
+def test_sequences_without_measured_frames_are_told_apart():
+    rng = np.random.default_rng(2)
+    reference = [rng.normal(size=(3, 2)) for _ in range(4)]
+    empty = sequence_matrix([None, None], ["v", "w"], 3)
+    assert np.isnan(empty).all()
+    result = two_sample(reference, [empty, empty], scale=np.ones(2), resamples=0)
+    assert result["one_nna"]["value"] == 1.0 and result["coverage"]["value"] == 0.0

@@ -157,10 +157,12 @@ def set_statistics(
     same = origin[:, None] == origin[None]
     masked = np.where(same, np.inf, distances)
     nearest = np.argmin(masked, axis=1)
-    one_nna = float(np.mean(is_reference[nearest] == is_reference))
+    # A member that cannot be compared with any other (e.g. every frame empty) is told apart.
+    isolated = ~np.isfinite(masked).any(axis=1)
+    one_nna = float(np.mean((is_reference[nearest] == is_reference) | isolated))
     ref, other = np.flatnonzero(is_reference), np.flatnonzero(~is_reference)
     cross = masked[np.ix_(other, ref)]
-    covered = origin[ref][np.argmin(cross, axis=1)]
+    covered = origin[ref][np.argmin(cross, axis=1)[np.isfinite(cross).any(axis=1)]]
     coverage = float(len(np.unique(covered)) / len(np.unique(origin[ref])))
     kernel = np.exp(-(distances**2) / (2 * bandwidth**2))
     kernel = np.where(same, np.nan, kernel)
