@@ -110,10 +110,11 @@ def sequence_distances(a: Sequence[np.ndarray], b: Sequence[np.ndarray], scale: 
     """
     left = np.stack([np.asarray(m, dtype=float) for m in a]) / scale
     right = np.stack([np.asarray(m, dtype=float) for m in b]) / scale
-    squared = (left[:, None] - right[None]) ** 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(squared.reshape(len(left), len(right), -1), axis=2)
-    return np.sqrt(np.where(np.isnan(mean), np.inf, mean))
+    squared = ((left[:, None] - right[None]) ** 2).reshape(len(left), len(right), -1)
+    measured = np.isfinite(squared)
+    count = measured.sum(axis=2)
+    mean = np.where(measured, squared, 0.0).sum(axis=2) / np.maximum(count, 1)
+    return np.sqrt(np.where(count > 0, mean, np.inf))
 
 
 def rbf_bandwidth(reference_distances: np.ndarray) -> float:
