@@ -84,13 +84,14 @@ def test_daughters_keep_their_labels_and_labels_are_unique(dividing):
     assert set(np.unique(labels[:DIVISION])) == {0, 1}
 
 
-def test_extra_fragment_joins_nearest_daughter():
+def test_a_speck_is_dropped_and_a_large_extra_piece_joins_nearest_daughter():
     masks = _dividing_cell()
-    masks[DIVISION:, 32, 5] = True  # a one-pixel fragment left of the left daughter
+    masks[DIVISION:, 32, 5] = True  # a one-pixel speck left of the left daughter: not a cell
+    masks[DIVISION:, 2:7, 30:35] = True  # 25 pixels (over 10 % of a daughter) above them: a piece of a cell
     labels, tracks = track_single_cell(masks)
     assert tracks[:, 0].tolist() == [1, 2, 3]
-    assert labels[DIVISION, 32, 5] == labels[DIVISION, 32, 32 - 10]
-    assert labels[-1, 32, 5] == labels[-1, 32, 32 - 16]
+    assert (labels[DIVISION:, 32, 5] == 0).all()
+    assert labels[DIVISION, 4, 32] in (labels[DIVISION, 32, 32 - 10], labels[DIVISION, 32, 32 + 10])
 
 
 def test_written_sequence_layout_passes_ctc_validation(dividing, tmp_path):

@@ -52,6 +52,14 @@ def test_plat_vs_filo_far_apart_two_plat_seeds_close(simulated, tmp_path, capsys
     assert mean_distance(same) < 2.0
     assert far["shapes"]["summary"]["1nna"] >= 0.9 > same["shapes"]["summary"]["1nna"]
     assert far["shapes"]["summary"]["mmd"] > same["shapes"]["summary"]["mmd"]
+    # One sample per sequence, not per frame (frames of one cell are each other's nearest neighbours).
+    assert far["shapes"]["summary"]["n_real"] == 4 and far["shapes"]["floor"]["n_real"] == 2
+    far_sets, same_sets = far["sequence_sets"], same["sequence_sets"]
+    assert far_sets["real_vs_generated"]["n_reference"] == 4 and far_sets["frames"] == 3
+    assert far_sets["real_vs_generated"]["one_nna"]["value"] == 1.0
+    low, high = same_sets["real_vs_generated"]["one_nna"]["interval"]
+    assert low <= 0.5 <= high
+    assert far_sets["floor"]["n_reference"] == 2 and far_sets["floor"]["one_nna"]["value"] <= 0.75
     # The cell lines have different voxel sizes at the same grid size: said, and compared in µm.
     assert (
         "voxel spacing differs: real (0.64, 0.64, 0.64) µm, generated (1.28, 1.28, 1.28) µm"
@@ -73,6 +81,7 @@ def test_report_files_manifest_and_overwrite(simulated, tmp_path, capsys):
     assert list(metrics["distributions"]) == ["volume", "temporal_iou"]
     assert [e["frame"] for e in metrics["shapes"]["per_frame"]] == [0, 1, 2]
     assert set(metrics["shapes"]["summary"]) == {"1nna"}
+    assert metrics["sequence_sets"]["descriptors"] == ["volume"]
     page = (out / "report.html").read_text()
     for png in ("distributions.png", "over_time.png", "montage.png"):
         assert f'src="{png}"' in page and (out / png).stat().st_size > 5_000

@@ -5,7 +5,13 @@ from cellsdf.errors import InputError
 from cellsdf.evaluate.distributions import distribution_distances
 from cellsdf.evaluate.metrics import METRICS, select_metrics
 from cellsdf.evaluate.reconstruction import reconstruction_metrics, surface_distances
-from cellsdf.evaluate.shapes import centred, chamfer_matrix, shape_set_metrics
+from cellsdf.evaluate.shapes import (
+    centred,
+    chamfer_matrix,
+    distance_set_metrics,
+    sequence_chamfer,
+    shape_set_metrics,
+)
 from cellsdf.evaluate.temporal import sequence_dynamics, temporal_values
 from cellsdf.geometry.overlap import dice, iou
 from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points
@@ -53,6 +59,19 @@ def test_chamfer_matrix_matches_the_pairwise_distance(ellipsoids):
     assert np.allclose(np.diag(matrix), 0.0)
     assert np.allclose(matrix, matrix.T)
     assert matrix[1, 3] == pytest.approx(surface_distances(ellipsoids[1], ellipsoids[3])["chamfer"])
+
+
+def test_sequence_chamfer_averages_over_shared_frame_indices(ellipsoids):
+    a, b, c = ellipsoids[:3]
+    sequences = [{0: a, 1: b}, {0: b, 1: c}, {1: a}]
+    matrix = sequence_chamfer(sequences)
+    pair = chamfer_matrix([a, b, c])
+    assert matrix[0, 1] == pytest.approx((pair[0, 1] + pair[1, 2]) / 2)
+    assert matrix[0, 2] == pytest.approx(pair[1, 0])  # only frame 1 is shared
+    assert np.allclose(np.diag(matrix), 0.0) and np.allclose(matrix, matrix.T)
+    # One sample per sequence: two sequences against one.
+    metrics = distance_set_metrics(matrix, 2)
+    assert (metrics["n_real"], metrics["n_generated"]) == (2, 1)
 
 
 def test_distribution_distances():

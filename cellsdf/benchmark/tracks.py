@@ -12,6 +12,8 @@ _CONNECTIVITY = np.ones((3, 3), dtype=bool)
 
 PARENT_LABEL = 1
 DAUGHTER_LABELS = (2, 3)
+# An object is a cell when its area is at least this fraction of the largest object's in its frame.
+MIN_CELL_FRACTION = 0.1
 
 Division = tuple[int, int, Sequence[int]]
 
@@ -78,20 +80,29 @@ def track_table(labels: np.ndarray, divisions: Sequence[Division] = ()) -> np.nd
 
 
 def track_single_cell(
-    masks: np.ndarray, division_frame: int | None = None, components: np.ndarray | None = None
+    masks: np.ndarray,
+    division_frame: int | None = None,
+    components: np.ndarray | None = None,
+    *,
+    min_fraction: float = MIN_CELL_FRACTION,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Label a time-lapse of one cell's 2D masks, splitting it into two daughter tracks when it divides.
 
-    Before the division every foreground pixel has label 1 (the parent). The division happens at
-    ``division_frame``, or where the mask first has two or more connected components (8-connectivity) when
-    none is given; if the mask is still one component at the recorded frame (the daughters overlap in a
-    projection), the split waits for the first later frame with two components. In the division frame the
-    two largest components become daughters 2 and 3 (larger first) and the parent track ends in the frame
-    before. After it, each component takes the daughter label it overlaps most in the previous frame.
+    Only objects that are cells take part (:func:`drop_specks`): in each frame, a component whose area is
+    below ``min_fraction`` (10 % by default) of the area of that frame's largest component is a speck (a
+    fragment of a decoded or segmented cell, not a cell); it is removed from the labels (background) and
+    never counts towards a division, so a fragment never becomes a track.
 
-    Components beyond two are not given tracks of their own: a fragment of a projected cell is part of a
-    daughter, not a new cell, so it joins the nearest daughter (pixel-wise nearest previous label for
-    components that touch no daughter, or touch both after the daughters merge in the projection).
+    Before the division every cell pixel has label 1 (the parent). The division happens at
+    ``division_frame``, or where the frame first holds two or more cells when none is given; if the frame
+    still holds one cell at the recorded frame (the daughters overlap in a projection), the split waits for
+    the first later frame with two. In the division frame the two largest cells become daughters 2 and 3
+    (larger first) and the parent track ends in the frame before. After it, each cell takes the daughter
+    label it overlaps most in the previous frame.
+
+    Cells beyond two (after the specks are gone) are not given tracks of their own: they join the nearest
+    daughter (pixel-wise nearest previous label for cells that touch no daughter, or touch both after the
+    daughters merge in the projection).
 
     Parameters
     ----------
@@ -103,6 +114,9 @@ def track_single_cell(
         int (T, Y, X) ids of the objects each pixel belongs to (0 on the background), replacing the 2D
         connected components: e.g. the 3D connected components of each frame, projected, so that daughters
         that overlap in the projection are still told apart.
+    min_fraction : float
+        Least area of a cell, as a fraction of the largest component's area in its frame (0 keeps every
+        component).
 
     Returns
     -------
@@ -115,8 +129,19 @@ def track_single_cell(
     Raises
     ------
     ValueError
-        If ``masks`` is not (T, Y, X), ``division_frame`` is outside the sequence, or a track has a gap
-        (the cell vanishes and comes back).
+        If ``masks`` is not (T, Y, X), ``division_frame`` is outside the sequence, ``min_fraction`` is not
+        in [0, 1], or a track has a gap (the cell vanishes and comes back).
+
+    Examples
+    --------
+    A cell with a one-pixel speck in frame 1 keeps one track; the speck is background:
+
+    >>> masks = np.zeros((3, 12, 12), bool)
+    >>> masks[:, 2:8, 2:8] = True
+    >>> masks[1, 10, 10] = True
+    >>> labels, tracks = track_single_cell(masks)
+    >>> tracks.tolist(), int(labels[1, 10, 10])
+    ([[1, 0, 2, 0]], 0)
     """
     masks = np.asarray(masks, dtype=bool)
     if masks.ndim != 3:
@@ -124,26 +149,65 @@ def track_single_cell(
     n_frames = masks.shape[0]
     if division_frame is not None and not 0 <= division_frame < n_frames:
         raise ValueError(f"division_frame {division_frame} is outside frames 0..{n_frames - 1}")
+    if not 0 <= min_fraction <= 1:
+        raise ValueError(f"min_fraction must be in [0, 1], got {min_fraction}")
     if components is None:
-        components = [ndimage.label(frame, structure=_CONNECTIVITY) for frame in masks]
-    else:
-        if components.shape != masks.shape:
-            raise ValueError(f"components {components.shape} and masks {masks.shape} differ in shape")
-        # Ids are compacted per frame: objects hidden in a projection leave gaps that counts must not see.
-        components = [_compact(frame) for frame in components]
+        components = np.stack([ndimage.label(frame, structure=_CONNECTIVITY)[0] for frame in masks])
+    elif components.shape != masks.shape:
+        raise ValueError(f"components {components.shape} and masks {masks.shape} differ in shape")
+    # Ids are compacted per frame: objects hidden in a projection leave gaps that counts must not see.
+    components = [
+        drop_specks(np.where(frame, ids, 0), min_fraction=min_fraction)
+        for frame, ids in zip(masks, components, strict=True)
+    ]
     first = division_frame or 0
     split = next((t for t in range(first, n_frames) if components[t][1] >= 2), None)
     labels = np.zeros(masks.shape, dtype=np.uint16)
     for t in range(n_frames):
         comp, count = components[t]
         if split is None or t < split:
-            labels[t][masks[t]] = PARENT_LABEL
+            labels[t][comp > 0] = PARENT_LABEL
         elif t == split:
             labels[t] = _split_largest(comp, count)
         else:
             labels[t] = _follow(comp, count, labels[t - 1])
     divisions = [] if split in (None, 0) else [(split, PARENT_LABEL, DAUGHTER_LABELS)]
     return labels, track_table(labels, divisions)
+
+
+def drop_specks(ids: np.ndarray, *, min_fraction: float = MIN_CELL_FRACTION) -> tuple[np.ndarray, int]:
+    """Keep the objects of one frame that are cells: at least ``min_fraction`` of the largest one's area.
+
+    Parameters
+    ----------
+    ids : np.ndarray
+        int (Y, X) object ids, 0 on the background (e.g. connected components, or projected 3D components).
+    min_fraction : float
+        Least area of a cell relative to the frame's largest object; smaller objects (specks) become
+        background.
+
+    Returns
+    -------
+    ids : np.ndarray
+        int64 (Y, X), the cells numbered 1..count (in the order of their old ids), 0 elsewhere.
+    count : int
+        Number of cells.
+
+    Examples
+    --------
+    >>> ids = np.array([[1] * 12 + [0, 2, 0, 3, 3]])  # areas 12, 1 and 2: object 2 is a speck
+    >>> cells, count = drop_specks(ids)
+    >>> cells.tolist(), count
+    ([[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2]], 2)
+    """
+    compact, count = _compact(np.asarray(ids))
+    if count < 2 or min_fraction <= 0:
+        return compact, count
+    areas = np.bincount(compact.ravel(), minlength=count + 1)[1:]
+    keep = areas >= min_fraction * areas.max()
+    lut = np.zeros(count + 1, dtype=np.int64)
+    lut[1:][keep] = np.arange(1, int(keep.sum()) + 1)
+    return lut[compact], int(keep.sum())
 
 
 def _compact(ids: np.ndarray) -> tuple[np.ndarray, int]:

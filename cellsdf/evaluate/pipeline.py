@@ -19,9 +19,10 @@ from cellsdf.evaluate.inputs import hash_input, list_sequences
 from cellsdf.evaluate.metrics import select_metrics
 from cellsdf.evaluate.report import write_report
 from cellsdf.evaluate.sequence import describe_sequence
-from cellsdf.evaluate.shapes import SHAPE_METRICS, shape_set_metrics
+from cellsdf.evaluate.shapes import SHAPE_METRICS, distance_set_metrics, sequence_chamfer, shape_set_metrics
 from cellsdf.evaluate.spacing import resolve_spacing
 from cellsdf.evaluate.temporal import TEMPORAL, temporal_values
+from cellsdf.evaluate.twosample import descriptor_scale, sequence_matrix, two_sample, two_sample_distances
 from cellsdf.io.atomic import atomic_path, check_writable
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.spacing import check_spacing
@@ -36,6 +37,7 @@ OUTPUTS = (
     "over_time.png",
     "montage.png",
 )
+_INTERVALS = {"1nna": "one_nna", "coverage": "coverage"}
 _TEMPORAL_UNITS = {"volume_growth": "per frame", "temporal_iou": "", "divisions": "per sequence"}
 
 
@@ -59,8 +61,11 @@ def evaluate_folders(
     """Compare generated cells with real ones and write ``metrics.json``, ``report.html`` and figures.
 
     Every frame of every sequence is measured once, streaming (memory holds two frames per worker, plus the
-    small per-frame results); then each descriptor's distribution is compared between the inputs, and the
-    shapes themselves as surface point clouds.
+    small per-frame results); then each descriptor's distribution is compared between the inputs, the
+    sequences as samples of their descriptors over time (``sequence_sets``: 1-NNA, coverage, MMD² with
+    bootstrap intervals), and the shapes themselves as surface point clouds (``shapes``). The unit of every
+    two-sample statistic is the sequence, never the frame (frames of one cell are each other's nearest
+    neighbours); each comes with a floor, the same statistic between the two halves of the real sequences.
 
     Parameters
     ----------
@@ -74,11 +79,13 @@ def evaluate_folders(
     metrics : str or sequence of str
         ``"all"`` or names from :data:`cellsdf.evaluate.metrics.METRICS`.
     per_frame : bool
-        Compare shape sets per frame index (frames present in both inputs) instead of over all frames.
+        Compare shape sets per frame index (frames present in both inputs) instead of sequence against
+        sequence (the mean Chamfer distance over shared frame indices).
     points : int
         Surface points per shape for the shape-set metrics.
     max_shapes : int
-        At most this many shapes per input and comparison, drawn at random (the cost grows with its square).
+        At most this many sequences (shapes per frame index) per input and comparison, drawn at random (the
+        cost grows with its square).
     montage : int
         Cells per input shown in the montage (the last frame of the first sequences).
     spacing_real, spacing_generated : sequence of float, optional
@@ -152,6 +159,7 @@ def evaluate_folders(
         },
         "problems": problems,
         "distributions": distributions,
+        "sequence_sets": _sequence_sets(results, names, seed),
         "shapes": _shapes(results, shape_names, per_frame, points, max_shapes, seed) if shape_names else None,
         "units": {n: UNITS.get(n) or _TEMPORAL_UNITS.get(n, "") for n in distributions},
         "sequences": {role: [_plain_sequence(r) for r in results[role]] for role in ROLES},
@@ -244,12 +252,20 @@ def _shapes(
 
     description = (
         f"Each shape: {points} points drawn uniformly on its surface, in µm, centred on their mean (position "
-        f"does not count, size does); at most {max_shapes} shapes per input "
-        + ("per frame index." if per_frame else "over all frames.")
+        "does not count, size does); "
+        + (
+            f"at most {max_shapes} shapes per input per frame index."
+            if per_frame
+            else f"one sample per sequence (at most {max_shapes} per input), two sequences compared by their "
+            "mean Chamfer distance over the frame indices both have."
+        )
     )
     if not per_frame:
-        summary = compare([c for _, c in clouds["real"]], [c for _, c in clouds["generated"]])
-        return {"description": description, "per_frame": None, "summary": summary}
+        return {
+            "description": description,
+            "per_frame": None,
+            **_sequence_shapes(results, names, max_shapes, rng),
+        }
     common = sorted({t for t, _ in clouds["real"]} & {t for t, _ in clouds["generated"]})
     if not common:
         raise InputError("per_frame", "no frame index has shapes in both inputs; use per_frame=false")
@@ -266,7 +282,71 @@ def _shapes(
     return {"description": description, "per_frame": entries, "summary": summary}
 
 
-def _subset(items: list[np.ndarray], limit: int, rng: np.random.Generator) -> list[np.ndarray]:
+def _sequence_shapes(
+    results: dict[str, list[dict]], names: tuple[str, ...], max_shapes: int, rng: np.random.Generator
+) -> dict:
+    """Shape-set metrics with one sample per sequence, bootstrap intervals and the real halves' floor."""
+    sequences = {
+        role: [
+            dict(zip(r["point_frames"], r["points"], strict=True)) for r in results[role] if r["point_frames"]
+        ]
+        for role in ROLES
+    }
+    real = _subset(sequences["real"], max_shapes, rng)
+    generated = _subset(sequences["generated"], max_shapes, rng)
+    distances = sequence_chamfer([*real, *generated])
+
+    def keep(metrics: dict) -> dict:
+        return {k: v for k, v in metrics.items() if k in names or k.startswith("n_")}
+
+    out: dict = {
+        "summary": keep(distance_set_metrics(distances, len(real))),
+        "intervals": None,
+        "floor": None,
+    }
+    if len(real) >= 2:
+        sets = two_sample_distances(distances, len(real), seed=int(rng.integers(2**31)))
+        out["intervals"] = {k: sets[key]["interval"] for k, key in _INTERVALS.items() if k in names}
+    if len(real) >= 4:
+        halves = [*range(0, len(real), 2), *range(1, len(real), 2)]
+        out["floor"] = keep(
+            distance_set_metrics(distances[np.ix_(halves, halves)], len(range(0, len(real), 2)))
+        )
+    return out
+
+
+def _sequence_sets(results: dict[str, list[dict]], names: tuple[str, ...], seed: int) -> dict | None:
+    """Sequence-level 1-NNA, coverage and MMD² of the descriptor time courses, with the real halves' floor."""
+    real, generated = results["real"], results["generated"]
+    if not names or len(real) < 2 or not generated:
+        return None
+    frames = max(r["frames"] for r in real)
+    matrices = {
+        role: [sequence_matrix(r["descriptors"], names, frames) for r in results[role]] for role in ROLES
+    }
+    scale = descriptor_scale(matrices["real"], matrices["generated"])
+    main = two_sample(matrices["real"], matrices["generated"], scale=scale, seed=seed)
+    floor = None
+    if len(real) >= 4:
+        halves = matrices["real"][::2], matrices["real"][1::2]
+        floor = two_sample(*halves, scale=scale, bandwidth=main["bandwidth"], seed=seed)
+    return {
+        "description": (
+            f"One sample per sequence: its descriptors ({', '.join(names)}) over {frames} frames aligned by "
+            "frame index; distance: root mean square over frame index and descriptor of the difference "
+            "divided by the descriptor's standard deviation over all real frames. 1-NNA: leave-one-sequence-"
+            "out; MMD²: RBF kernel, bandwidth the median distance between real sequences; intervals: 95% "
+            "bootstrap over sequences (1000 resamples). Floor: the same statistic between the two halves of "
+            "the real sequences (alternate ones), shown where there are at least 4."
+        ),
+        "descriptors": list(names),
+        "frames": frames,
+        "real_vs_generated": main,
+        "floor": floor,
+    }
+
+
+def _subset(items: list, limit: int, rng: np.random.Generator) -> list:
     if len(items) <= limit:
         return items
     return [items[i] for i in np.sort(rng.choice(len(items), limit, replace=False))]

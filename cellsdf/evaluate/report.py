@@ -46,6 +46,7 @@ def write_report(path: Path, metrics: dict, figures: dict[str, str]) -> Path:
         "values; KS: two-sample Kolmogorov–Smirnov statistic (0 for equal distributions, 1 for disjoint "
         "ones).</p>",
         _distribution_table(metrics["distributions"]),
+        _sequence_set_section(metrics.get("sequence_sets")),
         _shape_section(metrics.get("shapes")),
     ]
     for caption, name in figures.items():
@@ -105,14 +106,51 @@ def _shape_section(shapes: dict | None) -> str:
         "real shape to the closest generated one (lower is better); coverage: fraction of real shapes that "
         "are the closest to some generated shape (higher is better); 1-NNA: leave-one-out "
         "1-nearest-neighbour accuracy telling real from generated (50% is ideal, 100% means the sets are "
-        "apart).</p>"
+        "fully separable). Values in brackets: 95% bootstrap interval over sequences.</p>"
     )
     names = [n for n in ("mmd", "coverage", "1nna") if n in shapes["summary"]]
-    rows = [["all frames" if shapes["per_frame"] is None else "mean over frames"]]
-    rows[0] += [_number(shapes["summary"][n]) for n in names]
+    intervals = shapes.get("intervals") or {}
+    rows = [["sequences, real vs generated" if shapes["per_frame"] is None else "mean over frames"]]
+    rows[0] += [_number(shapes["summary"][n], intervals.get(n)) for n in names]
+    if shapes.get("floor"):
+        rows.append(["floor: real half vs real half"] + [_number(shapes["floor"][n]) for n in names])
     for entry in shapes["per_frame"] or []:
         rows.append([f"frame {entry['frame']}"] + [_number(entry[n]) for n in names])
-    return head + _table(["", *names], rows)
+    header = {"mmd": "MMD (µm)", "coverage": "coverage", "1nna": "1-NNA"}
+    return head + _table(["", *(header[n] for n in names)], rows)
+
+
+def _sequence_set_section(sets: dict | None) -> str:
+    if not sets:
+        return ""
+    head = (
+        "<h2>Sequences as samples (descriptors over time)</h2>"
+        f'<p class="small">{html.escape(sets["description"])} 1-NNA: 50% is ideal (indistinguishable), 100% '
+        "means the sets are fully separable; coverage: fraction of real sequences that are the nearest real "
+        "one of some generated sequence (higher is better); MMD²: about 0 for equal distributions "
+        "(unitless). Values in brackets: 95% bootstrap interval.</p>"
+    )
+    rows = []
+    for label, key in (
+        ("real vs generated", "real_vs_generated"),
+        ("floor: real half vs real half", "floor"),
+    ):
+        entry = sets.get(key)
+        if entry:
+            rows.append(
+                [
+                    label,
+                    _number(100 * entry["one_nna"]["value"], _percent(entry["one_nna"]["interval"])),
+                    _number(100 * entry["coverage"]["value"], _percent(entry["coverage"]["interval"])),
+                    _number(entry["mmd"]["value"], entry["mmd"]["interval"]),
+                    f"{entry['n_reference']} / {entry['n_other']}",
+                ]
+            )
+    return head + _table(["", "1-NNA (%)", "coverage (%)", "MMD²", "n"], rows)
+
+
+def _percent(interval: list[float] | None) -> list[float] | None:
+    return None if interval is None else [100 * x for x in interval]
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -121,8 +159,10 @@ def _table(header: list[str], rows: list[list]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _number(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3g}"
+def _number(value: float | None, interval: list[float] | None = None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3g}" + ("" if interval is None else f" [{interval[0]:.3g}–{interval[1]:.3g}]")
 
 
 def _mean_sd(mean: float | None, sd: float | None) -> str:

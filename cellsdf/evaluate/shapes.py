@@ -1,8 +1,9 @@
 """Distances between sets of shapes given as surface point clouds: MMD, coverage and 1-NN accuracy.
 
-Each shape is a fixed number of points drawn uniformly on its surface, in µm and centred on their mean: a
-shape's position in the field does not count, its size does. Two shapes are compared by the symmetric Chamfer
-distance of :func:`cellsdf.evaluate.reconstruction.surface_distances`.
+Sets of sequences are compared sequence against sequence (:func:`sequence_chamfer`), since frames of one cell
+are not independent samples. Each shape is a fixed number of points drawn uniformly on its surface, in µm and
+centred on their mean: a shape's position in the field does not count, its size does. Two shapes are compared
+by the symmetric Chamfer distance of :func:`cellsdf.evaluate.reconstruction.surface_distances`.
 """
 
 from __future__ import annotations
@@ -76,8 +77,34 @@ def shape_set_metrics(real: list[np.ndarray], generated: list[np.ndarray]) -> di
     """
     if not real or not generated:
         raise ValueError("both shape sets need at least one shape")
-    n = len(real)
-    distances = chamfer_matrix([*real, *generated])
+    return distance_set_metrics(chamfer_matrix([*real, *generated]), len(real))
+
+
+def distance_set_metrics(distances: np.ndarray, n_real: int) -> dict[str, float | int]:
+    """MMD, coverage and 1-NNA (as :func:`shape_set_metrics`) from the distances between all members.
+
+    Parameters
+    ----------
+    distances : np.ndarray
+        (N, N) distances, real members first; infinite where two members cannot be compared.
+    n_real : int
+        Real members (at least 1, and at least 1 generated).
+
+    Returns
+    -------
+    dict
+        ``mmd`` (in the distances' unit), ``coverage``, ``1nna``, ``n_real``, ``n_generated``.
+
+    Examples
+    --------
+    >>> d = np.array([[0.0, 1.0, 5.0], [1.0, 0.0, 5.0], [5.0, 5.0, 0.0]])
+    >>> distance_set_metrics(d, 2)["1nna"]
+    0.6666666666666666
+    """
+    distances = np.array(distances, dtype=float)
+    n = int(n_real)
+    if not 0 < n < len(distances):
+        raise ValueError(f"need at least one real and one generated member, got {n} of {len(distances)}")
     cross = distances[:n, n:]
     np.fill_diagonal(distances, np.inf)
     is_real = np.arange(len(distances)) < n
@@ -87,5 +114,36 @@ def shape_set_metrics(real: list[np.ndarray], generated: list[np.ndarray]) -> di
         "coverage": float(len(np.unique(cross.argmin(axis=0))) / n),
         "1nna": float(np.mean(is_real[nearest] == is_real)),
         "n_real": n,
-        "n_generated": len(generated),
+        "n_generated": len(distances) - n,
     }
+
+
+def sequence_chamfer(sequences: list[dict[int, np.ndarray]]) -> np.ndarray:
+    """Distances between sequences of shapes: the mean Chamfer distance over the frame indices both have.
+
+    Frames of one sequence are not independent samples, so shape sets are compared sequence against
+    sequence, frame index by frame index.
+
+    Parameters
+    ----------
+    sequences : list of dict of int to np.ndarray
+        Per sequence, frame index to its (N, 3) point cloud (µm, centred); all clouds of one size.
+
+    Returns
+    -------
+    np.ndarray
+        float (S, S) in µm, zero on the diagonal, infinite for two sequences without a common frame index.
+    """
+    count = len(sequences)
+    total, shared = np.zeros((count, count)), np.zeros((count, count))
+    for t in sorted({t for s in sequences for t in s}):
+        members = [i for i, s in enumerate(sequences) if t in s]
+        if len(members) < 2:
+            continue
+        block = np.ix_(members, members)
+        total[block] += chamfer_matrix([sequences[i][t] for i in members])
+        shared[block] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(shared > 0, total / np.maximum(shared, 1), np.inf)
+    np.fill_diagonal(out, 0.0)
+    return out
