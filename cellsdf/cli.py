@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import sys
 
 import hydra
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
 from cellsdf import __version__
-from cellsdf.errors import InputError
+from cellsdf.console import hydra_error_line, quiet_libraries
 
 COMMANDS = {
     "demo": "run the main job on built-in data: simulate, prepare, generate, preview pictures, report",
@@ -24,6 +27,7 @@ COMMANDS = {
     "lift": "3D cell shapes behind a 2D mask (several hypotheses), or a continuous cell from a few views",
     "lift-eval": "score lift against known 3D truth for 1-8 views, with ellipsoid and extrusion baselines",
     "evaluate": "compare real and generated cells: shape descriptors, distribution metrics, HTML report",
+    "fidelity": "score a model's generated cells against held-out reference cells of its line, with floors",
     "bench": "time our implementations against the plain reference ways, with peak memory",
 }
 
@@ -36,7 +40,8 @@ def _help() -> str:
     lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
     lines += [
         "",
-        "Options of a command: `cellsdf <command> --cfg job` prints them (conf/<command>.yaml, _ for -).",
+        "Options of a command, with their defaults: `cellsdf <command> --cfg job`.",
+        "Library warnings and tracebacks: add verbose=true.",
     ]
     return "\n".join(lines)
 
@@ -55,16 +60,38 @@ def main(argv: list[str] | None = None) -> None:
     module = command.replace("-", "_")
     task = importlib.import_module(f"cellsdf.tasks.{module}").run
 
+    stderr = sys.stderr
+    started = False
+
     @hydra.main(config_path="pkg://cellsdf.conf", config_name=module, version_base="1.3")
     def _run(cfg: DictConfig) -> None:
+        nonlocal started
+        started = True
+        sys.stderr = stderr  # the command's own progress bars and messages
+        verbose = bool(cfg.get("verbose", False))
+        quiet_libraries(verbose)
         try:
             task(cfg)
-        except InputError as err:
-            print(f"cellsdf {command}: error: {err}", file=sys.stderr)
+        except (ValueError, TypeError, InstantiationException) as err:
+            # instantiate() wraps what a built object refused; the cause is the user's bad input.
+            cause = err.__cause__ if isinstance(err, InstantiationException) else err
+            if verbose or not isinstance(cause, (ValueError, TypeError)):
+                raise
+            print(f"cellsdf {command}: error: {cause}", file=sys.stderr)
             sys.exit(2)
 
     sys.argv = [f"cellsdf {command}", *argv[1:]]
-    _run()
+    # Hydra reports a bad option (an unknown key or config choice) in several lines and exits with 1;
+    # it is bad input like any other, so it becomes one line and exit code 2.
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            _run()
+    except SystemExit as exit_:
+        if started or exit_.code in (0, None):
+            raise
+        print(f"cellsdf {command}: error: {hydra_error_line(captured.getvalue())}", file=stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""The one exception type that the command line turns into a one-line message and exit code 2."""
+"""Bad input: a ValueError naming the file or option; the command line prints it as one line, exit code 2."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-class InputError(Exception):
+class InputError(ValueError):
     """Bad input from the user: a missing, unreadable or unsuitable file, or an invalid option.
 
     Parameters

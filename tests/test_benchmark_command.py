@@ -82,8 +82,8 @@ def test_bad_inputs(cele, tmp_path, capsys):
     (occupied / "notes.txt").write_text("mine")
     assert "overwrite=true" in _refused(capsys, f"source={cele}", f"out={occupied}")
     assert sorted(p.name for p in occupied.iterdir()) == ["notes.txt"]
-    assert "texture: choose one of" in _refused(
-        capsys, f"source={cele}", f"out={tmp_path / 'c'}", "texture.name=watercolour"
+    assert "Could not find 'texture/watercolour'; available: gan, procedural" in _refused(
+        capsys, f"source={cele}", f"out={tmp_path / 'c'}", "texture=watercolour"
     )
     for name, options in [
         ("realism_seeds", ["realism_seeds=-1"]),

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import blob
+from helpers import blob
 
 from cellsdf.dataset.binarise import binarise, looks_like_intensity
 from cellsdf.errors import InputError

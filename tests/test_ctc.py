@@ -14,10 +14,10 @@ from ctc_metrics.utils.filesystem import parse_masks, read_tracking_file
 from ctc_metrics.utils.representations import match
 from scipy import ndimage
 
-from cellsdf.benchmark.ctc import frame_digits, sequence_name, write_ctc_result, write_ctc_sequence
 from cellsdf.benchmark.seg import otsu_baseline, seg_jaccards, seg_measure
-from cellsdf.benchmark.tracks import track_single_cell, track_table
+from cellsdf.benchmark.tracks import track_single_cell
 from cellsdf.errors import InputError
+from cellsdf.io.ctc import frame_digits, sequence_name, track_table, write_ctc_result, write_ctc_sequence
 
 SIZE = 64
 FRAMES = 8

@@ -10,10 +10,10 @@ from ctc_metrics.utils.representations import match
 from scipy import ndimage
 
 from cellsdf.benchmark.build import project_components
-from cellsdf.benchmark.ctc import write_ctc_sequence
 from cellsdf.benchmark.fields import compose_field, field_groups
 from cellsdf.benchmark.tracks import track_single_cell, track_table
 from cellsdf.errors import InputError
+from cellsdf.io.ctc import write_ctc_sequence
 from cellsdf.simulate import simulate_frames
 
 FRAMES = 8

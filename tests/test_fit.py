@@ -4,13 +4,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL_TRAIN
+from helpers import SMALL_TRAIN
 
 from cellsdf.cli import main
 from cellsdf.dataset.prepared import read_prepared
+from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.model.checkpoint import load_autodecoder
 from cellsdf.model.fitting import fit_latent
-from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.trained import load_trained
 from cellsdf.reconstruct.outputs import OutputOptions, SequenceCode
 from cellsdf.reconstruct.score import write_and_score

@@ -1,9 +1,5 @@
 """The geometry ground floor: grid step and spacing, marching cubes, uniform rotations, overlap measures."""
 
-import ast
-import doctest
-import importlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,32 +7,10 @@ import trimesh
 from scipy import stats
 from scipy.spatial.transform import Rotation
 
-import cellsdf.geometry
 from cellsdf.geometry.grid import cube_grid, grid_axis, grid_spacing, grid_step
 from cellsdf.geometry.overlap import dice, iou
 from cellsdf.geometry.rotation import rotate_about, uniform_rotation
 from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points, xyz_mesh
-
-MODULES = ("grid", "surface", "rotation", "overlap")
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples_run(name):
-    module = importlib.import_module(f"cellsdf.geometry.{name}")
-    failed, tried = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert tried > 0 and failed == 0
-
-
-def test_geometry_imports_nothing_else_from_cellsdf():
-    for path in Path(cellsdf.geometry.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cellsdf"):
-                assert node.module.startswith(("cellsdf.geometry", "cellsdf.errors")), (
-                    path.name,
-                    node.module,
-                )
-            if isinstance(node, ast.Import):
-                assert not any(a.name.startswith("cellsdf") for a in node.names), path.name
 
 
 def test_grid_step_is_the_distance_between_neighbouring_points():

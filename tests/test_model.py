@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import two_blob_dataset
+from helpers import two_blob_dataset
 
 from cellsdf.cli import main
 from cellsdf.dataset.datamodule import PreparedDataModule
+from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.model.autodecoder import AutoDecoder, clamped_l1
-from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder, plain_forward
 
 pytestmark = pytest.mark.usefixtures("one_thread")

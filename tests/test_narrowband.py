@@ -6,8 +6,8 @@ import cellsdf.decode.narrowband as narrowband
 from cellsdf.decode.dense import decode_dense, decode_points
 from cellsdf.decode.narrowband import block_radius, decode_narrowband, default_coarse
 from cellsdf.geometry.grid import cube_grid
+from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.model.checkpoint import BUILT_IN, load_autodecoder
-from cellsdf.model.rotation import axis_angle_matrix
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import blob
+from helpers import blob
 
 from cellsdf.cli import main
 from cellsdf.dataset.datamodule import PreparedDataModule

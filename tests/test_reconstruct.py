@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from conftest import SMALL_TRAIN
+from helpers import SMALL_TRAIN
 
 from cellsdf.cli import main
 from cellsdf.dataset.prepared import read_eval_masks, read_prepared

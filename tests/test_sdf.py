@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import blob
+from helpers import blob
 
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance, signed_distance_reference
 

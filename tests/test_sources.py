@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from conftest import blob
+from helpers import blob
 
 from cellsdf.dataset.sdf import signed_distance
 from cellsdf.dataset.sources import find_sequences

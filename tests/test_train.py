@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import two_blob_dataset
+from helpers import two_blob_dataset
 
 from cellsdf.cli import main
 from cellsdf.model.checkpoint import load_autodecoder

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from cellsdf.benchmark.ctc import sequence_name, write_ctc_sequence
 from cellsdf.benchmark.fields import compose_field, field_groups
 from cellsdf.benchmark.realism import holdout_quarter, texture_realism
 from cellsdf.benchmark.seg import otsu_baseline, seg_measure
@@ -25,6 +24,7 @@ from cellsdf.dataset.sources import recorded_divisions
 from cellsdf.errors import InputError
 from cellsdf.evaluate.inputs import SequenceSpec, iter_masks, list_sequences
 from cellsdf.io.atomic import atomic_path
+from cellsdf.io.ctc import sequence_name, write_ctc_sequence
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.progress import track

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage, signal
 
-from cellsdf.benchmark.tracks import track_table
 from cellsdf.errors import InputError
+from cellsdf.io.ctc import track_table
 
 _MAX_LABEL = np.iinfo(np.uint16).max
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from scipy import ndimage
+
+from cellsdf.io.ctc import track_table
 
 # 8-connectivity: in a projection, pixels of one cell that touch only at a corner still belong together.
 _CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -14,69 +14,6 @@ PARENT_LABEL = 1
 DAUGHTER_LABELS = (2, 3)
 # An object is a cell when its area is at least this fraction of the largest object's in its frame.
 MIN_CELL_FRACTION = 0.1
-
-Division = tuple[int, int, Sequence[int]]
-
-
-def track_table(labels: np.ndarray, divisions: Sequence[Division] = ()) -> np.ndarray:
-    """Build the CTC track table of a label time-lapse in which each cell keeps its label while it lives.
-
-    Parameters
-    ----------
-    labels : np.ndarray
-        Integer (T, Y, X) labels, 0 is background. A label must be present in every frame from its first to
-        its last; CTC has no gaps inside a track.
-    divisions : sequence of (frame, parent, daughters)
-        Known divisions: ``parent`` is last seen in ``frame - 1`` and each label of ``daughters`` first
-        appears in ``frame``.
-
-    Returns
-    -------
-    np.ndarray
-        int64 (N, 4) rows ``L B E P`` (label, first frame, last frame, parent label or 0), sorted by label.
-
-    Raises
-    ------
-    ValueError
-        If ``labels`` is not a 3D integer array, a label has a gap, or a division does not fit the labels.
-    """
-    labels = np.asarray(labels)
-    if labels.ndim != 3 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"expected integer (T, Y, X) labels, got {labels.dtype} {labels.shape}")
-    if labels.size and labels.min() < 0:
-        raise ValueError("labels must not be negative")
-    n_frames = labels.shape[0]
-    present = [np.unique(frame) for frame in labels]
-    ids = np.unique(np.concatenate(present)) if present else np.zeros(0, dtype=np.int64)
-    ids = ids[ids != 0]
-    # presence[i, t]: label ids[i] is in frame t; one boolean matrix makes first/last/gap checks vectorised.
-    presence = np.zeros((ids.size, n_frames), dtype=bool)
-    for t, frame_ids in enumerate(present):
-        presence[np.searchsorted(ids, frame_ids[frame_ids != 0]), t] = True
-    begin = presence.argmax(axis=1)
-    end = n_frames - 1 - presence[:, ::-1].argmax(axis=1)
-    gaps = presence.sum(axis=1) != end - begin + 1
-    if gaps.any():
-        raise ValueError(
-            f"label {int(ids[gaps][0])} disappears and comes back; a CTC track must not have gaps"
-        )
-    table = np.stack([ids, begin, end, np.zeros_like(ids)], axis=1).astype(np.int64)
-    row = {int(label): i for i, label in enumerate(ids)}
-    for frame, parent, daughters in divisions:
-        if parent not in row:
-            raise ValueError(f"division at frame {frame}: parent label {parent} is not in the labels")
-        if table[row[parent], 2] != frame - 1:
-            raise ValueError(
-                f"division at frame {frame}: parent label {parent} must end at frame {frame - 1}, "
-                f"it ends at {table[row[parent], 2]}"
-            )
-        for daughter in daughters:
-            if daughter not in row or table[row[daughter], 1] != frame:
-                raise ValueError(
-                    f"division at frame {frame}: daughter label {daughter} must begin at frame {frame}"
-                )
-            table[row[daughter], 3] = parent
-    return table
 
 
 def track_single_cell(

@@ -7,7 +7,7 @@ import torch
 
 from cellsdf.decode.field import Field
 from cellsdf.geometry.grid import cube_grid
-from cellsdf.model.rotation import rotate
+from cellsdf.geometry.rotation import rotate
 
 
 @torch.no_grad()

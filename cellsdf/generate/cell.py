@@ -120,6 +120,6 @@ def write_cell(
     masks = watcher.watch(model.decode_masks(latent, times, resolution=resolution, rotation=rotation))
     masks = track(masks, title, total=len(times), show=progress)
     frames = write_volumes(masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh)
-    row = PreviewRow(title, watcher.projections, watcher.last, len(times) - 1, spacing)
+    row = PreviewRow(title, watcher.projections, watcher.last, len(times) - 1, spacing, frame_interval)
     write_preview_rows(folder / "preview.png", [row])
     return frames

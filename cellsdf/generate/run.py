@@ -22,12 +22,11 @@ from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions
 from cellsdf.errors import InputError, check_whole
 from cellsdf.generate.cell import RejectedCell, write_cell
 from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_cell
-from cellsdf.geometry.grid import grid_spacing
+from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.trained import TrainedModel, load_trained, select_device
-from cellsdf.reconstruct.outputs import output_times
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
@@ -265,7 +264,7 @@ def generate_cells(
     latents = learned_codes(model, request.sampler)
     scale, interval = timing(model, request.frames, request.frame_interval)
     spacing = grid_spacing(request.resolution, scale)
-    times = output_times(request.frames, np.zeros(0)).tolist()
+    times = frame_times(request.frames).tolist()
     checkpoint_sha256 = file_sha256(ckpt)
     key = run_key(asdict(request), checkpoint_sha256)
     out = Path(out)

@@ -119,3 +119,14 @@ def cube_grid(size: int) -> np.ndarray:
     """
     axis = grid_axis(size)
     return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def frame_times(frames: int) -> np.ndarray:
+    """Return ``frames`` times evenly spaced over a sequence's [-1, 1] time axis (0 for one frame).
+
+    Examples
+    --------
+    >>> frame_times(3).tolist(), frame_times(1).tolist()
+    ([-1.0, 0.0, 1.0], [0.0])
+    """
+    return np.linspace(-1.0, 1.0, frames) if frames > 1 else np.zeros(1)

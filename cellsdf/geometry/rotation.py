@@ -1,13 +1,14 @@
-"""Rotations in NumPy: uniform (Haar) draws on SO(3) and turning a vector about an axis.
+"""Rotations: uniform (Haar) draws on SO(3), turning a vector about an axis, and the torch rotation of points.
 
 A rotation is stored as a rotation vector (axis times angle in radians), components (z, y, x) like the arrays;
 its matrix is exp(skew(vector)), as scipy's ``Rotation.from_rotvec`` and the torch
-:func:`cellsdf.model.rotation.axis_angle_matrix` of training compute it.
+:func:`axis_angle_matrix` of training computes it.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation
 
 
@@ -59,3 +60,41 @@ def rotate_about(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
     """
     cos, sin = np.cos(angle), np.sin(angle)
     return v * cos + np.cross(axis, v) * sin + axis * (axis @ v) * (1 - cos)
+
+
+def axis_angle_matrix(vectors: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices from axis-angle vectors.
+
+    Parameters
+    ----------
+    vectors : torch.Tensor
+        (..., 3) rotation axis times angle (radians), in the (z, y, x) frame of the coordinates.
+
+    Returns
+    -------
+    torch.Tensor
+        (..., 3, 3) rotation matrices; differentiable everywhere, including at zero.
+    """
+    a, b, c = vectors.unbind(-1)
+    zero = torch.zeros_like(a)
+    skew = torch.stack([zero, -c, b, c, zero, -a, -b, a, zero], dim=-1).reshape(*vectors.shape[:-1], 3, 3)
+    # The exponential of the skew matrix is exact and smooth at the identity, unlike Rodrigues' formula.
+    return torch.linalg.matrix_exp(skew)
+
+
+def rotate(points: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+    """Rotate each batch item's points by its matrix.
+
+    Parameters
+    ----------
+    points : torch.Tensor
+        (B, P, 3) points.
+    matrices : torch.Tensor
+        (B, 3, 3) rotations.
+
+    Returns
+    -------
+    torch.Tensor
+        (B, P, 3) points R·p.
+    """
+    return points @ matrices.transpose(-1, -2)

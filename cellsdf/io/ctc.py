@@ -1,15 +1,29 @@
-"""Cell Tracking Challenge folders with 3D label masks: one sequence per track label."""
+"""Cell Tracking Challenge (CTC) folders, read and written.
+
+Reading: folders with 3D label masks, one sequence per track label. Writing: 2D time-lapses for sequence
+``NN`` (two digits, three above 99) with frames zero-padded to three digits (four or more when there are over
+1000 frames)::
+
+    folder/NN/t000.tif                  uint16 images
+    folder/NN_GT/SEG/man_seg000.tif     uint16 instance labels
+    folder/NN_GT/TRA/man_track000.tif   uint16 track labels (the same full masks, not just markers)
+    folder/NN_GT/TRA/man_track.txt      one "L B E P" line per track
+    folder/NN_RES/mask000.tif           a method's result, with NN_RES/res_track.txt
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tifffile
 from scipy import ndimage
 
 from cellsdf.errors import InputError
+from cellsdf.io.atomic import atomic_path
 from cellsdf.io.tiff import read_timelapse
 
 _MASK_NAME = re.compile(r"^(?:man_track|man_seg|mask)(\d+)\.tiff?$")
@@ -159,3 +173,219 @@ def _read_folder(prefix: str, folder: Path, margin: int) -> list[Track]:
         )
         for label in sorted(boxes)
     ]
+
+
+Division = tuple[int, int, Sequence[int]]
+
+
+def track_table(labels: np.ndarray, divisions: Sequence[Division] = ()) -> np.ndarray:
+    """Build the CTC track table of a label time-lapse in which each cell keeps its label while it lives.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        Integer (T, Y, X) labels, 0 is background. A label must be present in every frame from its first to
+        its last; CTC has no gaps inside a track.
+    divisions : sequence of (frame, parent, daughters)
+        Known divisions: ``parent`` is last seen in ``frame - 1`` and each label of ``daughters`` first
+        appears in ``frame``.
+
+    Returns
+    -------
+    np.ndarray
+        int64 (N, 4) rows ``L B E P`` (label, first frame, last frame, parent label or 0), sorted by label.
+
+    Raises
+    ------
+    ValueError
+        If ``labels`` is not a 3D integer array, a label has a gap, or a division does not fit the labels.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"expected integer (T, Y, X) labels, got {labels.dtype} {labels.shape}")
+    if labels.size and labels.min() < 0:
+        raise ValueError("labels must not be negative")
+    n_frames = labels.shape[0]
+    present = [np.unique(frame) for frame in labels]
+    ids = np.unique(np.concatenate(present)) if present else np.zeros(0, dtype=np.int64)
+    ids = ids[ids != 0]
+    # presence[i, t]: label ids[i] is in frame t; one boolean matrix makes first/last/gap checks vectorised.
+    presence = np.zeros((ids.size, n_frames), dtype=bool)
+    for t, frame_ids in enumerate(present):
+        presence[np.searchsorted(ids, frame_ids[frame_ids != 0]), t] = True
+    begin = presence.argmax(axis=1)
+    end = n_frames - 1 - presence[:, ::-1].argmax(axis=1)
+    gaps = presence.sum(axis=1) != end - begin + 1
+    if gaps.any():
+        raise ValueError(
+            f"label {int(ids[gaps][0])} disappears and comes back; a CTC track must not have gaps"
+        )
+    table = np.stack([ids, begin, end, np.zeros_like(ids)], axis=1).astype(np.int64)
+    row = {int(label): i for i, label in enumerate(ids)}
+    for frame, parent, daughters in divisions:
+        if parent not in row:
+            raise ValueError(f"division at frame {frame}: parent label {parent} is not in the labels")
+        if table[row[parent], 2] != frame - 1:
+            raise ValueError(
+                f"division at frame {frame}: parent label {parent} must end at frame {frame - 1}, "
+                f"it ends at {table[row[parent], 2]}"
+            )
+        for daughter in daughters:
+            if daughter not in row or table[row[daughter], 1] != frame:
+                raise ValueError(
+                    f"division at frame {frame}: daughter label {daughter} must begin at frame {frame}"
+                )
+            table[row[daughter], 3] = parent
+    return table
+
+
+def sequence_name(number: int) -> str:
+    """CTC folder name of sequence ``number``: ``01`` ... ``99``, then ``100`` ..."""
+    if number < 1:
+        raise ValueError(f"CTC sequence numbers start at 1, got {number}")
+    return f"{number:02d}"
+
+
+def frame_digits(n_frames: int) -> int:
+    """Zero-padding of CTC frame numbers: 3 digits, more when frame numbers need them."""
+    return max(3, len(str(max(n_frames - 1, 0))))
+
+
+def write_ctc_sequence(
+    folder: str | Path,
+    number: int,
+    images: np.ndarray,
+    labels: np.ndarray,
+    tracks: np.ndarray,
+    overwrite: bool = False,
+) -> Path:
+    """Write one sequence with its segmentation and tracking ground truth.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The data set root; ``NN`` and ``NN_GT`` are created inside it.
+    number : int
+        Sequence number, from 1.
+    images : np.ndarray
+        uint16 (T, Y, X) images.
+    labels : np.ndarray
+        uint16 (T, Y, X) instance labels, each cell keeping its label for the whole track.
+    tracks : np.ndarray
+        (N, 4) ``L B E P`` rows agreeing with ``labels`` (see ``cellsdf.benchmark.tracks``).
+    overwrite : bool
+        Replace an existing sequence; its frame files beyond the new frame count are removed.
+
+    Returns
+    -------
+    Path
+        The ``NN_GT`` folder.
+
+    Raises
+    ------
+    ValueError
+        If arrays are not uint16 (T, Y, X) of one shape, or ``tracks`` does not match ``labels``.
+    InputError
+        If the sequence already exists and ``overwrite`` is false.
+    """
+    images = _frames(images, "images")
+    labels = _frames(labels, "labels")
+    if images.shape != labels.shape:
+        raise ValueError(f"images {images.shape} and labels {labels.shape} differ in shape")
+    tracks = _checked_tracks(labels, tracks)
+    root = Path(folder)
+    name = sequence_name(number)
+    parts = [
+        (root / name, "t", images),
+        (root / f"{name}_GT" / "SEG", "man_seg", labels),
+        (root / f"{name}_GT" / "TRA", "man_track", labels),
+    ]
+    _refuse_existing([p[0] for p in parts], overwrite)
+    for directory, prefix, frames in parts:
+        _write_frames(directory, prefix, frames)
+    write_track_file(root / f"{name}_GT" / "TRA" / "man_track.txt", tracks)
+    return root / f"{name}_GT"
+
+
+def write_ctc_result(
+    folder: str | Path, number: int, labels: np.ndarray, tracks: np.ndarray, overwrite: bool = False
+) -> Path:
+    """Write a segmentation/tracking result as ``NN_RES/mask000.tif`` ... and ``NN_RES/res_track.txt``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The results root.
+    number : int
+        Sequence number, from 1.
+    labels : np.ndarray
+        uint16 (T, Y, X) result labels.
+    tracks : np.ndarray
+        (N, 4) ``L B E P`` rows agreeing with ``labels``.
+    overwrite : bool
+        Replace an existing result; its frame files beyond the new frame count are removed.
+
+    Returns
+    -------
+    Path
+        The ``NN_RES`` folder.
+    """
+    labels = _frames(labels, "labels")
+    tracks = _checked_tracks(labels, tracks)
+    directory = Path(folder) / f"{sequence_name(number)}_RES"
+    _refuse_existing([directory], overwrite)
+    _write_frames(directory, "mask", labels)
+    write_track_file(directory / "res_track.txt", tracks)
+    return directory
+
+
+def write_track_file(path: str | Path, tracks: np.ndarray) -> None:
+    """Write ``L B E P`` rows, space-separated, one track a line, atomically."""
+    text = "".join(f"{label} {b} {e} {p}\n" for label, b, e, p in np.asarray(tracks, dtype=np.int64).tolist())
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _frames(array: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 3 or array.dtype != np.uint16:
+        raise ValueError(f"{what} must be uint16 (T, Y, X), got {array.dtype} {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{what} has no frames")
+    return array
+
+
+def _checked_tracks(labels: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+    # CTC tools reject a track file whose label spans disagree with the masks, so catch it before writing.
+    tracks = np.asarray(tracks, dtype=np.int64).reshape(-1, 4)
+    tracks = tracks[np.argsort(tracks[:, 0], kind="stable")]
+    expected = track_table(labels)
+    if tracks.shape != expected.shape or not np.array_equal(tracks[:, :3], expected[:, :3]):
+        raise ValueError("tracks do not match the labels: each row's L B E must be where that label is")
+    if np.any(tracks[:, 3] < 0) or not np.isin(tracks[tracks[:, 3] > 0, 3], tracks[:, 0]).all():
+        raise ValueError("every parent in the tracks must be 0 or a track label")
+    return tracks
+
+
+def _refuse_existing(directories: list[Path], overwrite: bool) -> None:
+    if overwrite:
+        return
+    for directory in directories:
+        if directory.is_dir() and any(directory.iterdir()):
+            raise InputError(directory, "already holds files; pass overwrite=true to replace them")
+
+
+def _write_frames(directory: Path, prefix: str, frames: np.ndarray) -> None:
+    digits = frame_digits(frames.shape[0])
+    written = set()
+    for t, frame in enumerate(frames):
+        path = directory / f"{prefix}{t:0{digits}d}.tif"
+        with atomic_path(path) as tmp:
+            # No compression: CTC tools read plain TIFF, and imagecodecs may be missing.
+            tifffile.imwrite(tmp, frame, photometric="minisblack")
+        written.add(path.name)
+    # A stale frame from an earlier, longer run would add a frame to the sequence; remove it.
+    pattern = re.compile(rf"^{prefix}\d+\.tif$")
+    for stale in directory.iterdir():
+        if pattern.match(stale.name) and stale.name not in written:
+            stale.unlink()

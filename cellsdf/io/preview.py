@@ -33,7 +33,9 @@ class PreviewRow:
     surface_frame : int
         Frame index of ``surface``.
     spacing : tuple of float
-        Voxel size (z, y, x) in µm, so the surface has physical proportions.
+        Voxel size (z, y, x) in µm, so projections and surface have physical proportions.
+    frame_interval : float or None
+        Seconds between frames, for times in minutes; None labels frames by index.
     """
 
     title: str
@@ -41,6 +43,13 @@ class PreviewRow:
     surface: np.ndarray
     surface_frame: int
     spacing: tuple[float, float, float]
+    frame_interval: float | None = None
+
+    def time(self, frame: int) -> str:
+        """Label of a frame: its time in minutes, or its index when the interval is unknown."""
+        if self.frame_interval is None:
+            return f"t={frame}"
+        return f"{frame * self.frame_interval / 60.0:.0f} min"
 
 
 def preview_frames(n_frames: int, columns: int = 4) -> list[int]:
@@ -53,6 +62,8 @@ def write_preview(
     sequences: dict[str, np.ndarray],
     spacing: dict[str, tuple[float, float, float]],
     columns: int = 4,
+    *,
+    frame_interval: dict[str, float] | None = None,
 ) -> Path:
     """Draw one row per sequence: z-projections at evenly spaced frames and the last frame's surface.
 
@@ -66,6 +77,8 @@ def write_preview(
         Voxel size (z, y, x) in µm per row, so surfaces have physical proportions.
     columns : int
         Number of projection columns.
+    frame_interval : dict of str to float, optional
+        Seconds between frames per row, for times in minutes.
 
     Returns
     -------
@@ -79,6 +92,7 @@ def write_preview(
             masks[-1],
             len(masks) - 1,
             spacing[title],
+            None if frame_interval is None else frame_interval.get(title),
         )
         for title, masks in sequences.items()
     ]
@@ -87,6 +101,9 @@ def write_preview(
 
 def write_preview_rows(path: str | Path, rows: list[PreviewRow]) -> Path:
     """Draw preview rows (projections, then a rendered surface) into one PNG, atomically.
+
+    Every projection is drawn in µm on one common field, so cells of different voxel sizes appear at their
+    true relative sizes, with a scale bar.
 
     Parameters
     ----------
@@ -101,20 +118,42 @@ def write_preview_rows(path: str | Path, rows: list[PreviewRow]) -> Path:
         The written picture.
     """
     columns = max(len(r.projections) for r in rows)
+    field = max(
+        max(image.shape[0] * r.spacing[1], image.shape[1] * r.spacing[2])
+        for r in rows
+        for image in r.projections.values()
+    )
+    bar = _scale_bar_length(field)
     fig = Figure(figsize=(2.2 * (columns + 1), 2.3 * len(rows)), layout="constrained")
     FigureCanvasAgg(fig)
     for row, r in enumerate(rows):
         for col, (frame, image) in enumerate(r.projections.items()):
             ax = fig.add_subplot(len(rows), columns + 1, row * (columns + 1) + col + 1)
-            ax.imshow(image, cmap="gray", interpolation="nearest")
-            ax.set_title(f"{r.title}  t={frame}", fontsize=8)
-            ax.set_axis_off()
+            height, width = image.shape[0] * r.spacing[1], image.shape[1] * r.spacing[2]
+            extent = (-width / 2, width / 2, height / 2, -height / 2)
+            ax.imshow(image, cmap="gray", interpolation="nearest", extent=extent)
+            ax.set_xlim(-field / 2, field / 2)
+            ax.set_ylim(field / 2, -field / 2)
+            ax.set_facecolor("black")
+            left, bottom = -0.45 * field, 0.42 * field
+            ax.plot([left, left + bar], [bottom, bottom], color="yellow", linewidth=2)
+            ax.text(left, bottom - 0.04 * field, f"{bar:g} µm", color="yellow", fontsize=6)
+            ax.set_title(f"{r.title}  {r.time(frame)}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
         ax = fig.add_subplot(len(rows), columns + 1, (row + 1) * (columns + 1), projection="3d")
         draw_surface(ax, r.surface, r.spacing)
-        ax.set_title(f"{r.title}  surface t={r.surface_frame}", fontsize=8)
+        ax.set_title(f"{r.title}  surface {r.time(r.surface_frame)}", fontsize=8)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     return Path(path)
+
+
+def _scale_bar_length(field: float) -> float:
+    """Return a round length (1, 2 or 5 times a power of ten µm) near a fifth of the field."""
+    target = field / 5.0
+    power = 10.0 ** np.floor(np.log10(target))
+    return float(max(m * power for m in (1, 2, 5) if m * power <= target))
 
 
 def draw_surface(

@@ -23,7 +23,7 @@ from cellsdf.errors import InputError
 from cellsdf.generate.sampling import gaussian_latent
 from cellsdf.geometry.grid import grid_axis, grid_step
 from cellsdf.geometry.overlap import dice
-from cellsdf.geometry.rotation import uniform_rotation
+from cellsdf.geometry.rotation import axis_angle_matrix, uniform_rotation
 from cellsdf.lift.rays import RayBatch, RaySampler, ray_minimum, silhouette_loss
 from cellsdf.lift.render import (
     PlacedDecoder,
@@ -34,7 +34,6 @@ from cellsdf.lift.render import (
 )
 from cellsdf.lift.views import View
 from cellsdf.model.fitting import frozen
-from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder
 from cellsdf.model.trained import TrainedModel
 

@@ -11,7 +11,7 @@ import tifffile
 import torch
 
 from cellsdf.errors import InputError
-from cellsdf.model.rotation import axis_angle_matrix
+from cellsdf.geometry.rotation import axis_angle_matrix
 
 MIN_SIZE = 8
 
@@ -42,7 +42,7 @@ def rotation_from_degrees(degrees: Sequence[float]) -> np.ndarray:
     """Rotation matrix of a rotation vector in degrees, components (z, y, x) like the arrays.
 
     ``[0, 90, 0]`` turns the object 90° about the y axis, so the view looks at its side (z and x swap). The
-    matrix is :func:`cellsdf.model.rotation.axis_angle_matrix` of the vector in radians.
+    matrix is :func:`cellsdf.geometry.rotation.axis_angle_matrix` of the vector in radians.
 
     Parameters
     ----------

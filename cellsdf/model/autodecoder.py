@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from cellsdf.errors import InputError
-from cellsdf.model.rotation import axis_angle_matrix, rotate
+from cellsdf.geometry.rotation import axis_angle_matrix, rotate
 from cellsdf.model.siren import SirenDecoder
 
 

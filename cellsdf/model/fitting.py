@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from cellsdf.geometry.rotation import axis_angle_matrix, rotate
 from cellsdf.model.autodecoder import clamped_l1
-from cellsdf.model.rotation import axis_angle_matrix, rotate
 from cellsdf.model.siren import SirenDecoder
 
 

@@ -11,9 +11,9 @@ import torch
 
 from cellsdf.decode.volumes import decode_masks
 from cellsdf.errors import InputError
+from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.checkpoint import load_autodecoder, resolve_checkpoint
-from cellsdf.model.rotation import axis_angle_matrix
 from cellsdf.model.siren import SirenDecoder
 
 

@@ -10,6 +10,7 @@ import torch
 
 from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions
 from cellsdf.errors import InputError, check_whole
+from cellsdf.geometry.grid import frame_times
 
 
 @dataclass(frozen=True)
@@ -84,4 +85,4 @@ def output_times(frames: int | None, data_times: np.ndarray) -> np.ndarray:
     """
     if frames is None:
         return np.asarray(data_times, np.float64)
-    return np.linspace(-1.0, 1.0, frames) if frames > 1 else np.zeros(1)
+    return frame_times(frames)

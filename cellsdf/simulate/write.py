@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from cellsdf.errors import InputError
+from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import check_writable
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.progress import track
 from cellsdf.simulate import CELL_LINES, sequence_rng, simulate_frames
+from cellsdf.simulate.lines import line_constants, line_spacing
 
 
 def simulate_to_folder(
@@ -22,8 +23,8 @@ def simulate_to_folder(
     sequences: int = 33,
     frames: int = 30,
     size: int = 256,
-    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    frame_interval: float = 1.0,
+    spacing: tuple[float, float, float] | None = None,
+    frame_interval: float | None = None,
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = False,
@@ -40,10 +41,11 @@ def simulate_to_folder(
         Output folder.
     sequences, frames, size : int
         Number of sequences, frames per sequence, grid side in voxels.
-    spacing : tuple of float
-        Voxel size (z, y, x) in µm written to the TIFFs.
-    frame_interval : float
-        Seconds between frames written to the TIFFs.
+    spacing : tuple of float, optional
+        Voxel size (z, y, x) in µm written to the TIFFs; None: the line's own at ``size``
+        (:func:`cellsdf.simulate.lines.line_spacing`).
+    frame_interval : float, optional
+        Seconds between frames written to the TIFFs; None: the line's own.
     seed : int
         Run seed; sequence i uses ``SeedSequence([seed, i])``.
     overwrite : bool
@@ -60,10 +62,11 @@ def simulate_to_folder(
         raise InputError(
             "cellline", f"unknown cell line {cell_line!r}; choose one of {', '.join(CELL_LINES)}"
         )
-    if sequences < 1 or frames < 1 or size < 16:
-        raise InputError(
-            "simulate", f"need sequences >= 1, frames >= 1, size >= 16 (got {sequences}, {frames}, {size})"
-        )
+    check_whole(sequences, "sequences")
+    check_whole(frames, "frames")
+    check_whole(size, "size", 16)
+    spacing = line_spacing(cell_line, size) if spacing is None else spacing
+    frame_interval = line_constants(cell_line).frame_interval if frame_interval is None else frame_interval
     out = Path(out)
     files = [out / f"{cell_line}_{i:03d}.tif" for i in range(sequences)]
     for file in [*files, out / "manifest.json"]:

@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> dict:
     """Simulate, prepare and generate every built-in cell line; draw a preview; write an evaluation report."""
     out = Path(cfg.out)
     config = OmegaConf.to_container(cfg, resolve=True)
-    previews, spacings, datasets = {}, {}, {}
+    previews, spacings, intervals, datasets = {}, {}, {}, {}
     for name in cfg.celllines:
         folder = out / "simulated" / name
         spacing = line_spacing(name, cfg.size)
@@ -56,6 +56,7 @@ def run(cfg: DictConfig) -> dict:
         )
         previews[f"{name} simulated"] = read_timelapse(folder / items[0]["file"]).data > 0
         spacings[f"{name} simulated"] = spacing
+        intervals[f"{name} simulated"] = line_constants(name).frame_interval
     for name in cfg.celllines:
         request = make_request(
             ckpt=name,
@@ -71,7 +72,8 @@ def run(cfg: DictConfig) -> dict:
         generate_cells(request, folder, config, overwrite=cfg.overwrite, progress=cfg.progress)
         stack = read_timelapse(folder / cell_name(0) / "mask.tif")
         previews[f"{name} generated"], spacings[f"{name} generated"] = stack.data > 0, stack.spacing
-    picture = write_preview(out / "preview.png", previews, spacings)
+        intervals[f"{name} generated"] = stack.frame_interval
+    picture = write_preview(out / "preview.png", previews, spacings, frame_interval=intervals)
     benchmark = build_benchmark(
         out / "generated" / cfg.benchmark.cellline,
         out / "benchmark",

@@ -8,7 +8,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.spacing import check_spacing
-from cellsdf.simulate.lines import line_constants, line_spacing
 from cellsdf.simulate.write import simulate_to_folder
 
 
@@ -23,8 +22,7 @@ def run(cfg: DictConfig) -> dict:
         sequences=cfg.sequences,
         frames=cfg.frames,
         size=cfg.size,
-        spacing=spacing or line_spacing(line, cfg.size),
-        frame_interval=line_constants(line).frame_interval,
+        spacing=spacing,
         seed=cfg.seed,
         overwrite=cfg.overwrite,
         progress=cfg.progress,

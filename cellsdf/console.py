@@ -1,0 +1,52 @@
+"""What a command shows: our progress and results; library warnings and logs only when asked for."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+# Loggers of the libraries that talk during training (tips, GPU and TPU notes, summaries).
+_LIBRARY_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric", "torch")
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """Silence library warnings and info logs unless ``verbose`` (errors still show).
+
+    Parameters
+    ----------
+    verbose : bool
+        Keep everything the libraries say.
+    """
+    if verbose:
+        return
+    warnings.simplefilter("ignore")
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def hydra_error_line(text: str) -> str:
+    r"""Condense Hydra's multi-line composition error into one line.
+
+    Examples
+    --------
+    >>> text = "In 'train': Could not find 'cellline/xyz'\n\nAvailable options in 'cellline':\n\tcele\n\tplat"
+    >>> hydra_error_line(text + "\nConfig search path: ...")
+    "In 'train': Could not find 'cellline/xyz'; available: cele, plat"
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Set the environment variable")]
+    if not lines:
+        return "invalid options"
+    message = lines[0]
+    if any(line.startswith("Available options") for line in lines):
+        start = next(i for i, line in enumerate(lines) if line.startswith("Available options")) + 1
+        options = []
+        for line in lines[start:]:
+            if line.startswith("Config search path") or ":" in line:
+                break
+            options.append(line)
+        message += f"; available: {', '.join(options)}"
+    elif any("is not in struct" in line for line in lines):
+        key = message.removeprefix("Could not override ").rstrip(".")
+        message = f"unknown option {key} (see the options with --cfg job)"
+    return message

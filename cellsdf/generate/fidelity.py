@@ -1,0 +1,212 @@
+"""Scoring a trained model's generation against held-out reference cells of its cell line.
+
+Generated cells are the sampler's first draws (no redraws), decoded on a grid whose voxel size equals the
+reference's, so every descriptor compares like with like in µm. For a built-in line the references are fresh
+simulator seeds (two disjoint draws: the reference and its floor), and the training sequences are made again
+from the model's recipe for the novelty figures. For a user's own data the references are held-out folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cellsdf.evaluate.fidelity import describe_masks, score_generation
+from cellsdf.evaluate.inputs import iter_masks, list_sequences
+from cellsdf.evaluate.topology import LINE_RULES
+from cellsdf.generate.sampling import SamplerOptions, draw_cell
+from cellsdf.geometry.grid import frame_times
+from cellsdf.model.trained import TrainedModel
+from cellsdf.progress import track
+from cellsdf.simulate import sequence_rng, simulate_frames
+from cellsdf.simulate.lines import line_spacing
+
+# Simulator seeds of the two reference draws, offset from the training seed so that no sequence repeats.
+REFERENCE_SEEDS = (1001, 2002)
+
+
+@dataclass(frozen=True)
+class ScoredSets:
+    """The mask sequences that a scorecard compares, with their voxel sizes (µm)."""
+
+    generated: list[np.ndarray]
+    reference: list[np.ndarray]
+    reference_b: list[np.ndarray]
+    training: list[np.ndarray] | None
+    spacing: tuple[float, float, float]
+    generated_spacing: tuple[float, float, float]
+
+
+def simulated_sequences(
+    cell_line: str, *, count: int, frames: int, size: int, seed: int, progress: bool = False
+) -> list[np.ndarray]:
+    """Simulate sequences ``0 .. count - 1`` of ``seed`` (each independent of the others) in memory.
+
+    Examples
+    --------
+    >>> [s.shape for s in simulated_sequences("plat", count=1, frames=2, size=16, seed=0)]
+    [(2, 16, 16, 16)]
+    """
+    out = []
+    for i in track(range(count), f"simulating {cell_line} (seed {seed})", show=progress):
+        stream, _, _ = simulate_frames(cell_line, frames, size, sequence_rng(seed, i))
+        out.append(np.stack(list(stream)))
+    return out
+
+
+def matching_resolution(model: TrainedModel, voxel: float) -> int:
+    """Grid side over the model's cube whose voxel is ``voxel`` µm (the reference's), at least 8.
+
+    The model's cube spans 2 / scale µm, so the side is that over the voxel size, plus one.
+    """
+    return max(8, int(round(2.0 / (model.scale() * voxel))) + 1)
+
+
+def generated_sequences(
+    model: TrainedModel,
+    *,
+    count: int,
+    frames: int,
+    resolution: int,
+    seed: int,
+    sampler: SamplerOptions,
+    progress: bool = False,
+) -> list[np.ndarray]:
+    """Decode the first draw of generated cells ``0 .. count - 1`` (as ``cellsdf generate`` seeds them).
+
+    Returns
+    -------
+    list of np.ndarray
+        bool (T, R, R, R) masks per cell.
+    """
+    latents = model.latents
+    times = frame_times(frames)
+    out = []
+    for i in track(range(count), "decoding generated cells", show=progress):
+        rng = np.random.default_rng([seed, i])
+        latent, rotation, _ = draw_cell(latents, sampler, rng, i, count)
+        out.append(
+            np.stack(list(model.decode_masks(latent, times, resolution=resolution, rotation=rotation)))
+        )
+    return out
+
+
+def folder_sequences(path: str | Path) -> tuple[list[np.ndarray], tuple[float, float, float]]:
+    """Read a folder's mask sequences (anything ``cellsdf evaluate`` reads) and their common voxel size."""
+    specs = list_sequences(path)
+    spacings = {s.spacing for s in specs if s.spacing is not None}
+    if len(spacings) != 1:
+        raise ValueError(f"{path}: sequences must share one voxel size, found {sorted(spacings) or 'none'}")
+    sequences = [np.stack(list(iter_masks(s))) for s in specs]
+    return sequences, tuple(float(v) for v in spacings.pop())
+
+
+def simulated_sets(
+    model: TrainedModel,
+    *,
+    cell_line: str,
+    count: int,
+    frames: int,
+    size: int,
+    seed: int,
+    sampler: SamplerOptions,
+    progress: bool = False,
+) -> ScoredSets:
+    """Make generated cells, two fresh simulator draws of a built-in line and the recipe's training cells."""
+    spacing = line_spacing(cell_line, size)
+    resolution = matching_resolution(model, spacing[0])
+    recipe = model.data.recipe
+    training = None
+    if recipe is not None and recipe.get("cell_line") == cell_line:
+        trained = min(count, int(recipe["simulate"]["sequences"]))
+        training = simulated_sequences(
+            cell_line, count=trained, frames=frames, size=size, seed=int(recipe["seed"]), progress=progress
+        )
+    references = [
+        simulated_sequences(cell_line, count=count, frames=frames, size=size, seed=s, progress=progress)
+        for s in REFERENCE_SEEDS
+    ]
+    generated = generated_sequences(
+        model,
+        count=count,
+        frames=frames,
+        resolution=resolution,
+        seed=seed,
+        sampler=sampler,
+        progress=progress,
+    )
+    voxel = 2.0 / (resolution - 1) / model.scale()
+    return ScoredSets(generated, *references, training, spacing, (voxel,) * 3)
+
+
+def folder_sets(
+    model: TrainedModel,
+    *,
+    reference: str | Path,
+    reference_b: str | Path,
+    training: str | Path | None,
+    count: int,
+    frames: int,
+    seed: int,
+    sampler: SamplerOptions,
+    progress: bool = False,
+) -> ScoredSets:
+    """Make generated cells and read a user's held-out reference folders (two disjoint parts of the data)."""
+    first, spacing = folder_sequences(reference)
+    second, spacing_b = folder_sequences(reference_b)
+    if not np.allclose(spacing, spacing_b):
+        raise ValueError(f"{reference_b}: voxel size {spacing_b} differs from {reference}'s {spacing}")
+    trained = None if training is None else folder_sequences(training)[0]
+    resolution = matching_resolution(model, min(spacing))
+    generated = generated_sequences(
+        model,
+        count=count,
+        frames=frames,
+        resolution=resolution,
+        seed=seed,
+        sampler=sampler,
+        progress=progress,
+    )
+    voxel = 2.0 / (resolution - 1) / model.scale()
+    return ScoredSets(generated, first, second, trained, spacing, (voxel,) * 3)
+
+
+def score_sets(sets: ScoredSets, *, rule: str, seed: int, resamples: int = 1000) -> dict:
+    """Describe every set in µm with its own voxel size and score them (:func:`score_generation`)."""
+    described = {
+        "generated": describe_masks(sets.generated, spacing=sets.generated_spacing),
+        "reference": describe_masks(sets.reference, spacing=sets.spacing),
+        "reference_b": describe_masks(sets.reference_b, spacing=sets.spacing),
+    }
+    training = None if sets.training is None else describe_masks(sets.training, spacing=sets.spacing)
+    card = score_generation(
+        described["generated"],
+        described["reference"],
+        described["reference_b"],
+        training,
+        spacing=sets.spacing,
+        rule=rule,
+        resamples=resamples,
+        seed=seed,
+    )
+    card["generated_spacing"] = [float(v) for v in sets.generated_spacing]
+    return card
+
+
+def line_rule(cell_line: str | None, rule: str | None) -> str:
+    """Return the topology rule: ``rule`` when given, else the built-in line's."""
+    if rule is not None:
+        return rule
+    if cell_line not in LINE_RULES:
+        raise ValueError("topology: pass topology=single|divide_once for cells of your own line")
+    return LINE_RULES[cell_line]
+
+
+def model_cell_line(model: TrainedModel, cell_line: str | None) -> str | None:
+    """Return the built-in line a model was trained on (its recipe), or ``cell_line`` when given."""
+    if cell_line is not None:
+        return cell_line
+    recipe = model.data.recipe
+    return None if recipe is None else recipe.get("cell_line")

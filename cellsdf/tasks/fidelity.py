@@ -1,0 +1,77 @@
+"""``cellsdf fidelity``: a trained model's generated cells against held-out reference cells of its line."""
+
+from __future__ import annotations
+
+import json
+
+from omegaconf import DictConfig, OmegaConf
+
+from cellsdf.errors import InputError, check_whole
+from cellsdf.evaluate.fidelity import scorecard_table
+from cellsdf.generate.fidelity import folder_sets, line_rule, model_cell_line, score_sets, simulated_sets
+from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.io.atomic import atomic_path
+from cellsdf.io.folders import check_out_folder
+from cellsdf.io.hashing import file_sha256
+from cellsdf.io.manifest import write_manifest
+from cellsdf.io.preview import write_preview
+from cellsdf.model.trained import load_trained, select_device
+
+
+def run(cfg: DictConfig) -> dict:
+    """Score as configured in ``conf/fidelity.yaml``; return the output folder and the scorecard."""
+    count = check_whole(cfg.n, "n", 2)
+    frames = check_whole(cfg.frames, "frames", 1)
+    size = check_whole(cfg.size, "size", 16)
+    resamples = check_whole(cfg.resamples, "resamples", 10)
+    s = cfg.sampler
+    sampler = SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation)
+    model = load_trained(cfg.ckpt, device=select_device(cfg.device))
+    own = cfg.reference is not None or cfg.reference_b is not None
+    chosen = cfg.cellline.name if cfg.get("cellline") else None
+    line = None if own else model_cell_line(model, chosen)
+    if own and (cfg.reference is None or cfg.reference_b is None):
+        raise InputError("reference", "own data needs both reference=<folder> and reference_b=<folder>")
+    if not own and line is None:
+        raise InputError(model.file, "names no built-in line; pass cellline=<line> or reference= folders")
+    rule = line_rule(line, cfg.topology)
+    out = check_out_folder(cfg.out, cfg.overwrite)
+    options = {
+        "count": count,
+        "frames": frames,
+        "seed": cfg.seed,
+        "sampler": sampler,
+        "progress": cfg.progress,
+    }
+    if own:
+        sets = folder_sets(
+            model, reference=cfg.reference, reference_b=cfg.reference_b, training=cfg.training, **options
+        )
+    else:
+        sets = simulated_sets(model, cell_line=line, size=size, **options)
+    card = score_sets(sets, rule=rule, seed=cfg.seed, resamples=resamples)
+    card.update(model=str(model.file), cell_line=line, sampler=OmegaConf.to_container(cfg.sampler))
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "fidelity.json") as tmp:
+        tmp.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for name, markup in (("scorecard.md", "markdown"), ("scorecard.html", "html")):
+        with atomic_path(out / name) as tmp:
+            tmp.write_text(scorecard_table(card, markup=markup) + "\n", encoding="utf-8")
+    title = line or "reference"
+    write_preview(
+        out / "preview.png",
+        {f"{title} reference": sets.reference[0], f"{title} generated": sets.generated[0]},
+        {f"{title} reference": sets.spacing, f"{title} generated": sets.generated_spacing},
+    )
+    write_manifest(
+        out,
+        "fidelity",
+        OmegaConf.to_container(cfg, resolve=True),
+        cfg.seed,
+        [{"file": f} for f in ("fidelity.json", "scorecard.md", "scorecard.html", "preview.png")],
+        checkpoint=str(model.file),
+        checkpoint_sha256=file_sha256(model.file),
+    )
+    print(scorecard_table(card, markup="markdown"))
+    print(f"wrote fidelity.json, scorecard.md, scorecard.html and preview.png to {out.resolve()}")
+    return {"out": out, "scorecard": card}
