@@ -1,6 +1,5 @@
 """The geometry ground floor: grid step and spacing, marching cubes, uniform rotations, overlap measures."""
 
-
 import numpy as np
 import pytest
 import trimesh
