@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, write_volumes
+from cellsdf.evaluate.topology import check_rule, component_counts
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
 from cellsdf.model.trained import TrainedModel
 from cellsdf.progress import track
@@ -42,17 +43,28 @@ class RejectedCell(Exception):
 
 @dataclass
 class _Watcher:
-    """Checks frames as they stream past and keeps what the preview needs."""
+    """Checks frames as they stream past (and, with a rule, their topology) and keeps the preview's frames."""
 
     picks: list[int]
+    frames: int
+    rule: str | None = None
     projections: dict[int, np.ndarray] = field(default_factory=dict)
     last: np.ndarray | None = None
+    counts: list[int] = field(default_factory=list)
 
     def watch(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for index, mask in enumerate(masks):
             problem = frame_problem(mask)
             if problem is not None:
                 raise RejectedCell(index, problem)
+            if self.rule is not None:
+                self.counts.append(int(component_counts([mask])[0]))
+                verdict = check_rule(self.counts, self.rule)
+                # A dividing line may still divide in a later frame; only the whole sequence can fail that.
+                pending = verdict["reason"] == "never divides" and index < self.frames - 1
+                if not verdict["keeps"] and not pending:
+                    where = index if verdict["first_break"] is None else verdict["first_break"]
+                    raise RejectedCell(where, f"breaks the {self.rule} topology rule ({verdict['reason']})")
             if index in self.picks:
                 self.projections[index] = mask.max(axis=0)
             self.last = mask
@@ -73,6 +85,7 @@ def write_cell(
     mesh: MeshOptions = DEFAULT_MESH,
     title: str = "cell",
     progress: bool = False,
+    topology: str | None = None,
 ) -> list[dict]:
     """Decode one generated cell frame by frame and write its files and ``preview.png`` into ``folder``.
 
@@ -102,6 +115,9 @@ def write_cell(
         Name on the progress bar and the preview.
     progress : bool
         Show a progress bar over frames.
+    topology : {'single', 'divide_once'}, optional
+        The cell line's rule (:mod:`cellsdf.evaluate.topology`): a cell whose connected components break
+        it (floating fragments, a division that merges back or never happens) is rejected.
 
     Returns
     -------
@@ -112,11 +128,11 @@ def write_cell(
     Raises
     ------
     RejectedCell
-        If a frame is empty or touches the grid border; files written so far are left for the caller to
-        remove.
+        If a frame is empty, touches the grid border or breaks ``topology``; files written so far are left
+        for the caller to remove.
     """
     folder = Path(folder)
-    watcher = _Watcher(preview_frames(len(times)))
+    watcher = _Watcher(preview_frames(len(times)), len(times), topology)
     masks = watcher.watch(model.decode_masks(latent, times, resolution=resolution, rotation=rotation))
     masks = track(masks, title, total=len(times), show=progress)
     frames = write_volumes(masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh)

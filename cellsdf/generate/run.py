@@ -20,6 +20,7 @@ import numpy as np
 
 from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions
 from cellsdf.errors import InputError, check_whole
+from cellsdf.evaluate.topology import LINE_RULES, RULES
 from cellsdf.generate.cell import RejectedCell, write_cell
 from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_cell
 from cellsdf.geometry.grid import frame_times, grid_spacing
@@ -32,6 +33,7 @@ RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
 # Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
 # manifest's config leaves them out.
+TOPOLOGIES = ("auto", "none", *RULES)
 NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose")
 # Bytes per voxel held at once while a frame is decoded and written (mask, TIFF page, decoder grids), and
 # what the SDF format adds (edt's distances and the normalised copy, float32).
@@ -72,6 +74,7 @@ def _check_options(
     sampler: SamplerOptions,
     max_draws: int,
     frame_interval: float | None,
+    topology: str,
 ) -> None:
     """Refuse bad options with one line naming the option, before anything is loaded or written."""
     for name, value in (("n", n), ("frames", frames), ("max_draws", max_draws)):
@@ -93,6 +96,8 @@ def _check_options(
         )
     if mesh_format not in MESH_FORMATS:
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {mesh_format!r}")
+    if topology not in TOPOLOGIES:
+        raise InputError("topology", f"choose one of {', '.join(TOPOLOGIES)}, got {topology!r}")
     if sampler.name not in SAMPLERS:
         raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {sampler.name!r}")
     if sampler.rotation not in ROTATIONS:
@@ -113,6 +118,19 @@ def learned_codes(model: TrainedModel, sampler: SamplerOptions) -> np.ndarray:
             "sampler.path", f"indices must lie in 0 .. {len(latents) - 1}, got {list(sampler.path)}"
         )
     return latents
+
+
+def topology_rule(model: TrainedModel, topology: str) -> str | None:
+    """Return the topology rule generated cells must keep: ``auto`` takes the rule of the model's line.
+
+    A model trained on a built-in line knows it from its recipe; for other data ``auto`` checks nothing.
+    """
+    if topology == "none":
+        return None
+    if topology != "auto":
+        return topology
+    recipe = model.data.recipe or {}
+    return LINE_RULES.get(recipe.get("cell_line"))
 
 
 def timing(model: TrainedModel, frames: int, override: float | None) -> tuple[float, float]:
@@ -177,6 +195,7 @@ class Request:
     mesh: MeshOptions
     max_draws: int = 20
     frame_interval: float | None = None
+    topology: str = "auto"
 
 
 def make_request(
@@ -194,6 +213,7 @@ def make_request(
     timelapse_faces: int | None = 20000,
     max_draws: int = 20,
     frame_interval: float | None = None,
+    topology: str = "auto",
 ) -> Request:
     """Check a generate run's options and collect them (InputError names a bad one).
 
@@ -213,10 +233,21 @@ def make_request(
         sampler=sampler,
         max_draws=max_draws,
         frame_interval=frame_interval,
+        topology=topology,
     )
     mesh = MeshOptions(mesh_format, smoothing, faces, timelapse_faces)
     return Request(
-        str(ckpt), n, frames, resolution, seed, sampler, tuple(formats), mesh, max_draws, frame_interval
+        str(ckpt),
+        n,
+        frames,
+        resolution,
+        seed,
+        sampler,
+        tuple(formats),
+        mesh,
+        max_draws,
+        frame_interval,
+        topology,
     )
 
 
@@ -262,6 +293,7 @@ def generate_cells(
     model = load_trained(request.ckpt, device=select_device(device))
     ckpt = model.file
     latents = learned_codes(model, request.sampler)
+    rule = topology_rule(model, request.topology)
     scale, interval = timing(model, request.frames, request.frame_interval)
     spacing = grid_spacing(request.resolution, scale)
     times = frame_times(request.frames).tolist()
@@ -280,7 +312,7 @@ def generate_cells(
         if not overwrite and complete_cell(folder, key) is not None:
             skipped.append(folder.name)
             continue
-        record = _make_cell(model, latents, request, index, out, times, spacing, interval, progress)
+        record = _make_cell(model, latents, request, index, out, times, spacing, interval, progress, rule)
         record.update(run_key=key, checkpoint_sha256=checkpoint_sha256)
         _finish_cell(out, folder, record)
         written.append(folder.name)
@@ -298,12 +330,14 @@ def _make_cell(
     spacing: tuple[float, float, float],
     interval: float,
     progress: bool,
+    rule: str | None,
 ) -> dict:
     """Draw cell ``index`` until every frame passes the checks; write it to its partial folder."""
     name = cell_name(index)
     partial = out / f".{name}.partial"
     rng = np.random.default_rng([request.seed, index])
     rejected: list[str] = []
+    reasons: dict[str, int] = {}
     draws = request.max_draws if request.sampler.random else 1
     for _ in range(draws):
         latent, rotation, info = draw_cell(latents, request.sampler, rng, index, request.n)
@@ -322,9 +356,11 @@ def _make_cell(
                 mesh=request.mesh,
                 title=name,
                 progress=progress,
+                topology=rule,
             )
         except RejectedCell as err:
             rejected.append(str(err))
+            reasons[err.problem] = reasons.get(err.problem, 0) + 1
             continue
         return {
             "name": name,
@@ -335,6 +371,7 @@ def _make_cell(
             "rotation": None if rotation is None else rotation.tolist(),
             "redraws": len(rejected),
             "rejected": rejected,
+            "rejections": reasons,
             "times": times,
             "spacing_um": list(spacing),
             "frame_interval_s": interval,
@@ -378,4 +415,14 @@ def _write_manifest_when_complete(
         checkpoint_sha256=checkpoint_sha256,
         run_key=key,
         redraws=sum(r["redraws"] for r in records),
+        rejections=_summed([r.get("rejections", {}) for r in records]),
+        topology=request.topology,
     )
+
+
+def _summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for entry in counts:
+        for reason, count in entry.items():
+            total[reason] = total.get(reason, 0) + count
+    return total

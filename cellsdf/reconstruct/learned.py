@@ -18,6 +18,7 @@ def reconstruct_sequences(
     *,
     sequences: Sequence[str] | None = None,
     dataset: str | Path | None = None,
+    remake_in: str | Path | None = None,
 ) -> tuple[dict, list[dict], Path]:
     """Decode learned sequences of ``model`` into ``out`` and score them against the training data.
 
@@ -32,14 +33,17 @@ def reconstruct_sequences(
     sequences : sequence of str, optional
         Names of the training sequences to decode; None: all.
     dataset : str or Path, optional
-        The prepared training dataset; None: the one the model records.
+        The prepared training dataset; None: the one the model records, or its recipe's data made again.
+    remake_in : str or Path, optional
+        Where data made again from the recipe go (see :func:`cellsdf.reconstruct.score.training_dataset`).
 
     Returns
     -------
     tuple
         ``metrics.json`` content, manifest items, and the dataset file used.
     """
-    path, data = training_dataset(model, None if dataset is None else str(dataset))
+    override = None if dataset is None else str(dataset)
+    path, data = training_dataset(model, override, remake_in=remake_in, progress=options.progress)
     names = [s.name for s in data.sequences]
     chosen = names if sequences is None else list(sequences)
     unknown = [n for n in chosen if n not in names]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from cellsdf.dataset.prepared import PreparedDataset, iter_eval_masks, read_index, read_prepared
+from cellsdf.dataset.training import make_from_recipe
 from cellsdf.decode.volumes import write_volumes
 from cellsdf.errors import InputError
 from cellsdf.evaluate.reconstruction import reconstruction_metrics
@@ -156,15 +159,29 @@ def _means(scores: list[dict]) -> dict[str, float | None]:
     return means
 
 
-def training_dataset(model: TrainedModel, override: str | None = None) -> tuple[Path, PreparedDataset]:
+def training_dataset(
+    model: TrainedModel,
+    override: str | None = None,
+    *,
+    remake_in: str | Path | None = None,
+    progress: bool = False,
+) -> tuple[Path, PreparedDataset]:
     """Find and read the prepared dataset a model was trained on, checking that its sequences are the model's.
+
+    A model trained on a simulated line records the recipe of its data; when the file it names is not on
+    this machine (a shipped model, a run moved elsewhere), the data are made again from that recipe into
+    ``remake_in`` (reused when already there), so reconstruction works anywhere.
 
     Parameters
     ----------
     model : TrainedModel
-        Trained model; its training record names the file.
+        Trained model; its training record names the file and the recipe.
     override : str, optional
         Another path to the dataset (``data.path=``).
+    remake_in : str or Path, optional
+        Folder for data made again from the recipe; None: ``cellsdf`` in the user's cache folder.
+    progress : bool
+        Progress bars while the data are made.
 
     Returns
     -------
@@ -173,9 +190,17 @@ def training_dataset(model: TrainedModel, override: str | None = None) -> tuple[
     """
     ckpt = model.file
     stored = model.data.path
-    if override is None and stored is None:
+    recipe = model.data.recipe
+    if override is not None:
+        path = Path(override)
+    elif stored is not None and Path(stored).is_file():
+        path = Path(stored)
+    elif recipe is not None:
+        path = _remade(recipe, remake_in, progress)
+    elif stored is None:
         raise InputError(ckpt, "the checkpoint names no training dataset; pass data.path=<prepared .h5>")
-    path = Path(override if override is not None else stored)
+    else:
+        path = Path(stored)
     if not path.is_file():
         raise InputError(
             path, "training dataset not found; pass data.path=<prepared .h5> to point to the model's data"
@@ -188,6 +213,18 @@ def training_dataset(model: TrainedModel, override: str | None = None) -> tuple[
             path, f"holds sequences {names[:4]}..., but the model {ckpt} was trained on {expected[:4]}..."
         )
     return path, data
+
+
+def _remade(recipe: dict, folder: str | Path | None, progress: bool) -> Path:
+    """Return the recipe's prepared file in ``folder`` (default: the user cache), made there when missing."""
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    if folder is None:
+        folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cellsdf" / "training_data"
+    folder = Path(folder) / key
+    prepared = folder / "dataset.h5"
+    if not prepared.is_file():
+        make_from_recipe(recipe, folder, overwrite=True, progress=progress)
+    return prepared
 
 
 def write_run_manifest(

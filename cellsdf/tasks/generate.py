@@ -29,6 +29,7 @@ def run(cfg: DictConfig) -> dict:
         timelapse_faces=cfg.mesh.timelapse_faces,
         max_draws=cfg.max_draws,
         frame_interval=cfg.frame_interval,
+        topology=cfg.topology,
     )
     config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_KEY}
     result = generate_cells(

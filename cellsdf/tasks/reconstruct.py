@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> dict:
     out = check_out_folder(cfg.out, cfg.overwrite)
     sequences = None if cfg.sequences is None else [str(s) for s in as_list(cfg.sequences)]
     metrics, items, dataset = reconstruct_sequences(
-        model, out, options, sequences=sequences, dataset=cfg.data.path
+        model, out, options, sequences=sequences, dataset=cfg.data.path, remake_in=cfg.data.remake_in
     )
     config = OmegaConf.to_container(cfg, resolve=True)
     write_run_manifest(out, "reconstruct", config, cfg.seed, items, model.file, dataset)
