@@ -196,3 +196,16 @@ def test_joblib_multirun_matches_one_run(tmp_path):
     files = tree(sharded)
     files.pop("multirun.yaml", None)
     assert files == tree(tmp_path / "one")
+
+
+def test_cells_that_break_the_topology_rule_are_redrawn_and_counted(tmp_path, capsys):
+    # plat cells never divide, so none keeps the divide_once rule: every draw is rejected, then refused.
+    with pytest.raises(SystemExit) as err:
+        generate(tmp_path / "g", "ckpt=plat", "n=1", "max_draws=2", "topology=divide_once", *SMALL)
+    assert err.value.code == 2
+    assert "breaks the divide_once topology rule (never divides)" in capsys.readouterr().err
+    manifest = generate(tmp_path / "h", "ckpt=plat", "n=2", "topology=single", *SMALL)
+    assert manifest["topology"] == "single" and isinstance(manifest["rejections"], dict)
+    assert sum(manifest["rejections"].values()) == manifest["redraws"]
+    for item in manifest["items"]:
+        assert all(frame["components"] >= 1 for frame in item["frames"])

@@ -123,7 +123,8 @@ def _other_kind(model, tmp_path):
 
 def _dataset_gone(model, tmp_path):
     checkpoint = torch.load(model, weights_only=True)
-    checkpoint["hyper_parameters"]["dataset"]["path"] = str(tmp_path / "moved.h5")
+    # A model of the user's own data (no recipe to make them again) whose data file has moved.
+    checkpoint["hyper_parameters"]["dataset"].update(path=str(tmp_path / "moved.h5"), recipe=None)
     path = tmp_path / "moved_data.pt"
     torch.save(checkpoint, path)
     return path, tmp_path / "moved.h5", "training dataset not found; pass data.path="
@@ -158,3 +159,38 @@ def test_data_path_override_and_unknown_sequence(model, tmp_path, capsys):
     assert (
         "sequences: unknown sequence(s) plat_007; the model has plat_000, plat_001" in capsys.readouterr().err
     )
+
+
+def test_decoding_uses_the_models_own_clamp(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    main(["train", f"out={run}", *SMALL_TRAIN, "model.clamp=0.05"])
+    import cellsdf.model.trained as trained
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["clamp"])
+        return decode(*args, **kwargs)
+
+    decode = trained.decode_masks
+    monkeypatch.setattr(trained, "decode_masks", spy)
+    reconstruct(run / "model.pt", tmp_path / "rec", "resolution=24", "formats=tiff")
+    assert trained.load_trained(run / "model.pt").clamp == 0.05
+    assert seen and set(seen) == {0.05}  # not the default 0.1
+
+
+def test_training_data_are_made_again_from_the_recipe(model, tmp_path):
+    before = reconstruct(model, tmp_path / "a", "resolution=24", "formats=tiff")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    copy = moved / "model.pt"
+    copy.write_bytes(model.read_bytes())
+    # The recorded dataset path stays valid for the original; hide it by pointing the record elsewhere.
+    checkpoint = torch.load(copy, weights_only=True)
+    checkpoint["hyper_parameters"]["dataset"]["path"] = str(tmp_path / "gone" / "dataset.h5")
+    torch.save(checkpoint, copy)
+    after = reconstruct(
+        copy, tmp_path / "b", "resolution=24", "formats=tiff", f"data.remake_in={tmp_path / 'cache'}"
+    )
+    assert list((tmp_path / "cache").glob("*/dataset.h5"))
+    assert after["mean"]["iou"] == pytest.approx(before["mean"]["iou"])

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cellsdf.errors import InputError
 from cellsdf.evaluate.fidelity import describe_masks, score_generation
 from cellsdf.evaluate.inputs import iter_masks, list_sequences
-from cellsdf.evaluate.topology import LINE_RULES
+from cellsdf.evaluate.topology import LINE_RULES, RULES
 from cellsdf.generate.sampling import SamplerOptions, draw_cell
 from cellsdf.geometry.grid import frame_times
 from cellsdf.model.trained import TrainedModel
@@ -198,9 +199,11 @@ def score_sets(sets: ScoredSets, *, rule: str, seed: int, resamples: int = 1000)
 def line_rule(cell_line: str | None, rule: str | None) -> str:
     """Return the topology rule: ``rule`` when given, else the built-in line's."""
     if rule is not None:
+        if rule not in RULES:
+            raise InputError("topology", f"choose one of {', '.join(RULES)}, got {rule!r}")
         return rule
     if cell_line not in LINE_RULES:
-        raise ValueError("topology: pass topology=single|divide_once for cells of your own line")
+        raise InputError("topology", "pass topology=single|divide_once for cells of your own line")
     return LINE_RULES[cell_line]
 
 

@@ -1,0 +1,39 @@
+import json
+
+import pytest
+
+from cellsdf.cli import main
+
+
+def test_fidelity_scores_a_shipped_model_with_floors(tmp_path):
+    out = tmp_path / "fid"
+    args = ["ckpt=plat", "cellline=plat", "n=4", "frames=3", "size=32", "resamples=50", "progress=false"]
+    main(["fidelity", f"out={out}", *args])
+    card = json.loads((out / "fidelity.json").read_text())
+    keys = {row["key"] for row in card["figures"]}
+    assert {"one_nna", "coverage", "mmd", "topology_kept", "end_points_ratio"} <= keys
+    for row in card["figures"]:
+        assert "floor" in row and "unit" in row and "good" in row
+    assert card["counts"] == {"generated": 4, "reference": 4, "reference_b": 4}
+    # Generated cells are decoded at the references' voxel size, so descriptors compare in the same µm.
+    assert card["generated_spacing"][0] == pytest.approx(card["spacing"][0], rel=0.05)
+    assert "| 1-NNA |" in (out / "scorecard.md").read_text()
+    for name in ("scorecard.html", "preview.png", "manifest.json"):
+        assert (out / name).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reference=somewhere"], "needs both reference=<folder> and reference_b=<folder>"),
+        (["n=1"], "n: must be an integer >= 2"),
+        (["topology=twice", "cellline=plat"], "topology"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as err:
+        main(["fidelity", "ckpt=plat", f"out={tmp_path / 'f'}", "progress=false", *args])
+    assert err.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    assert not (tmp_path / "f").exists()
