@@ -18,7 +18,7 @@ from cellsdf.evaluate.fidelity import describe_masks, score_generation
 from cellsdf.evaluate.inputs import iter_masks, list_sequences
 from cellsdf.evaluate.topology import LINE_RULES, RULES
 from cellsdf.generate.sampling import SamplerOptions, draw_cell
-from cellsdf.geometry.grid import frame_times
+from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.model.trained import TrainedModel
 from cellsdf.progress import track
 from cellsdf.simulate import sequence_rng, simulate_frames
@@ -70,18 +70,21 @@ def generated_sequences(
     *,
     count: int,
     frames: int,
-    resolution: int,
+    voxel: float,
     seed: int,
     sampler: SamplerOptions,
     progress: bool = False,
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], tuple[float, float, float]]:
     """Decode the first draw of generated cells ``0 .. count - 1`` (as ``cellsdf generate`` seeds them).
+
+    Cells are decoded on the grid whose voxel is closest to ``voxel`` µm (:func:`matching_resolution`).
 
     Returns
     -------
-    list of np.ndarray
-        bool (T, R, R, R) masks per cell.
+    tuple
+        bool (T, R, R, R) masks per cell, and their voxel size (z, y, x) in µm.
     """
+    resolution = matching_resolution(model, voxel)
     latents = model.latents
     times = frame_times(frames)
     out = []
@@ -91,7 +94,7 @@ def generated_sequences(
         out.append(
             np.stack(list(model.decode_masks(latent, times, resolution=resolution, rotation=rotation)))
         )
-    return out
+    return out, grid_spacing(resolution, model.scale())
 
 
 def folder_sequences(path: str | Path) -> tuple[list[np.ndarray], tuple[float, float, float]]:
@@ -117,7 +120,6 @@ def simulated_sets(
 ) -> ScoredSets:
     """Make generated cells, two fresh simulator draws of a built-in line and the recipe's training cells."""
     spacing = line_spacing(cell_line, size)
-    resolution = matching_resolution(model, spacing[0])
     recipe = model.data.recipe
     training = None
     if recipe is not None and recipe.get("cell_line") == cell_line:
@@ -129,17 +131,10 @@ def simulated_sets(
         simulated_sequences(cell_line, count=count, frames=frames, size=size, seed=s, progress=progress)
         for s in REFERENCE_SEEDS
     ]
-    generated = generated_sequences(
-        model,
-        count=count,
-        frames=frames,
-        resolution=resolution,
-        seed=seed,
-        sampler=sampler,
-        progress=progress,
+    generated, voxels = generated_sequences(
+        model, count=count, frames=frames, voxel=spacing[0], seed=seed, sampler=sampler, progress=progress
     )
-    voxel = 2.0 / (resolution - 1) / model.scale()
-    return ScoredSets(generated, *references, training, spacing, (voxel,) * 3)
+    return ScoredSets(generated, *references, training, spacing, voxels)
 
 
 def folder_sets(
@@ -160,18 +155,10 @@ def folder_sets(
     if not np.allclose(spacing, spacing_b):
         raise ValueError(f"{reference_b}: voxel size {spacing_b} differs from {reference}'s {spacing}")
     trained = None if training is None else folder_sequences(training)[0]
-    resolution = matching_resolution(model, min(spacing))
-    generated = generated_sequences(
-        model,
-        count=count,
-        frames=frames,
-        resolution=resolution,
-        seed=seed,
-        sampler=sampler,
-        progress=progress,
+    generated, voxels = generated_sequences(
+        model, count=count, frames=frames, voxel=min(spacing), seed=seed, sampler=sampler, progress=progress
     )
-    voxel = 2.0 / (resolution - 1) / model.scale()
-    return ScoredSets(generated, first, second, trained, spacing, (voxel,) * 3)
+    return ScoredSets(generated, first, second, trained, spacing, voxels)
 
 
 def score_sets(sets: ScoredSets, *, rule: str, seed: int, resamples: int = 1000) -> dict:
