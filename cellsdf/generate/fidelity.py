@@ -17,7 +17,7 @@ from cellsdf.errors import InputError
 from cellsdf.evaluate.fidelity import describe_masks, score_generation
 from cellsdf.evaluate.inputs import iter_masks, list_sequences
 from cellsdf.evaluate.topology import LINE_RULES, RULES
-from cellsdf.generate.sampling import SamplerOptions, draw_cell
+from cellsdf.generate.sampling import SamplerOptions, draw_cell, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.model.trained import TrainedModel
 from cellsdf.progress import track
@@ -85,6 +85,7 @@ def generated_sequences(
         bool (T, R, R, R) masks per cell, and their voxel size (z, y, x) in µm.
     """
     resolution = matching_resolution(model, voxel)
+    sampler = model_sampler(sampler, model.sampler)
     latents = model.latents
     times = frame_times(frames)
     out = []

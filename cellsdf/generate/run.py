@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.topology import LINE_RULES, RULES
 from cellsdf.generate.cell import RejectedCell, write_cell
-from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_cell
+from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_cell, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.hashing import file_sha256
@@ -292,6 +292,8 @@ def generate_cells(
         )
     model = load_trained(request.ckpt, device=select_device(device))
     ckpt = model.file
+    # sampler.name=auto is the model's own choice; the run's key and records name what was drawn from.
+    request = replace(request, sampler=model_sampler(request.sampler, model.sampler))
     latents = learned_codes(model, request.sampler)
     rule = topology_rule(model, request.topology)
     scale, interval = timing(model, request.frames, request.frame_interval)

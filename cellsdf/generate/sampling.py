@@ -7,13 +7,13 @@ one per cell from (seed, cell index), so a cell does not depend on which shard o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from cellsdf.geometry.rotation import uniform_rotation
 
-SAMPLERS = ("gaussian", "around", "interpolate")
+SAMPLERS = ("auto", "gaussian", "around", "interpolate")
 ROTATIONS = ("uniform", "none")
 
 
@@ -90,7 +90,7 @@ class SamplerOptions:
 
     Attributes
     ----------
-    name : {'gaussian', 'around', 'interpolate'}
+    name : {'auto', 'gaussian', 'around', 'interpolate'}
         Latent sampler.
     std : float or None
         ``gaussian``: None for the learned codes' covariance, else isotropic with this standard deviation.
@@ -102,7 +102,7 @@ class SamplerOptions:
         Rotation of each generated cell.
     """
 
-    name: str = "gaussian"
+    name: str = "auto"
     std: float | None = None
     noise: float = 0.1
     path: tuple[int, int] = (0, 1)
@@ -112,6 +112,30 @@ class SamplerOptions:
     def random(self) -> bool:
         """Whether a redraw can give another cell (an interpolation without rotation cannot)."""
         return self.name != "interpolate" or self.rotation != "none"
+
+
+def model_sampler(options: SamplerOptions, chosen: dict | None) -> SamplerOptions:
+    """Resolve ``name='auto'``: the sampler chosen for the model (its fidelity scores), else ``gaussian``.
+
+    Parameters
+    ----------
+    options : SamplerOptions
+        The requested sampler; any name but ``auto`` is returned unchanged.
+    chosen : dict or None
+        The model's choice (:attr:`cellsdf.model.trained.TrainedModel.sampler`): ``name`` and settings.
+
+    Examples
+    --------
+    >>> model_sampler(SamplerOptions(name="auto"), {"name": "around", "noise": 0.05}).noise
+    0.05
+    >>> model_sampler(SamplerOptions(name="auto"), None).name
+    'gaussian'
+    """
+    if options.name != "auto":
+        return options
+    chosen = chosen or {"name": "gaussian"}
+    fields = {k: chosen[k] for k in ("name", "std", "noise") if k in chosen}
+    return replace(options, **fields)
 
 
 def draw_cell(

@@ -95,7 +95,11 @@ def load_autodecoder(path: str | Path) -> AutoDecoder:
     AutoDecoder
     """
     path = resolve_checkpoint(path)
-    checkpoint = read_checkpoint(path)
+    return autodecoder_from(read_checkpoint(path), path)
+
+
+def autodecoder_from(checkpoint: dict, path: str | Path) -> AutoDecoder:
+    """Rebuild the auto-decoder of a checkpoint already read (:func:`read_checkpoint`) from ``path``."""
     try:
         model = AutoDecoder(**checkpoint["hyper_parameters"])
     except (TypeError, ValueError) as err:
@@ -125,5 +129,27 @@ def export_model(model: AutoDecoder, path: str | Path) -> Path:
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         payload = {"format": MODEL_FORMAT, "hyper_parameters": dict(model.hparams), "state_dict": state}
+        torch.save(payload, tmp)
+    return path
+
+
+def record_sampler(path: str | Path, sampler: dict) -> Path:
+    """Store the latent sampler chosen for a model in its model file (what ``sampler.name=auto`` uses).
+
+    Parameters
+    ----------
+    path : str or Path
+        A slim model file (``model.pt``).
+    sampler : dict
+        ``name`` and its settings (``std``, ``noise``), as ``cellsdf generate``'s ``sampler``.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    payload = read_checkpoint(path)
+    payload["sampler"] = dict(sampler)
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path

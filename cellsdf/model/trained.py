@@ -13,7 +13,7 @@ from cellsdf.decode.volumes import decode_masks
 from cellsdf.errors import InputError
 from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.model.autodecoder import AutoDecoder
-from cellsdf.model.checkpoint import load_autodecoder, resolve_checkpoint
+from cellsdf.model.checkpoint import autodecoder_from, read_checkpoint, resolve_checkpoint
 from cellsdf.model.siren import SirenDecoder
 
 
@@ -76,11 +76,15 @@ class TrainedModel:
         The trained Lightning module.
     file : Path
         The checkpoint it was loaded from (named in errors and manifests).
+    sampler : dict, optional
+        The latent sampler chosen for this model by its fidelity scores (``name`` and its settings, as
+        ``cellsdf generate``'s ``sampler``), stored in the model file; None when none was chosen.
     """
 
-    def __init__(self, module: AutoDecoder, file: Path):
+    def __init__(self, module: AutoDecoder, file: Path, sampler: dict | None = None):
         self.module = module
         self.file = file
+        self.sampler = sampler
         self.data = TrainingRecord.from_hparams(module.hparams.get("dataset"))
 
     @property
@@ -191,7 +195,8 @@ def load_trained(name: str | Path, *, device: torch.device | str = "cpu") -> Tra
     (0.1, True)
     """
     file = resolve_checkpoint(name)
-    return TrainedModel(load_autodecoder(file), file).to(device)
+    checkpoint = read_checkpoint(file)
+    return TrainedModel(autodecoder_from(checkpoint, file), file, checkpoint.get("sampler")).to(device)
 
 
 def select_device(name: str) -> torch.device:
