@@ -1,3 +1,4 @@
+import json
 import shutil
 import subprocess
 import sys
@@ -74,3 +75,25 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     )
     assert cli.returncode == 0, cli.stderr
     assert (out / "cele_000.tif").is_file() and (out / "manifest.json").is_file()
+    # A shipped model reconstructs its own training cells anywhere: the data are made again from its recipe.
+    recon = tmp_path / "recon"
+    cli = subprocess.run(
+        [
+            env_dir / "bin" / "cellsdf",
+            "reconstruct",
+            "ckpt=plat",
+            "sequences=[plat_000]",
+            "resolution=16",
+            "frames=2",
+            "formats=tiff",
+            f"data.remake_in={tmp_path / 'cache'}",
+            f"out={recon}",
+            "progress=false",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0, cli.stderr
+    metrics = json.loads((recon / "metrics.json").read_text())
+    assert metrics["mean"]["iou"] > 0.9  # the shipped plat model's training cells, scored on its data
