@@ -27,7 +27,6 @@ from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.views import parse_degrees, parse_views, rotation_from_degrees
 from cellsdf.model.trained import load_trained
 
-MODES = ("latent", "field")
 ROTATION_STARTS = ("upright", "uniform")
 
 
@@ -45,16 +44,14 @@ def run(cfg: DictConfig) -> dict:
         raise InputError(
             "lift", "needs out=<folder> and mask=<2D TIFF> or views=[{mask: ..., rotation: ...}]"
         )
-    if cfg.mode not in MODES:
-        raise InputError("mode", f"choose one of {', '.join(MODES)}, got {cfg.mode!r}")
     if cfg.rotation_start not in ROTATION_STARTS:
         raise InputError(
             "rotation_start", f"choose one of {', '.join(ROTATION_STARTS)}, got {cfg.rotation_start!r}"
         )
     hypotheses = check_whole(cfg.hypotheses, "hypotheses", 1)
     latent = cfg.mode == "latent"
-    steps = check_whole(cfg.steps if cfg.steps is not None else (150 if latent else 300), "steps", 1)
-    rays = check_whole(cfg.rays if cfg.rays is not None else (256 if latent else 64), "rays", 4)
+    steps = check_whole(cfg.steps, "steps", 1)
+    rays = check_whole(cfg.rays, "rays", 4)
     depth = check_whole(cfg.depth, "depth", 2)
     if not (isinstance(cfg.tau, (int, float)) and cfg.tau > 0):
         raise InputError("tau", f"must be a number > 0 (pixels), got {cfg.tau!r}")
