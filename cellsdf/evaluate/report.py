@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from cellsdf.evaluate.descriptors import UNITS
 from cellsdf.io.atomic import atomic_path
 
 _STYLE = """
@@ -83,9 +84,10 @@ def _notes(metrics: dict) -> str:
 def _distribution_table(distributions: dict) -> str:
     rows = []
     for name, d in distributions.items():
+        unit = UNITS.get(name, "")
         rows.append(
             [
-                name,
+                f"{name} ({unit})" if unit else name,
                 _mean_sd(d["mean_real"], d["std_real"]),
                 _mean_sd(d["mean_generated"], d["std_generated"]),
                 _number(d["wasserstein_normalised"]),
@@ -94,7 +96,14 @@ def _distribution_table(distributions: dict) -> str:
                 f"{d['n_real']} / {d['n_generated']}",
             ]
         )
-    return _table(["measure", "real mean ± sd", "generated mean ± sd", "W/σ", "KS", "KS p", "n"], rows)
+    note = (
+        '<p class="small">Per frame, pooled over sequences. W/σ: 1-Wasserstein distance between the two '
+        "sets of values divided by the real standard deviation (0 ideal; the fidelity command gives its "
+        "floor). KS: Kolmogorov–Smirnov statistic; its p-value treats frames as independent, which frames of "
+        "one cell are not, so it is optimistic. n: frames (real / generated).</p>"
+    )
+    header = ["measure (unit)", "real mean ± sd", "generated mean ± sd", "W/σ", "KS", "KS p", "n frames"]
+    return _table(header, rows) + note
 
 
 def _shape_section(shapes: dict | None) -> str:
