@@ -12,35 +12,28 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
-from cellsdf.benchmark.realism import texture_realism
+from cellsdf.benchmark.texture_eval import evaluate_texture_model
 from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.manifest import write_manifest
-from cellsdf.model.checkpoint import state_differences
 from cellsdf.texture.gan import export_texture_model
 from cellsdf.texture.gan_module import TextureGAN
-from cellsdf.texture.models import gan
 from cellsdf.texture.pairs import (
     CropDataset,
-    ImagePair,
-    holdout_slices,
     read_pairs,
     shipped_pairs,
     training_region,
 )
+from cellsdf.texture.training import resumed_steps
 
 LAST = "last.ckpt"
 
@@ -68,21 +61,6 @@ def _build_model(cfg: DictConfig, intensity_scale: float) -> TextureGAN:
         raise InputError("generator/discriminator", f"cannot build the networks: {err}") from err
 
 
-def _check_resume(last: Path, model: TextureGAN) -> int:
-    """Refuse a missing checkpoint or one of other widths; return the GAN steps it has done."""
-    if not last.is_file():
-        raise InputError(last, "no checkpoint to resume from; start a new run without resume=true")
-    try:
-        checkpoint = torch.load(last, map_location="cpu", weights_only=True)
-        state, global_step = checkpoint["state_dict"], int(checkpoint["global_step"])
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise InputError(last, f"cannot read the checkpoint ({type(err).__name__})") from err
-    differences = state_differences(model.state_dict(), state)
-    if differences:
-        raise InputError(last, f"checkpoint is from other network widths: {differences[0]}")
-    return global_step // 2
-
-
 def _prepare_folder(cfg: DictConfig) -> Path:
     out = Path(cfg.out)
     if cfg.resume:
@@ -92,46 +70,6 @@ def _prepare_folder(cfg: DictConfig) -> Path:
     shutil.rmtree(out / "logs", ignore_errors=True)
     (out / LAST).unlink(missing_ok=True)
     return out
-
-
-def _heldout_quarter(pair: ImagePair, side_multiple: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the first pair's bottom-right quarter, trimmed to sides the generator takes."""
-    ys, xs = holdout_slices(pair.labels.shape)
-    image, labels = pair.image[ys, xs], pair.labels[ys, xs]
-    h, w = (s - s % side_multiple for s in labels.shape)
-    return image[:h, :w], labels[:h, :w]
-
-
-def _write_preview(path: Path, panels: dict[str, np.ndarray], figures: dict[str, dict]) -> None:
-    # One grey scale for all panels, set by the real image, so brightness differences show.
-    top = float(np.percentile(next(iter(panels.values())), 99.8))
-    fig = Figure(figsize=(3.3 * len(panels), 3.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    for i, (title, image) in enumerate(panels.items()):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        ax.imshow(image, cmap="gray", vmin=0, vmax=top, interpolation="nearest")
-        if title in figures:
-            f = figures[title]
-            w1 = f"W1 fg {f['w1_foreground']:.1f}, bg {f['w1_background']:.1f} ADU"
-            title += f"\n{w1}; spectrum {f['spectrum_distance']:.2f}"
-        ax.set_title(title, fontsize=8)
-        ax.set_axis_off()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-
-
-def _evaluate(
-    cfg: DictConfig, model_file: Path, side_multiple: int, pair: ImagePair, out: Path
-) -> dict[str, dict]:
-    """Texture the held-out quarter with the GAN and the baseline; write preview.png; return the figures."""
-    real, labels = _heldout_quarter(pair, side_multiple)
-    # Judged as shipped: the exported file, as texture=gan loads it.
-    trained = gan(checkpoint=str(model_file))
-    baseline = instantiate(cfg.baseline)
-    figures, images = texture_realism(real, labels, [trained, baseline], [cfg.seed])
-    title = "real, held-out quarter" if cfg.holdout else "real, bottom-right quarter (trained on)"
-    _write_preview(out / "preview.png", {title: real, **images}, figures)
-    return figures
 
 
 def run(cfg: DictConfig) -> dict:
@@ -155,7 +93,7 @@ def run(cfg: DictConfig) -> dict:
     out = _prepare_folder(cfg)
     last = out / LAST
     if cfg.resume:
-        dataset.start = _check_resume(last, model) * batch
+        dataset.start = resumed_steps(last, model) * batch
     out.mkdir(parents=True, exist_ok=True)
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -205,7 +143,15 @@ def run(cfg: DictConfig) -> dict:
     with atomic_path(last) as tmp:
         trainer.save_checkpoint(tmp, weights_only=False)
     model_file = export_texture_model(model, out / "model.pt")
-    figures = _evaluate(cfg, model_file, multiple, pairs[0], out)
+    figures = evaluate_texture_model(
+        model_file,
+        instantiate(cfg.baseline),
+        pairs[0],
+        out,
+        side_multiple=multiple,
+        seed=cfg.seed,
+        holdout=cfg.holdout,
+    )
     write_manifest(
         out,
         "texture-train",
