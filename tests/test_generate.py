@@ -209,3 +209,17 @@ def test_cells_that_break_the_topology_rule_are_redrawn_and_counted(tmp_path, ca
     assert sum(manifest["rejections"].values()) == manifest["redraws"]
     for item in manifest["items"]:
         assert all(frame["components"] >= 1 for frame in item["frames"])
+
+
+def test_auto_sampler_is_the_one_recorded_in_the_model(tmp_path):
+    from cellsdf.model.checkpoint import record_sampler
+    from cellsdf.model.trained import load_trained
+
+    copy = tmp_path / "model.pt"
+    copy.write_bytes(resolve_checkpoint("plat").read_bytes())
+    assert load_trained(copy).sampler == {"name": "gaussian"}  # the shipped choice
+    record_sampler(copy, {"name": "around", "noise": 0.05})
+    assert load_trained(copy).sampler == {"name": "around", "noise": 0.05}
+    manifest = generate(tmp_path / "g", f"ckpt={copy}", "n=1", *SMALL)
+    (item,) = manifest["items"]
+    assert item["sampler"] == "around" and item["noise"] == 0.05
