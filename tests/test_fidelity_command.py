@@ -39,3 +39,15 @@ def test_bad_options_are_refused_in_one_line(tmp_path, capsys, args, message):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
     assert not (tmp_path / "f").exists()
+
+
+def test_own_data_is_scored_against_held_out_folders(tmp_path):
+    for name, seed in (("a", 5), ("b", 6)):
+        main(["simulate", "cellline=plat", "sequences=3", "frames=3", "size=32", f"seed={seed}",
+              f"out={tmp_path / name}", "progress=false"])  # fmt: skip
+    out = tmp_path / "fid"
+    main(["fidelity", "ckpt=plat", f"reference={tmp_path / 'a'}", f"reference_b={tmp_path / 'b'}",
+          "topology=single", "n=3", "frames=3", "resamples=20", f"out={out}", "progress=false"])  # fmt: skip
+    card = json.loads((out / "fidelity.json").read_text())
+    assert card["counts"] == {"generated": 3, "reference": 3, "reference_b": 3}
+    assert card["rule"] == "single" and card["spacing"] == pytest.approx([0.8, 0.8, 0.8])
