@@ -159,6 +159,8 @@ def test_restart_skips_complete_cells(tmp_path, capsys):
         (["rotation=euler"], "rotation: choose one of"),
         (["shard=2", "num_shards=2"], "shard: must lie in"),
         (["sampler.std=1000", "max_draws=2"], "no usable cell in 2 draw(s)"),
+        (["sampler.scale=0"], "sampler.scale: must be a number > 0"),
+        (["topology=twice"], "topology: choose one of"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
@@ -217,7 +219,7 @@ def test_auto_sampler_is_the_one_recorded_in_the_model(tmp_path):
 
     copy = tmp_path / "model.pt"
     copy.write_bytes(resolve_checkpoint("plat").read_bytes())
-    assert load_trained(copy).sampler == {"name": "gaussian"}  # the shipped choice
+    assert load_trained(copy).sampler == {"name": "gaussian", "scale": 0.85}  # the shipped choice
     record_sampler(copy, {"name": "around", "noise": 0.05})
     assert load_trained(copy).sampler == {"name": "around", "noise": 0.05}
     manifest = generate(tmp_path / "g", f"ckpt={copy}", "n=1", *SMALL)

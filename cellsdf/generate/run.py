@@ -106,6 +106,8 @@ def _check_options(
         raise InputError("sampler.std", f"must be null or > 0, got {sampler.std!r}")
     if not sampler.noise >= 0:
         raise InputError("sampler.noise", f"must be >= 0, got {sampler.noise!r}")
+    if not (isinstance(sampler.scale, (int, float)) and sampler.scale > 0):
+        raise InputError("sampler.scale", f"must be a number > 0, got {sampler.scale!r}")
 
 
 def learned_codes(model: TrainedModel, sampler: SamplerOptions) -> np.ndarray:

@@ -25,7 +25,7 @@ def run(cfg: DictConfig) -> dict:
     size = check_whole(cfg.size, "size", 16)
     resamples = check_whole(cfg.resamples, "resamples", 10)
     s = cfg.sampler
-    sampler = SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation)
+    sampler = SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation, s.scale)
     model = load_trained(cfg.ckpt, device=select_device(cfg.device))
     own = cfg.reference is not None or cfg.reference_b is not None
     chosen = cfg.cellline.name if cfg.get("cellline") else None

@@ -21,7 +21,7 @@ def run(cfg: DictConfig) -> dict:
         frames=cfg.frames,
         resolution=cfg.resolution,
         seed=cfg.seed,
-        sampler=SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation),
+        sampler=SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation, s.scale),
         formats=as_list(cfg.formats),
         mesh_format=cfg.mesh_format,
         smoothing=cfg.mesh.smoothing,
