@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.fidelity import scorecard_table
 from cellsdf.generate.fidelity import folder_sets, line_rule, model_cell_line, score_sets, simulated_sets
-from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.generate.sampling import SamplerOptions, model_sampler
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.hashing import file_sha256
@@ -50,7 +51,8 @@ def run(cfg: DictConfig) -> dict:
     else:
         sets = simulated_sets(model, cell_line=line, size=size, **options)
     card = score_sets(sets, rule=rule, seed=cfg.seed, resamples=resamples)
-    card.update(model=str(model.file), cell_line=line, sampler=OmegaConf.to_container(cfg.sampler))
+    drawn = model_sampler(sampler, model.sampler)
+    card.update(model=str(model.file), cell_line=line, sampler=asdict(drawn))
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "fidelity.json") as tmp:
         tmp.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
