@@ -8,6 +8,7 @@ import io
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
@@ -46,6 +47,33 @@ def _help() -> str:
     return "\n".join(lines)
 
 
+# While Hydra composes the config, its messages go to a buffer (a bad option becomes one line); the command
+# itself writes to the real stream. Module-level, so that the task function below pickles by reference for
+# launchers that run jobs in other processes (joblib, submitit), which have their own streams.
+_STREAMS: dict = {}
+
+
+def _run_task(cfg: DictConfig) -> None:
+    """Run the command whose config Hydra composed; bad input ends with one line and exit code 2."""
+    _STREAMS["started"] = True
+    if "stderr" in _STREAMS:
+        sys.stderr = _STREAMS["stderr"]
+    module = HydraConfig.get().job.config_name
+    command = module.replace("_", "-")
+    task = importlib.import_module(f"cellsdf.tasks.{module}").run
+    verbose = bool(cfg.get("verbose", False))
+    quiet_libraries(verbose)
+    try:
+        task(cfg)
+    except (ValueError, TypeError, InstantiationException) as err:
+        # instantiate() wraps what a built object refused; the cause is the user's bad input.
+        cause = err.__cause__ if isinstance(err, InstantiationException) else err
+        if verbose or not isinstance(cause, (ValueError, TypeError)):
+            raise
+        print(f"cellsdf {command}: error: {cause}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run a cellsdf command; bad input ends with one line on stderr and exit code 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -58,41 +86,28 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     # Commands are spelled with hyphens; their module and config file use underscores.
     module = command.replace("-", "_")
-    task = importlib.import_module(f"cellsdf.tasks.{module}").run
-
-    stderr = sys.stderr
-    started = False
-
-    @hydra.main(config_path="pkg://cellsdf.conf", config_name=module, version_base="1.3")
-    def _run(cfg: DictConfig) -> None:
-        nonlocal started
-        started = True
-        sys.stderr = stderr  # the command's own progress bars and messages
-        verbose = bool(cfg.get("verbose", False))
-        quiet_libraries(verbose)
-        try:
-            task(cfg)
-        except (ValueError, TypeError, InstantiationException) as err:
-            # instantiate() wraps what a built object refused; the cause is the user's bad input.
-            cause = err.__cause__ if isinstance(err, InstantiationException) else err
-            if verbose or not isinstance(cause, (ValueError, TypeError)):
-                raise
-            print(f"cellsdf {command}: error: {cause}", file=sys.stderr)
-            sys.exit(2)
-
+    run = hydra.main(config_path="pkg://cellsdf.conf", config_name=module, version_base="1.3")(_run_task)
     sys.argv = [f"cellsdf {command}", *argv[1:]]
+    stderr = sys.stderr
+    _STREAMS.clear()
+    _STREAMS["stderr"] = stderr
     # Hydra reports a bad option (an unknown key or config choice) in several lines and exits with 1;
     # it is bad input like any other, so it becomes one line and exit code 2.
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            _run()
+            run()
     except SystemExit as exit_:
-        if started or exit_.code in (0, None):
+        if _STREAMS.get("started") or exit_.code in (0, None):
             raise
         print(f"cellsdf {command}: error: {hydra_error_line(captured.getvalue())}", file=stderr)
         sys.exit(2)
+    finally:
+        _STREAMS.clear()
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable module's main, so that launchers in other processes pickle the task by reference.
+    from cellsdf.cli import main as cli_main
+
+    cli_main()
