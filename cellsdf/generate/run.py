@@ -195,7 +195,7 @@ class Request:
     sampler: SamplerOptions
     formats: tuple[str, ...]
     mesh: MeshOptions
-    max_draws: int = 20
+    max_draws: int = 50
     frame_interval: float | None = None
     topology: str = "auto"
 
@@ -213,7 +213,7 @@ def make_request(
     smoothing: int = 30,
     faces: int | None = None,
     timelapse_faces: int | None = 20000,
-    max_draws: int = 20,
+    max_draws: int = 50,
     frame_interval: float | None = None,
     topology: str = "auto",
 ) -> Request:
