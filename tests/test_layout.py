@@ -88,3 +88,18 @@ def test_every_package_is_in_the_wheel():
     conf = PACKAGE.parent / "conf"
     found |= {f"cellsdf.conf.{d.name}" for d in conf.iterdir() if (d / "__init__.py").exists()}
     assert found <= listed, f"missing from pyproject.toml: {sorted(found - listed)}"
+
+
+def test_every_decodable_field_keeps_the_declared_interface():
+    import numpy as np
+
+    from cellsdf.decode.field import Field
+    from cellsdf.lift.field import FreeField
+    from cellsdf.lift.render import PlacedDecoder
+    from cellsdf.model.trained import load_trained
+
+    decoder = load_trained("plat").decoder
+    placed = PlacedDecoder(decoder, np.eye(3), np.eye(3), 1.0, np.zeros(3))
+    for field in (decoder, placed, FreeField((0.0, 0.0, 0.0), 0.5)):
+        assert isinstance(field, Field), type(field).__name__
+    assert not isinstance(object(), Field)
