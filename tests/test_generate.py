@@ -225,3 +225,8 @@ def test_auto_sampler_is_the_one_recorded_in_the_model(tmp_path):
     manifest = generate(tmp_path / "g", f"ckpt={copy}", "n=1", *SMALL)
     (item,) = manifest["items"]
     assert item["sampler"] == "around" and item["noise"] == 0.05
+
+
+def test_one_frame_of_a_dividing_line_is_not_asked_to_divide(tmp_path):
+    manifest = generate(tmp_path / "g", "ckpt=cele", "n=1", "frames=1", "resolution=24", "progress=false")
+    assert not any("never divides" in r for r in manifest["items"][0]["rejected"])

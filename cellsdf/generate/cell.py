@@ -60,8 +60,10 @@ class _Watcher:
             if self.rule is not None:
                 self.counts.append(int(component_counts([mask])[0]))
                 verdict = check_rule(self.counts, self.rule)
-                # A dividing line may still divide in a later frame; only the whole sequence can fail that.
-                pending = verdict["reason"] == "never divides" and index < self.frames - 1
+                # A dividing line may still divide in a later frame; only a whole sequence of two or more
+                # frames can fail that.
+                later = index < self.frames - 1 or self.frames == 1
+                pending = verdict["reason"] == "never divides" and later
                 if not verdict["keeps"] and not pending:
                     where = index if verdict["first_break"] is None else verdict["first_break"]
                     raise RejectedCell(where, f"breaks the {self.rule} topology rule ({verdict['reason']})")
