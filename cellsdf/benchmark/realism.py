@@ -270,7 +270,7 @@ def texture_realism(
     labels : np.ndarray
         Its (Y, X) instance labels.
     textures : list of Texture
-        Models from :func:`cellsdf.texture.models.texture_model`.
+        Texture models (:mod:`cellsdf.texture.models`).
     seeds : list of int
         Each model textures ``labels`` once per seed.
 
