@@ -6,11 +6,12 @@ from helpers import blob
 
 from cellsdf.cli import main
 from cellsdf.dataset.datamodule import PreparedDataModule
-from cellsdf.dataset.prepare import frame_times, prepare_dataset
+from cellsdf.dataset.prepare import frame_times, prepare_dataset, prepare_source
 from cellsdf.dataset.prepared import read_eval_masks, read_prepared
-from cellsdf.dataset.sdf import interpolate_sdf, signed_distance_reference
+from cellsdf.dataset.sdf import interpolate_sdf, signed_distance, signed_distance_reference
 from cellsdf.dataset.sources import MaskSequence, SequenceLoader
 from cellsdf.errors import InputError
+from cellsdf.geometry.grid import cube_grid
 from cellsdf.io.tiff import write_timelapse
 
 SPACING = (2.0, 1.0, 1.0)
@@ -104,7 +105,7 @@ def test_prepare_command_and_bad_input(tmp_path, growing_blob, capsys):
 
 def test_intensity_image_through_the_command(tmp_path, capsys):
     rng = np.random.default_rng(0)
-    image = (blob((20, 20, 20)) * 100 + rng.integers(1, 50, (20, 20, 20))).astype(np.uint16)
+    image = (blob((20, 20, 20), radii=(6, 7, 7)) * 100 + rng.integers(1, 50, (20, 20, 20))).astype(np.uint16)
     import tifffile
 
     tifffile.imwrite(tmp_path / "img.tif", image[None], imagej=True, metadata={"axes": "TZYX"})
@@ -134,3 +135,28 @@ def test_not_a_prepared_dataset(tmp_path):
         read_prepared(tmp_path / "y.h5")
     with pytest.raises(InputError, match="no sequences"):
         prepare_dataset([], tmp_path / "z.h5")
+
+
+def test_anisotropic_voxels_give_distances_and_masks_in_micrometres(tmp_path):
+    # 1.0 µm in z, 0.25 µm in y and x: a ball of radius 3 µm is 7 voxels deep and 25 wide.
+    spacing = (1.0, 0.25, 0.25)
+    shape = (12, 40, 40)
+    centre = np.array([5.5, 19.5, 19.5]) * spacing
+    grid = np.stack(np.meshgrid(*map(np.arange, shape), indexing="ij"), axis=-1) * np.array(spacing)
+    ball = np.linalg.norm(grid - centre, axis=-1) <= 3.0
+    # Brute force: from each voxel centre, the nearest voxel centre of the other class, in µm.
+    sdf = signed_distance(ball, spacing)
+    points = grid.reshape(-1, 3)
+    inside = ball.ravel()
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(points), 200, replace=False):
+        other = points[inside != inside[i]]
+        nearest = np.linalg.norm(other - points[i], axis=1).min() - 0.5 * min(spacing)
+        assert sdf.ravel()[i] == pytest.approx(nearest if not inside[i] else -nearest, abs=1e-4)
+    # Prepared on the common µm scale, the evaluation mask is a ball again (not squashed along z).
+    write_timelapse(tmp_path / "ball.tif", ball[None], spacing=spacing)
+    out = prepare_source(tmp_path / "ball.tif", tmp_path / "d.h5", points_per_frame=64, eval_size=32)
+    scale = read_prepared(out).scale
+    expected = (np.linalg.norm(cube_grid(32), axis=-1) <= 3.0 * scale).reshape((32,) * 3)
+    got = read_eval_masks(out, [0])[0].astype(bool)
+    assert (got & expected).sum() / (got | expected).sum() > 0.85

@@ -10,7 +10,7 @@ from cellsdf.dataset.normalise import centres, crop_padded, frame_boxes, half_ex
 from cellsdf.dataset.prepared import SequenceInfo, config_json, create_prepared, write_frame
 from cellsdf.dataset.sampling import sample_points
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance
-from cellsdf.dataset.sources import SequenceLoader, find_sequences
+from cellsdf.dataset.sources import SequenceLoader, scan_sequences
 from cellsdf.errors import InputError
 from cellsdf.geometry.grid import cube_grid
 from cellsdf.io.atomic import atomic_path, check_writable
@@ -181,9 +181,12 @@ def prepare_source(
     threshold: float | None = None,
     components: str = "all",
     spacing: tuple[float, float, float] | None = None,
+    link: str = "labels",
+    border: str = "drop",
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = False,
+    report: bool = False,
     scale: float | None = None,
     **steps: object,
 ) -> Path:
@@ -195,12 +198,14 @@ def prepare_source(
         A TIFF, a folder of TIFFs, a Cell Tracking Challenge folder or a reference HDF5 file.
     out : str or Path
         Prepared-dataset file to write.
-    label, threshold, components, spacing
-        How masks are read (see :func:`cellsdf.dataset.sources.find_sequences`).
+    label, threshold, components, spacing, link, border
+        How masks are read (see :func:`cellsdf.dataset.sources.scan_sequences`).
     seed : int
         Sampling seed.
     overwrite, progress : bool
         Replace an existing file; show progress bars.
+    report : bool
+        Print how many cells were found and what the border rule did.
     scale : float, optional
         Normalised units per µm to use instead of fitting the data into the cube (a trained model's scale).
     **steps
@@ -212,15 +217,19 @@ def prepare_source(
     Path
         The written file.
     """
-    loaders = find_sequences(
+    scan = scan_sequences(
         source,
         label=label,
         threshold=threshold,
         components=components,
         spacing=None if spacing is None else tuple(spacing),
+        link=link,
+        border=border,
     )
+    if report:
+        print(scan.summary(source, border))
     if "surface_sigmas" in steps:
         steps["surface_sigmas"] = tuple(steps["surface_sigmas"])
     return prepare_dataset(
-        loaders, out, seed=seed, overwrite=overwrite, progress=progress, scale=scale, **steps
+        scan.loaders, out, seed=seed, overwrite=overwrite, progress=progress, scale=scale, **steps
     )

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cellsdf.dataset.binarise import binarise
+from cellsdf.dataset.binarise import binarise, looks_like_intensity
+from cellsdf.dataset.labels import BORDERS, LINKS, is_label_image, label_cells, touches_border
 from cellsdf.errors import InputError
 from cellsdf.io.ctc import Track, is_ctc_folder, read_ctc_tracks
 from cellsdf.io.reference import read_reference_sdf
@@ -59,76 +60,202 @@ class SequenceLoader:
     load: Callable[[], MaskSequence]
 
 
-def find_sequences(
-    path: str | Path,
-    label: int | None = None,
-    threshold: float | None = None,
-    components: str = "all",
-    spacing: tuple[float, float, float] | None = None,
-) -> list[SequenceLoader]:
-    """List the sequences that an input path holds.
+@dataclass(frozen=True)
+class Scan:
+    """What an input path holds: the sequences to use and the cells left out.
+
+    Attributes
+    ----------
+    loaders : list of SequenceLoader
+        The sequences, in a stable order.
+    found : int
+        Cells found, before the border rule.
+    at_border : list of str
+        Names of the cells that touch the image border (dropped with ``border='drop'``).
+    """
+
+    loaders: list[SequenceLoader]
+    found: int
+    at_border: list[str]
+
+    def summary(self, path: str | Path, border: str) -> str:
+        """One line for the console: cells found, and what the border rule did."""
+        line = f"found {self.found} cell{'s' * (self.found != 1)} in {path}"
+        if not self.at_border:
+            return line
+        cut = len(self.at_border)
+        if border == "drop":
+            return f"{line}; dropped {cut} cut by the image border (border=keep keeps them)"
+        return f"{line}; kept {cut} cut by the image border (border=drop drops them)"
+
+
+def find_sequences(path: str | Path, **options: object) -> list[SequenceLoader]:
+    """List the sequences that an input path holds (see :func:`scan_sequences` for the options).
 
     Parameters
     ----------
     path : str or Path
-        A TIFF time-lapse (TZYX); a folder of time-lapses (one sequence each); a folder of single-frame ZYX
-        TIFFs (one sequence); a Cell Tracking Challenge folder (one sequence per track label); or a reference
-        HDF5 file with ``sdf_vid`` (foreground where sdf <= 0).
-    label, threshold, components
-        How label or intensity TIFFs become masks (see :func:`cellsdf.dataset.binarise.binarise`).
-    spacing : tuple of float, optional
-        Voxel size (z, y, x) in µm that replaces what the files say.
+        The input.
+    **options
+        ``label``, ``threshold``, ``components``, ``spacing``, ``link`` and ``border``.
 
     Returns
     -------
     list of SequenceLoader
         In a stable order (sorted file names, then labels).
+    """
+    return scan_sequences(path, **options).loaders
+
+
+def scan_sequences(
+    path: str | Path,
+    *,
+    label: int | None = None,
+    threshold: float | None = None,
+    components: str = "all",
+    spacing: tuple[float, float, float] | None = None,
+    link: str = "labels",
+    border: str = "drop",
+) -> Scan:
+    """Find the cells that an input path holds.
+
+    A TIFF or OME-Zarr label image (more than one non-zero value) gives one sequence per label, or per
+    track with ``link='overlap'``; a binary mask, or any image read with ``threshold`` or ``label``, is one
+    cell. Folders of time-lapses give the cells of each file; a folder of single-frame 3D TIFFs is one
+    time-lapse; a Cell Tracking Challenge folder gives one sequence per track label.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TIFF or OME-TIFF time-lapse (TZYX) or 3D image; an OME-Zarr label image; a folder of time-lapses;
+        a folder of single-frame ZYX TIFFs; a Cell Tracking Challenge folder; or a reference HDF5 file with
+        ``sdf_vid`` (foreground where sdf <= 0).
+    label, threshold, components
+        How label or intensity images become masks (see :func:`cellsdf.dataset.binarise.binarise`);
+        ``label`` keeps that one label as the only cell.
+    spacing : tuple of float, optional
+        Voxel size (z, y, x) in µm that replaces what the files say.
+    link : {'labels', 'overlap'}
+        'labels': a label value is one cell over time; 'overlap': labels are per frame (segmentation output)
+        and objects are linked by overlap, with divisions (:func:`cellsdf.dataset.linking.link_overlap`).
+    border : {'drop', 'keep'}
+        What to do with cells that touch the image border in any frame (their shapes are cut).
+
+    Returns
+    -------
+    Scan
+        The sequences, the number of cells found and the names of those at the border.
 
     Raises
     ------
     InputError
-        If the path is missing or holds nothing usable.
+        If the path is missing or holds nothing usable, or every cell touches the border.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(path, "not found")
     spacing = check_spacing("spacing", spacing)
-
-    def from_stack(file: Path, stack: Stack, name: str, division: int | None = None) -> MaskSequence:
-        masks = binarise(stack.data, file, label=label, threshold=threshold, components=components)
-        return MaskSequence(
-            name=name,
-            source=str(file),
-            masks=masks,
-            spacing=spacing or stack.spacing,
-            frame_numbers=np.arange(len(masks)),
-            frame_interval=stack.frame_interval,
-            division_frame=division,
+    if link not in LINKS:
+        raise InputError("link", f"must be one of {', '.join(LINKS)}, got {link!r}")
+    if border not in BORDERS:
+        raise InputError("border", f"must be one of {', '.join(BORDERS)}, got {border!r}")
+    if label is not None and link == "overlap":
+        raise InputError(
+            "label", "picks one label value, but with link=overlap the labels are per frame; drop one of them"
         )
 
+    def stack_cells(
+        file: Path, stack: Stack, name: str, division: int | None, reread: Callable[[], Stack] | None
+    ) -> list[_Found]:
+        spacing_ = spacing or stack.spacing
+        if spacing_ is None:
+            raise InputError(file, "states no physical voxel size; pass spacing=[z,y,x] in µm")
+        if threshold is None and label is None and is_label_image(stack.data):
+            if looks_like_intensity(stack.data[0]):
+                binarise(stack.data[:1], file)  # raises the intensity-image error
+            cells = label_cells(stack.data, name=name, link=link)
+            return [
+                _Found(
+                    cell.name,
+                    cell.touches_border,
+                    lambda cell=cell: MaskSequence(
+                        cell.name,
+                        str(file),
+                        binarise(cell.masks, f"{file} ({cell.name})", components=components),
+                        spacing_,
+                        cell.frame_numbers,
+                        stack.frame_interval,
+                        cell.division_frame,
+                    ),
+                )
+                for cell in cells
+            ]
+        masks = binarise(stack.data, file, label=label, threshold=threshold, components=components)
+        cut = touches_border(masks)
+        if reread is None:
+            seq = MaskSequence(
+                name, str(file), masks, spacing_, np.arange(len(masks)), stack.frame_interval, division
+            )
+            return [_Found(name, cut, lambda: seq)]
+        # A file is read again when needed, so that a folder of large time-lapses never sits in memory.
+        return [_Found(name, cut, lambda: stack_cells(file, reread(), name, division, None)[0].load())]
+
     if path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
-        return [SequenceLoader(path.stem, lambda: _reference_sequence(path, spacing or (1.0, 1.0, 1.0)))]
+        loaders = [SequenceLoader(path.stem, lambda: _reference_sequence(path, spacing or (1.0, 1.0, 1.0)))]
+        return Scan(loaders, 1, [])
     if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
-        return [SequenceLoader(path.stem, lambda: from_stack(path, read_timelapse(path), path.stem))]
-    if path.is_file():
-        raise InputError(path, "unsupported file type; expected a TIFF (.tif) or reference HDF5 (.h5)")
-    if is_ctc_folder(path):
-        return [
-            SequenceLoader(track.name, lambda track=track: _track_sequence(track, path, spacing, components))
+        found = stack_cells(path, read_timelapse(path), _stem(path), None, lambda: read_timelapse(path))
+    elif path.is_file():
+        raise InputError(
+            path, "unsupported file type; expected a TIFF (.tif), OME-Zarr or reference HDF5 (.h5)"
+        )
+    elif is_ctc_folder(path):
+        found = [
+            _Found(
+                track.name,
+                track.touches_border,
+                lambda track=track: _track_sequence(track, path, spacing, components),
+            )
             for track in read_ctc_tracks(path)
         ]
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in TIFF_SUFFIXES)
-    if not files:
-        raise InputError(path, "folder holds no TIFF files and is not a Cell Tracking Challenge folder")
-    if read_header(files[0]).has_time:
-        divisions = recorded_divisions(path)
-        return [
-            SequenceLoader(
-                f.stem, lambda f=f: from_stack(f, read_timelapse(f), f.stem, divisions.get(f.name))
-            )
-            for f in files
-        ]
-    return [SequenceLoader(path.name, lambda: from_stack(path, _stack_frames(files), path.name))]
+    else:
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in TIFF_SUFFIXES)
+        if not files:
+            raise InputError(path, "folder holds no TIFF files and is not a Cell Tracking Challenge folder")
+        if read_header(files[0]).has_time:
+            divisions = recorded_divisions(path)
+            found = [
+                cell
+                for f in files
+                for cell in stack_cells(
+                    f, read_timelapse(f), _stem(f), divisions.get(f.name), lambda f=f: read_timelapse(f)
+                )
+            ]
+        else:
+            found = stack_cells(path, _stack_frames(files), path.name, None, lambda: _stack_frames(files))
+    at_border = [cell.name for cell in found if cell.touches_border]
+    kept = [cell for cell in found if border == "keep" or not cell.touches_border]
+    if not kept:
+        raise InputError(
+            path, f"all {len(found)} cells touch the image border (cut shapes); pass border=keep to use them"
+        )
+    return Scan([SequenceLoader(cell.name, cell.load) for cell in kept], len(found), at_border)
+
+
+@dataclass(frozen=True)
+class _Found:
+    name: str
+    touches_border: bool
+    load: Callable[[], MaskSequence]
+
+
+def _stem(path: Path) -> str:
+    """Return a file's name without its suffix, which may be double (``.ome.tif``)."""
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", ".zarr", ".tiff", ".tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
 
 
 def _stack_frames(files: list[Path]) -> Stack:

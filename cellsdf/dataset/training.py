@@ -123,4 +123,6 @@ def training_file(
         if recipe is None:
             raise ValueError("training data need a source or a simulation recipe")
         return make_from_recipe(recipe, folder, overwrite=True, progress=progress)
-    return prepare_source(source, prepared, **prepare, seed=seed, overwrite=True, progress=progress)
+    return prepare_source(
+        source, prepared, **prepare, seed=seed, overwrite=True, progress=progress, report=True
+    )

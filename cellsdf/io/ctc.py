@@ -48,6 +48,8 @@ class Track:
         Voxel size (z, y, x) in µm, from the TIFF metadata.
     origin : tuple of int
         Voxel index (z, y, x) of the crop's corner in the full field.
+    touches_border : bool
+        Whether the cell reaches the border of the field in any frame (its shape is cut there).
     """
 
     name: str
@@ -55,6 +57,7 @@ class Track:
     frame_numbers: np.ndarray
     spacing: tuple[float, float, float]
     origin: tuple[int, int, int]
+    touches_border: bool = False
 
 
 def is_ctc_folder(path: Path) -> bool:
@@ -170,6 +173,8 @@ def _read_folder(prefix: str, folder: Path, margin: int) -> list[Track]:
             frame_numbers=np.asarray(frames_of[label]),
             spacing=spacing,
             origin=tuple(s.start for s in crops[label]),
+            touches_border=min(boxes[label][:3]) == 0
+            or any(boxes[label][3 + i] == shape[i] for i in range(3)),
         )
         for label in sorted(boxes)
     ]

@@ -60,7 +60,14 @@ def fitting_data(
         return source, data
     steps = {k: v for k, v in prepare.items() if k != "margin"}
     prepared = prepare_source(
-        source, out / "dataset.h5", **steps, seed=seed, overwrite=True, progress=progress, scale=scale
+        source,
+        out / "dataset.h5",
+        **steps,
+        seed=seed,
+        overwrite=True,
+        progress=progress,
+        report=True,
+        scale=scale,
     )
     return prepared, read_prepared(prepared)
 

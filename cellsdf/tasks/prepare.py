@@ -18,7 +18,13 @@ def run(cfg: DictConfig) -> dict:
     # The prepare group's keys sit at the top level of this command (`cellsdf prepare threshold=120`).
     options = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in _NOT_STEPS}
     out = prepare_source(
-        cfg.input, cfg.out, **options, seed=cfg.seed, overwrite=cfg.overwrite, progress=cfg.progress
+        cfg.input,
+        cfg.out,
+        **options,
+        seed=cfg.seed,
+        overwrite=cfg.overwrite,
+        progress=cfg.progress,
+        report=True,
     )
     sequences = len(read_index(out).names)
     print(f"prepared {sequences} sequences from {cfg.input} into {out}")
