@@ -149,3 +149,14 @@ def test_prepare_command_reports_cells_and_records_divisions(dividing, tmp_path,
     assert f"found 1 cell in {path}" in capsys.readouterr().out
     (info,) = read_prepared(out).sequences
     assert info.division_frame == divisions[0] and info.frames == 8
+
+
+def test_simulated_label_field_is_the_same_cells_as_the_files(tmp_path):
+    main(["simulate", "cellline=cele", "sequences=3", "frames=4", "size=32", "layout=labels", f"out={tmp_path}"])
+    items = simulate_to_folder("cele", tmp_path / "files", sequences=3, frames=4, size=32)
+    stack = read_timelapse(tmp_path / "cele_labels.tif")
+    assert stack.data.dtype == np.uint16 and stack.data.shape == (4, 32, 32, 96)
+    seqs = [ld.load() for ld in find_sequences(tmp_path / "cele_labels.tif")]
+    assert [s.name for s in seqs] == ["cele_labels_label1", "cele_labels_label2", "cele_labels_label3"]
+    for seq, item in zip(seqs, items, strict=True):
+        assert seq.masks.sum(axis=(1, 2, 3)).tolist() == item["voxels"]

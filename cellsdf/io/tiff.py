@@ -85,6 +85,7 @@ def write_timelapse(
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
     frame_interval: float = 1.0,
     overwrite: bool = False,
+    labels: bool = False,
 ) -> Path:
     """Write binary masks as a uint8 0/255 ImageJ hyperstack (TZYX), zlib-compressed, atomically.
 
@@ -103,6 +104,8 @@ def write_timelapse(
         Seconds between frames.
     overwrite : bool
         Replace an existing file.
+    labels : bool
+        Write the values as uint16 labels (0 is background) instead of a 0/255 mask.
 
     Returns
     -------
@@ -125,18 +128,22 @@ def write_timelapse(
     elif shape is None:
         raise ValueError("shape is required when frames is an iterable")
 
+    dtype = np.uint16 if labels else np.uint8
+
     def pages() -> Iterator[np.ndarray]:
         for frame in frames:
             if frame.shape != tuple(shape[1:]):
                 raise ValueError(f"frame shape {frame.shape} differs from {tuple(shape[1:])}")
-            yield from np.where(frame != 0, np.uint8(255), np.uint8(0))
+            if labels and frame.size and (frame.min() < 0 or frame.max() > np.iinfo(dtype).max):
+                raise ValueError(f"labels must lie in [0, {np.iinfo(dtype).max}]")
+            yield from frame.astype(dtype) if labels else np.where(frame != 0, dtype(255), dtype(0))
 
     with atomic_path(path) as tmp:
         tifffile.imwrite(
             tmp,
             pages(),
             shape=tuple(shape),
-            dtype=np.uint8,
+            dtype=dtype,
             imagej=True,
             compression="zlib",
             resolution=(1.0 / spacing[2], 1.0 / spacing[1]),

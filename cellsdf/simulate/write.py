@@ -15,6 +15,8 @@ from cellsdf.progress import track
 from cellsdf.simulate import CELL_LINES, sequence_rng, simulate_frames
 from cellsdf.simulate.lines import line_constants, line_spacing
 
+_FIELD_COLUMNS = 8
+
 
 def simulate_to_folder(
     cell_line: str,
@@ -28,6 +30,7 @@ def simulate_to_folder(
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = False,
+    layout: str = "files",
 ) -> list[dict]:
     """Simulate sequences of one cell line and write ``out/<cell_line>_000.tif`` ... plus ``manifest.json``.
 
@@ -52,11 +55,16 @@ def simulate_to_folder(
         Replace existing files.
     progress : bool
         Show a progress bar.
+    layout : {'files', 'labels'}
+        'files': one binary time-lapse per sequence; 'labels': one uint16 label time-lapse
+        ``out/<cell_line>_labels.tif`` in which sequence i is label i + 1 in its own ``size``³ tile (tiles in
+        rows of up to 8 along x), as a segmented field of view would be.
 
     Returns
     -------
     list of dict
-        Manifest items: file, seed, division frame, drawn parameters, voxels and components per frame.
+        Manifest items: file, label (labels layout), seed, division frame, drawn parameters, voxels and
+        components per frame.
     """
     if cell_line not in CELL_LINES:
         raise InputError(
@@ -68,6 +76,10 @@ def simulate_to_folder(
     spacing = line_spacing(cell_line, size) if spacing is None else spacing
     frame_interval = line_constants(cell_line).frame_interval if frame_interval is None else frame_interval
     out = Path(out)
+    if layout == "labels":
+        return _label_field(cell_line, out, sequences, frames, size, spacing, frame_interval, seed, overwrite)
+    if layout != "files":
+        raise InputError("layout", f"must be 'files' or 'labels', got {layout!r}")
     files = [out / f"{cell_line}_{i:03d}.tif" for i in range(sequences)]
     for file in [*files, out / "manifest.json"]:
         check_writable(file, overwrite)
@@ -96,6 +108,62 @@ def simulate_to_folder(
             }
         )
     return items
+
+
+def _label_field(
+    cell_line: str,
+    out: Path,
+    sequences: int,
+    frames: int,
+    size: int,
+    spacing: tuple[float, float, float],
+    frame_interval: float,
+    seed: int,
+    overwrite: bool,
+) -> list[dict]:
+    file = out / f"{cell_line}_labels.tif"
+    for path in (file, out / "manifest.json"):
+        check_writable(path, overwrite)
+    columns = min(sequences, _FIELD_COLUMNS)
+    rows = -(-sequences // columns)
+    # The sequences advance together, one frame each, so memory holds one frame of the field.
+    drawn = [simulate_frames(cell_line, frames, size, sequence_rng(seed, i)) for i in range(sequences)]
+    voxels: list[list[int]] = [[] for _ in drawn]
+    components: list[list[int]] = [[] for _ in drawn]
+    streams = [_counted(stream, voxels[i], components[i]) for i, (stream, _, _) in enumerate(drawn)]
+
+    def fields() -> Iterator[np.ndarray]:
+        for _ in range(frames):
+            field = np.zeros((size, rows * size, columns * size), np.uint16)
+            for i, stream in enumerate(streams):
+                row, column = divmod(i, columns)
+                tile = field[:, row * size : (row + 1) * size, column * size : (column + 1) * size]
+                tile[next(stream)] = i + 1
+            yield field
+
+    shape = (frames, size, rows * size, columns * size)
+    write_timelapse(
+        file,
+        fields(),
+        shape=shape,
+        spacing=spacing,
+        frame_interval=frame_interval,
+        overwrite=overwrite,
+        labels=True,
+    )
+    return [
+        {
+            "file": file.name,
+            "label": i + 1,
+            "index": i,
+            "cell_line": cell_line,
+            "division_frame": division,
+            "params": params,
+            "voxels": voxels[i],
+            "components": components[i],
+        }
+        for i, (_, division, params) in enumerate(drawn)
+    ]
 
 
 def _counted(frames: Iterator[np.ndarray], voxels: list[int], components: list[int]) -> Iterator[np.ndarray]:

@@ -26,6 +26,7 @@ def run(cfg: DictConfig) -> dict:
         seed=cfg.seed,
         overwrite=cfg.overwrite,
         progress=cfg.progress,
+        layout=cfg.layout,
     )
     write_manifest(out, "simulate", OmegaConf.to_container(cfg, resolve=True), cfg.seed, items)
     print(f"wrote {len(items)} {line} sequences to {out}")
