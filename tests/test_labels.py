@@ -152,7 +152,17 @@ def test_prepare_command_reports_cells_and_records_divisions(dividing, tmp_path,
 
 
 def test_simulated_label_field_is_the_same_cells_as_the_files(tmp_path):
-    main(["simulate", "cellline=cele", "sequences=3", "frames=4", "size=32", "layout=labels", f"out={tmp_path}"])
+    main(
+        [
+            "simulate",
+            "cellline=cele",
+            "sequences=3",
+            "frames=4",
+            "size=32",
+            "layout=labels",
+            f"out={tmp_path}",
+        ]
+    )
     items = simulate_to_folder("cele", tmp_path / "files", sequences=3, frames=4, size=32)
     stack = read_timelapse(tmp_path / "cele_labels.tif")
     assert stack.data.dtype == np.uint16 and stack.data.shape == (4, 32, 32, 96)
@@ -160,3 +170,13 @@ def test_simulated_label_field_is_the_same_cells_as_the_files(tmp_path):
     assert [s.name for s in seqs] == ["cele_labels_label1", "cele_labels_label2", "cele_labels_label3"]
     for seq, item in zip(seqs, items, strict=True):
         assert seq.masks.sum(axis=(1, 2, 3)).tolist() == item["voxels"]
+
+
+def test_evaluate_reads_a_label_image_as_one_sequence_per_cell(tmp_path):
+    from cellsdf.evaluate.inputs import list_sequences
+
+    path = write_labels(tmp_path / "nuclei.tif", three_nuclei())
+    specs = list_sequences(path)
+    assert [s.name for s in specs] == ["nuclei_label3", "nuclei_label7"]
+    write_timelapse(tmp_path / "mask.tif", three_nuclei() == 7)
+    assert [s.name for s in list_sequences(tmp_path / "mask.tif")] == ["mask"]

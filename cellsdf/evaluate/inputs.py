@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from cellsdf.dataset.binarise import looks_like_intensity
+from cellsdf.dataset.labels import is_label_image
 from cellsdf.dataset.prepared import is_prepared, iter_eval_masks, read_index
 from cellsdf.dataset.sources import HDF5_SUFFIXES, TIFF_SUFFIXES, find_sequences
 from cellsdf.errors import InputError
@@ -78,7 +79,7 @@ def list_sequences(path: str | Path) -> list[SequenceSpec]:
     if not path.exists():
         raise InputError(path, "not found")
     if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
-        return [_tiff_sequence(path, path.stem)]
+        return _loaded_sequences(path) if _holds_labels(path) else [_tiff_sequence(path, path.stem)]
     if path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
         return _prepared_sequences(path) if is_prepared(path) else _loaded_sequences(path)
     if path.is_file():
@@ -89,7 +90,11 @@ def list_sequences(path: str | Path) -> list[SequenceSpec]:
     if files:
         first = read_header(files[0])
         if first.has_time:
-            return [_tiff_sequence(f, f.stem) for f in files]
+            return [
+                spec
+                for f in files
+                for spec in (_loaded_sequences(f) if _holds_labels(f) else [_tiff_sequence(f, f.stem)])
+            ]
         return [SequenceSpec(path.name, str(path), first.spacing, "frames", tuple(map(str, files)))]
     nested = sorted(p / _GENERATED_MASK for p in path.iterdir() if (p / _GENERATED_MASK).is_file())
     if nested:
@@ -173,13 +178,18 @@ def _prepared_sequences(path: Path) -> list[SequenceSpec]:
     ]
 
 
+def _holds_labels(path: Path) -> bool:
+    """Tell from its first frame whether a TIFF is a label image (one cell per label, as prepare reads it)."""
+    return is_label_image(next(iter_frames(path)))
+
+
 def _loaded_sequences(path: Path) -> list[SequenceSpec]:
     loaders = find_sequences(path)
-    if path.is_file():  # a reference HDF5 file states no voxel size
+    if path.suffix.lower() in HDF5_SUFFIXES:  # a reference HDF5 file states no voxel size
         return [
             SequenceSpec(loaders[0].name, str(path), None, "loaded", (str(path),), load=_masks_of(loaders))
         ]
-    # Cell Tracking Challenge tracks are already in memory once listed; their TIFFs state the voxel size.
+    # Tracks and labelled cells are already in memory once listed; their TIFFs state the voxel size.
     sequences = [loader.load() for loader in loaders]
     return [
         SequenceSpec(s.name, str(path), s.spacing, "loaded", (str(path),), load=lambda s=s: s.masks)
