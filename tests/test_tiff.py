@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 from cellsdf.errors import InputError
-from cellsdf.io.tiff import iter_frames, read_timelapse, write_timelapse
+from cellsdf.io.tiff import iter_frames, read_header, read_timelapse, write_timelapse
 
 
 def test_round_trip_keeps_masks_spacing_and_interval(tmp_path, growing_blob):
@@ -83,3 +83,64 @@ def test_frames_stream_one_at_a_time(tmp_path, growing_blob):
     tifffile.imwrite(tmp_path / "v.tif", growing_blob[0].astype(np.uint8))
     (single,) = iter_frames(tmp_path / "v.tif")
     np.testing.assert_array_equal(single > 0, growing_blob[0])
+
+
+def _ome(path, data, axes="TZYX", **sizes):
+    tifffile.imwrite(path, data.astype(np.uint8), ome=True, metadata={"axes": axes, **sizes})
+
+
+def test_ome_tiff_sizes_are_read_and_converted_to_micrometres_and_seconds(tmp_path, growing_blob):
+    sizes = {
+        "PhysicalSizeX": 0.2,
+        "PhysicalSizeXUnit": "µm",
+        "PhysicalSizeY": 250,
+        "PhysicalSizeYUnit": "nm",
+        "PhysicalSizeZ": 0.001,
+        "PhysicalSizeZUnit": "mm",
+        "TimeIncrement": 2,
+        "TimeIncrementUnit": "min",
+    }
+    _ome(tmp_path / "a.ome.tif", growing_blob, **sizes)
+    stack = read_timelapse(tmp_path / "a.ome.tif")
+    assert stack.has_time and stack.data.shape == growing_blob.shape
+    assert stack.spacing == pytest.approx((1.0, 0.25, 0.2))
+    assert stack.frame_interval == pytest.approx(120.0)
+    assert read_header(tmp_path / "a.ome.tif").spacing == pytest.approx((1.0, 0.25, 0.2))
+
+
+def test_ome_tiff_volume_with_a_singleton_channel_and_no_sizes(tmp_path, growing_blob):
+    _ome(tmp_path / "v.ome.tif", growing_blob[0][:, None], axes="ZCYX")
+    header = read_header(tmp_path / "v.ome.tif")
+    assert header.shape == (1, *growing_blob.shape[1:]) and not header.has_time
+    assert header.spacing is None and header.frame_interval == 1.0
+
+
+@pytest.mark.parametrize(
+    ("sizes", "field"),
+    [
+        ({"PhysicalSizeX": float("nan"), "PhysicalSizeY": 1.0, "PhysicalSizeZ": 1.0}, "PhysicalSizeX"),
+        ({"PhysicalSizeX": 1.0, "PhysicalSizeY": 1.0, "PhysicalSizeZ": -2.0}, "PhysicalSizeZ"),
+        ({"TimeIncrement": 0}, "TimeIncrement"),
+    ],
+)
+def test_ome_tiff_bad_sizes_name_the_file_and_field(tmp_path, growing_blob, sizes, field):
+    _ome(tmp_path / "bad.ome.tif", growing_blob, **sizes)
+    with pytest.raises(InputError, match=field) as err:
+        read_timelapse(tmp_path / "bad.ome.tif")
+    assert str(tmp_path / "bad.ome.tif") in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        ({"spacing": float("nan")}, "spacing"),
+        ({"spacing": -1.0}, "spacing"),
+        ({"finterval": 0.0}, "finterval"),
+    ],
+)
+def test_imagej_bad_sizes_name_the_file_and_field(tmp_path, growing_blob, metadata, field):
+    path = tmp_path / "bad.tif"
+    tifffile.imwrite(path, growing_blob.astype(np.uint8), imagej=True, metadata={"axes": "TZYX", **metadata})
+    with pytest.raises(InputError, match=field) as err:
+        read_timelapse(path)
+    assert str(path) in str(err.value)

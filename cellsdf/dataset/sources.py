@@ -13,6 +13,7 @@ from cellsdf.dataset.binarise import binarise, looks_like_intensity
 from cellsdf.dataset.labels import BORDERS, LINKS, is_label_image, label_cells, touches_border
 from cellsdf.errors import InputError
 from cellsdf.io.ctc import Track, is_ctc_folder, read_ctc_tracks
+from cellsdf.io.omezarr import is_omezarr, read_omezarr
 from cellsdf.io.reference import read_reference_sdf
 from cellsdf.io.spacing import check_spacing
 from cellsdf.io.tiff import Stack, read_header, read_timelapse
@@ -168,8 +169,6 @@ def scan_sequences(
         file: Path, stack: Stack, name: str, division: int | None, reread: Callable[[], Stack] | None
     ) -> list[_Found]:
         spacing_ = spacing or stack.spacing
-        if spacing_ is None:
-            raise InputError(file, "states no physical voxel size; pass spacing=[z,y,x] in µm")
         if threshold is None and label is None and is_label_image(stack.data):
             if looks_like_intensity(stack.data[0]):
                 binarise(stack.data[:1], file)  # raises the intensity-image error
@@ -203,7 +202,11 @@ def scan_sequences(
     if path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
         loaders = [SequenceLoader(path.stem, lambda: _reference_sequence(path, spacing or (1.0, 1.0, 1.0)))]
         return Scan(loaders, 1, [])
-    if path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
+    if is_omezarr(path):
+        found = stack_cells(
+            path, _zarr_stack(path, spacing), _stem(path), None, lambda: _zarr_stack(path, spacing)
+        )
+    elif path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
         found = stack_cells(path, read_timelapse(path), _stem(path), None, lambda: read_timelapse(path))
     elif path.is_file():
         raise InputError(
@@ -256,6 +259,13 @@ def _stem(path: Path) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
+
+
+def _zarr_stack(path: Path, spacing: tuple[float, float, float] | None) -> Stack:
+    image = read_omezarr(path)
+    if image.spacing is None and spacing is None:
+        raise InputError(path, "states no physical voxel size; pass spacing=[z,y,x] in µm")
+    return Stack(image.data, image.spacing or spacing, image.frame_interval or 1.0, image.has_time)
 
 
 def _stack_frames(files: list[Path]) -> Stack:

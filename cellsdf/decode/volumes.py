@@ -17,13 +17,15 @@ from cellsdf.decode.field import Field
 from cellsdf.decode.narrowband import decode_narrowband
 from cellsdf.geometry.surface import SMOOTHING, crop_box, display_mesh, surface_mesh
 from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
+from cellsdf.io.omezarr import omezarr_writer
 from cellsdf.io.reference import reference_writer
 from cellsdf.io.tiff import write_timelapse
 
-FORMATS = ("tiff", "mesh", "sdf")
+FORMATS = ("tiff", "mesh", "sdf", "omezarr")
 MESH_FORMATS = ("ply", "obj", "stl", "glb")
 TIMELAPSE_GLB = "mesh/timelapse.glb"
 TIMELAPSE_NAPARI = "mesh/timelapse_napari.npz"
+OMEZARR = "mask.ome.zarr"
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def write_volumes(
     formats: Sequence[str] = ("tiff", "mesh"),
     mesh: MeshOptions = DEFAULT_MESH,
 ) -> list[dict]:
-    """Write a sequence of masks into ``folder``: ``mask.tif``, ``mesh/t000.<format>`` ..., ``sdf.h5``.
+    """Write masks into ``folder``: ``mask.tif``, ``mesh/t000.<format>`` ..., ``sdf.h5``, ``mask.ome.zarr``.
 
     Masks are consumed one at a time, so memory does not grow with the number of frames (the time-lapse mesh
     files keep each frame's decimated mesh). Existing outputs in ``folder`` are replaced, meshes of frames
@@ -134,11 +136,12 @@ def write_volumes(
     spacing : tuple of float
         Voxel size (z, y, x) in µm, written to the TIFF and applied to mesh vertices.
     frame_interval : float
-        Seconds between frames, written to the TIFF and the napari surface.
-    formats : sequence of {'tiff', 'mesh', 'sdf'}
+        Seconds between frames, written to the TIFF, the OME-Zarr and the napari surface.
+    formats : sequence of {'tiff', 'mesh', 'sdf', 'omezarr'}
         What to write: the uint8 0/255 TZYX time-lapse; one mesh per frame plus the time-lapse meshes
         ``mesh/timelapse.glb`` (one node per frame) and ``mesh/timelapse_napari.npz`` (a 4D surface); the SDF
-        of every frame in the published reference's HDF5 layout (``sdf.h5``, dataset ``sdf_vid``).
+        of every frame in the published reference's HDF5 layout (``sdf.h5``, dataset ``sdf_vid``); the
+        masks as an OME-Zarr label image (``mask.ome.zarr``, see :func:`cellsdf.io.omezarr.omezarr_writer`).
     mesh : MeshOptions
         Mesh file type, smoothing and decimation.
 
@@ -163,6 +166,15 @@ def write_volumes(
             if "sdf" in formats
             else None
         )
+        add_omezarr = (
+            stack.enter_context(
+                omezarr_writer(
+                    folder / OMEZARR, shape, spacing=spacing, frame_interval=frame_interval, overwrite=True
+                )
+            )
+            if "omezarr" in formats
+            else None
+        )
 
         def written(stream: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
             for index, mask in enumerate(stream):
@@ -179,6 +191,8 @@ def write_volumes(
                     shown[-1] = display_mesh(surface, mesh.timelapse_faces)
                 if add_sdf is not None:
                     add_sdf(reference_sdf(mask))
+                if add_omezarr is not None:
+                    add_omezarr(mask)
                 frames.append(frame)
                 yield mask
 

@@ -109,7 +109,7 @@ def write_cell(
         Voxel size (z, y, x) in µm.
     frame_interval : float
         Seconds between frames.
-    formats : sequence of {'tiff', 'mesh', 'sdf'}
+    formats : sequence of {'tiff', 'mesh', 'sdf', 'omezarr'}
         Files to write (see :func:`cellsdf.decode.volumes.write_volumes`).
     mesh : MeshOptions
         Mesh file type, smoothing and decimation.

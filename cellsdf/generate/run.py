@@ -36,9 +36,11 @@ CELL_FILE = "cell.json"
 TOPOLOGIES = ("auto", "none", *RULES)
 NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose")
 # Bytes per voxel held at once while a frame is decoded and written (mask, TIFF page, decoder grids), and
-# what the SDF format adds (edt's distances and the normalised copy, float32).
+# what the SDF format adds (edt's distances and the normalised copy, float32), and the OME-Zarr (the 0/1
+# and 0/255 frames, and the compressor's buffer).
 _BYTES_PER_VOXEL = 6
 _SDF_BYTES_PER_VOXEL = 12
+_OMEZARR_BYTES_PER_VOXEL = 3
 _BASE_BYTES = 1 << 29
 
 
@@ -85,7 +87,11 @@ def _check_options(
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
         raise InputError("formats", f"choose one or more of {', '.join(FORMATS)}, got {formats}")
-    need = resolution**3 * (_BYTES_PER_VOXEL + (_SDF_BYTES_PER_VOXEL if "sdf" in formats else 0))
+    need = resolution**3 * (
+        _BYTES_PER_VOXEL
+        + (_SDF_BYTES_PER_VOXEL if "sdf" in formats else 0)
+        + (_OMEZARR_BYTES_PER_VOXEL if "omezarr" in formats else 0)
+    )
     need += _BASE_BYTES
     have = available_memory()
     if need > have:

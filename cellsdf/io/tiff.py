@@ -1,4 +1,7 @@
-"""TIFF time-lapses: ImageJ hyperstacks with axes TZYX, voxel spacing in µm and the frame interval."""
+"""TIFF time-lapses: ImageJ hyperstacks with axes TZYX, voxel spacing in µm and the frame interval.
+
+OME-TIFF files are read too, their voxel size and frame interval taken from the OME-XML.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import tifffile
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
+from cellsdf.io.units import check_size, micrometres_per, seconds_per
 
 # tifffile reports damaged files through its logger before raising; the InputError we raise says it once.
 # Damaged compressed data surfaces as zlib.error, or as a RuntimeError subclass when imagecodecs is installed.
@@ -65,7 +69,7 @@ class Header:
     shape : tuple of int
         (T, Z, Y, X); a single 3D image has T = 1.
     spacing : tuple of float or None
-        Voxel size (z, y, x) in µm as the ImageJ metadata states it; None when it states none.
+        Voxel size (z, y, x) in µm as the ImageJ or OME-XML metadata states it; None when it states none.
     frame_interval : float
         Seconds between frames (1.0 where the file does not say).
     has_time : bool
@@ -160,8 +164,9 @@ def write_timelapse(
 def read_timelapse(path: str | Path) -> Stack:
     """Read a TIFF as a 3D time-lapse (T, Z, Y, X) or a single 3D volume.
 
-    Axes come from the ImageJ metadata when present; a file without it is taken as ZYX (3D) or TZYX (4D).
-    Singleton channel axes are dropped.
+    Axes come from the ImageJ or OME-XML metadata when present; a file without either is taken as ZYX (3D)
+    or TZYX (4D). Singleton channel axes are dropped. Voxel size and frame interval come from the ImageJ
+    metadata, or from an OME-TIFF's ``PhysicalSizeZ/Y/X`` and ``TimeIncrement`` (converted from their units).
 
     Parameters
     ----------
@@ -176,7 +181,8 @@ def read_timelapse(path: str | Path) -> Stack:
     Raises
     ------
     InputError
-        If the file is missing, unreadable or truncated, or is not 3D or 3D+t.
+        If the file is missing, unreadable or truncated, is not 3D or 3D+t, or states a voxel size or frame
+        interval that is not a positive number.
     """
     with _open(path) as (tif, header):
         data = _read(path, lambda: tif.series[0].asarray())
@@ -253,11 +259,57 @@ def _open(path: str | Path) -> Iterator[tuple[tifffile.TiffFile, Header]]:
             has_time = True
         else:
             raise InputError(path, f"unsupported axes {axes} with shape {shape}; expected ZYX or TZYX")
-        spacing = None
-        if tif.is_imagej and "spacing" in meta:
-            x_res, y_res = tif.pages.first.resolution
-            spacing = (float(meta["spacing"]), 1.0 / y_res if y_res else 1.0, 1.0 / x_res if x_res else 1.0)
-        yield tif, Header(shape, spacing, float(meta.get("finterval", 1.0)), has_time)
+        if tif.is_imagej:
+            spacing, frame_interval = _imagej_sizes(path, tif, meta)
+        elif tif.is_ome:
+            spacing, frame_interval = _ome_sizes(path, tif)
+        else:
+            spacing, frame_interval = None, 1.0
+        yield tif, Header(shape, spacing, frame_interval, has_time)
+
+
+def _imagej_sizes(
+    path: Path, tif: tifffile.TiffFile, meta: dict
+) -> tuple[tuple[float, float, float] | None, float]:
+    """Voxel size (µm) and frame interval (s) from ImageJ metadata: z spacing, XY resolution, finterval."""
+    frame_interval = check_size(path, "finterval", meta["finterval"]) if "finterval" in meta else 1.0
+    if "spacing" not in meta:
+        return None, frame_interval
+    x_res, y_res = tif.pages.first.resolution
+    # A resolution of 0 means the file left XY unset; ImageJ shows 1 pixel per unit then.
+    y = 1.0 / check_size(path, "YResolution", y_res) if y_res else 1.0
+    x = 1.0 / check_size(path, "XResolution", x_res) if x_res else 1.0
+    return (check_size(path, "spacing", meta["spacing"]), y, x), frame_interval
+
+
+def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, float] | None, float]:
+    """Voxel size (µm) and frame interval (s) from the OME-XML of the first image.
+
+    The voxel size counts as stated only when all three of PhysicalSizeZ/Y/X are: a partial statement does
+    not give one. Units default to µm and s, as the OME schema says.
+    """
+    try:
+        images = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+        pixels = (images[0] if isinstance(images, list) else images)["Pixels"]
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise InputError(path, f"unreadable OME-XML metadata ({err!r})") from None
+    frame_interval = 1.0
+    if "TimeIncrement" in pixels:
+        unit = str(pixels.get("TimeIncrementUnit", "s"))
+        factor = seconds_per(unit)
+        if factor is None:
+            raise InputError(path, f"TimeIncrementUnit {unit!r} in the OME-XML is not a unit of time")
+        frame_interval = check_size(path, "TimeIncrement", pixels["TimeIncrement"]) * factor
+    if not all(f"PhysicalSize{a}" in pixels for a in "ZYX"):
+        return None, frame_interval
+    sizes = []
+    for axis in "ZYX":
+        unit = str(pixels.get(f"PhysicalSize{axis}Unit", "µm"))
+        factor = micrometres_per(unit)
+        if factor is None:
+            raise InputError(path, f"PhysicalSize{axis}Unit {unit!r} in the OME-XML is not a unit of length")
+        sizes.append(check_size(path, f"PhysicalSize{axis}", pixels[f"PhysicalSize{axis}"]) * factor)
+    return (sizes[0], sizes[1], sizes[2]), frame_interval
 
 
 def _read(path: Path, read: Callable[[], T]) -> T:
