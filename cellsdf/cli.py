@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from cellsdf import __version__
 from cellsdf.console import hydra_error_line, quiet_libraries
+from cellsdf.errors import InputError
 
 COMMANDS = {
     "demo": "run the main job on built-in data: simulate, prepare, generate, preview pictures, report",
@@ -51,6 +52,7 @@ def _help() -> str:
 # itself writes to the real stream. Module-level, so that the task function below pickles by reference for
 # launchers that run jobs in other processes (joblib, submitit), which have their own streams.
 _STREAMS: dict = {}
+_SWITCHES = ("overwrite", "progress", "verbose")
 
 
 def _run_task(cfg: DictConfig) -> None:
@@ -61,9 +63,10 @@ def _run_task(cfg: DictConfig) -> None:
     module = HydraConfig.get().job.config_name
     command = module.replace("_", "-")
     task = importlib.import_module(f"cellsdf.tasks.{module}").run
-    verbose = bool(cfg.get("verbose", False))
+    verbose = cfg.get("verbose") is True
     quiet_libraries(verbose)
     try:
+        _check_switches(cfg)
         task(cfg)
     except (ValueError, TypeError, InstantiationException) as err:
         # instantiate() wraps what a built object refused; the cause is the user's bad input.
@@ -72,6 +75,15 @@ def _run_task(cfg: DictConfig) -> None:
             raise
         print(f"cellsdf {command}: error: {cause}", file=sys.stderr)
         sys.exit(2)
+
+
+def _check_switches(cfg: DictConfig) -> None:
+    """Refuse a shared switch that is not true or false."""
+    # Hydra keeps `overwrite=no` as the text 'no', which Python would count as true and so replace files.
+    for key in _SWITCHES:
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise InputError(key, f"must be true or false, got {value!r}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -97,3 +97,20 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     assert cli.returncode == 0, cli.stderr
     metrics = json.loads((recon / "metrics.json").read_text())
     assert metrics["mean"]["iou"] > 0.9  # the shipped plat model's training cells, scored on its data
+
+
+@pytest.mark.parametrize("value", ["no", "off", "0", "nope"])
+def test_a_switch_that_is_not_true_or_false_is_refused_and_nothing_is_replaced(tmp_path, capsys, value):
+    from helpers import blob
+
+    from cellsdf.io.tiff import write_timelapse
+
+    write_timelapse(tmp_path / "cell.tif", blob()[None])
+    out = tmp_path / "d.h5"
+    out.write_bytes(b"an earlier result")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", f"input={tmp_path / 'cell.tif'}", f"out={out}", f"overwrite={value}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "overwrite" in err[0] and "true or false" in err[0]
+    assert out.read_bytes() == b"an earlier result"
