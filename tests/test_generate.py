@@ -230,3 +230,14 @@ def test_auto_sampler_is_the_one_recorded_in_the_model(tmp_path):
 def test_one_frame_of_a_dividing_line_is_not_asked_to_divide(tmp_path):
     manifest = generate(tmp_path / "g", "ckpt=cele", "n=1", "frames=1", "resolution=24", "progress=false")
     assert not any("never divides" in r for r in manifest["items"][0]["rejected"])
+
+
+def test_mix_sampler_draws_between_two_learned_codes(tmp_path):
+    from cellsdf.model.trained import load_trained
+
+    manifest = generate(tmp_path / "g", "ckpt=plat", "n=2", "sampler.name=mix", *SMALL)
+    latents = load_trained("plat").latents
+    for item in manifest["items"]:
+        assert item["sampler"] == "mix" and 0.0 <= item["weight"] <= 1.0
+        first, second = item["learned_codes"]
+        assert first != second and 0 <= min(first, second) and max(first, second) < len(latents)

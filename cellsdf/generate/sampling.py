@@ -13,7 +13,7 @@ import numpy as np
 
 from cellsdf.geometry.rotation import uniform_rotation
 
-SAMPLERS = ("auto", "gaussian", "around", "interpolate")
+SAMPLERS = ("auto", "gaussian", "around", "mix", "interpolate")
 ROTATIONS = ("uniform", "none")
 
 
@@ -79,6 +79,36 @@ def around_latent(latents: np.ndarray, rng: np.random.Generator, noise: float) -
     return latents[index] + noise * rng.standard_normal(latents.shape[1]), index
 
 
+def mixed_latent(latents: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int], float]:
+    """Draw a code on the straight path between two learned codes picked at random.
+
+    With few sequences in many dimensions, a Gaussian fitted to the codes puts most of its mass where no
+    learned code is; a point between two codes stays among them.
+
+    Parameters
+    ----------
+    latents : np.ndarray
+        (S, L) learned codes, S >= 2.
+    rng : numpy.random.Generator
+        Source of randomness.
+
+    Returns
+    -------
+    tuple
+        float64 (L,) code, the two codes' indices, and the weight ``w`` of the second (uniform in [0, 1]).
+
+    Examples
+    --------
+    >>> codes = np.eye(3)
+    >>> code, (i, j), w = mixed_latent(codes, np.random.default_rng(0))
+    >>> i != j and bool(np.allclose(code, (1 - w) * codes[i] + w * codes[j]))
+    True
+    """
+    first, second = rng.choice(len(latents), size=2, replace=False)
+    weight = float(rng.uniform())
+    return interpolated_latent(latents, int(first), int(second), weight), (int(first), int(second)), weight
+
+
 def interpolated_latent(latents: np.ndarray, first: int, last: int, fraction: float) -> np.ndarray:
     """Return the code at ``fraction`` along the straight path from learned code ``first`` to ``last``.
 
@@ -105,7 +135,7 @@ class SamplerOptions:
 
     Attributes
     ----------
-    name : {'auto', 'gaussian', 'around', 'interpolate'}
+    name : {'auto', 'gaussian', 'around', 'mix', 'interpolate'}
         Latent sampler.
     std : float or None
         ``gaussian``: None for the learned codes' covariance, else isotropic with this standard deviation.
@@ -185,6 +215,9 @@ def draw_cell(
     elif options.name == "around":
         latent, source = around_latent(latents, rng, options.noise)
         info.update(noise=options.noise, learned_code=source)
+    elif options.name == "mix":
+        latent, pair, weight = mixed_latent(latents, rng)
+        info.update(learned_codes=list(pair), weight=weight)
     else:
         fraction = index / (count - 1) if count > 1 else 0.0
         latent = interpolated_latent(latents, *options.path, fraction)
