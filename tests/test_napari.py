@@ -146,6 +146,7 @@ def has_opengl(viewer) -> bool:
 def test_generate_widget_adds_a_4d_surface_and_interpolates(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     widget = generate_widget(viewer)
+    viewer.window.add_dock_widget(widget, name="Generate cells (cellsdf)")
     widget.frames.value, widget.resolution.value, widget.seed.value = 3, 32, 1
     widget.generate_button.clicked.emit()
     qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=TIMEOUT_MS)
@@ -159,12 +160,17 @@ def test_generate_widget_adds_a_4d_surface_and_interpolates(make_napari_viewer, 
     qtbot.waitUntil(lambda: INTERPOLATION in viewer.layers, timeout=TIMEOUT_MS)
     assert viewer.layers[INTERPOLATION].metadata["fraction"] == 0.5
 
-    viewer.layers[INTERPOLATION].visible = False
+    viewer.layers.remove(INTERPOLATION)
     viewer.dims.ndisplay = 3
-    viewer.camera.angles = (0.0, 30.0, 60.0)
     if not has_opengl(viewer):
         pytest.skip("no OpenGL context for the screenshot (run under Xvfb: pip install pytest-xvfb)")
+    viewer.window.resize(1100, 720)
+    qtbot.wait(100)  # let the canvas take its new size before the view is fitted to it
+    viewer.layers.selection.active = layer
+    viewer.dims.current_step = (2, *viewer.dims.current_step[1:])
+    viewer.camera.angles = (10.0, 35.0, 60.0)
     viewer.reset_view()
+    viewer.camera.zoom *= 0.8
     shot = tmp_path / "napari_generate.png"
     viewer.window.screenshot(str(shot), canvas_only=False)
     assert shot.stat().st_size > 0

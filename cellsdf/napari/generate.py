@@ -38,6 +38,7 @@ def surface_layer(viewer: napari.Viewer, name: str, cell: GeneratedSurfaces) -> 
         axis_labels=("t", "z", "y", "x"),
         units=("second", "micrometer", "micrometer", "micrometer"),
         colormap="viridis",
+        shading="smooth",
         metadata={"latent": cell.latent.tolist(), "redraws": cell.redraws, **cell.info},
     )
 
