@@ -230,3 +230,26 @@ def test_auto_sampler_is_the_one_recorded_in_the_model(tmp_path):
 def test_one_frame_of_a_dividing_line_is_not_asked_to_divide(tmp_path):
     manifest = generate(tmp_path / "g", "ckpt=cele", "n=1", "frames=1", "resolution=24", "progress=false")
     assert not any("never divides" in r for r in manifest["items"][0]["rejected"])
+
+
+def test_generate_surfaces_in_memory_match_the_generated_files(tmp_path):
+    from cellsdf.generate.run import generate_cells, make_request
+    from cellsdf.generate.sampling import SamplerOptions
+    from cellsdf.generate.surfaces import generate_surfaces
+    from cellsdf.io.mesh import read_napari_surface
+    from cellsdf.model.trained import load_trained
+
+    request = make_request(
+        ckpt="plat", n=2, frames=2, resolution=24, seed=4, sampler=SamplerOptions(), formats=["mesh"]
+    )
+    generate_cells(request, tmp_path, {})
+    steps = generate_surfaces(load_trained("plat"), frames=2, resolution=24, seed=4, index=1, count=2)
+    frames = []
+    with pytest.raises(StopIteration) as done:
+        while True:
+            frames.append(next(steps))
+    cell = done.value.value
+    assert frames[-2:] == [0, 1] and len(cell.meshes) == 2
+    written = read_napari_surface(tmp_path / "gen_001/mesh/timelapse_napari.npz")
+    for ours, theirs in zip(cell.napari_surface(), written, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
