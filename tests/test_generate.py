@@ -241,3 +241,26 @@ def test_mix_sampler_draws_between_two_learned_codes(tmp_path):
         assert item["sampler"] == "mix" and 0.0 <= item["weight"] <= 1.0
         first, second = item["learned_codes"]
         assert first != second and 0 <= min(first, second) and max(first, second) < len(latents)
+
+
+def test_generate_surfaces_in_memory_match_the_generated_files(tmp_path):
+    from cellsdf.generate.run import generate_cells, make_request
+    from cellsdf.generate.sampling import SamplerOptions
+    from cellsdf.generate.surfaces import generate_surfaces
+    from cellsdf.io.mesh import read_napari_surface
+    from cellsdf.model.trained import load_trained
+
+    request = make_request(
+        ckpt="plat", n=2, frames=2, resolution=24, seed=4, sampler=SamplerOptions(), formats=["mesh"]
+    )
+    generate_cells(request, tmp_path, {})
+    steps = generate_surfaces(load_trained("plat"), frames=2, resolution=24, seed=4, index=1, count=2)
+    frames = []
+    with pytest.raises(StopIteration) as done:
+        while True:
+            frames.append(next(steps))
+    cell = done.value.value
+    assert frames[-2:] == [0, 1] and len(cell.meshes) == 2
+    written = read_napari_surface(tmp_path / "gen_001/mesh/timelapse_napari.npz")
+    for ours, theirs in zip(cell.napari_surface(), written, strict=True):
+        np.testing.assert_array_equal(ours, theirs)

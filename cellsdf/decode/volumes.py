@@ -15,7 +15,7 @@ from scipy import ndimage
 from cellsdf.dataset.sdf import signed_distance
 from cellsdf.decode.field import Field
 from cellsdf.decode.narrowband import decode_narrowband
-from cellsdf.geometry.surface import SMOOTHING, crop_box, display_mesh, surface_mesh
+from cellsdf.geometry.surface import SMOOTHING, crop_box, display_mesh, frame_mesh
 from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
 from cellsdf.io.omezarr import omezarr_writer
 from cellsdf.io.reference import reference_writer
@@ -183,9 +183,7 @@ def write_volumes(
                 frame = {"voxels": int(np.count_nonzero(mask)), "components": components, "mesh": None}
                 shown.append(None)
                 if crop is not None and "mesh" in formats:
-                    surface = display_mesh(
-                        surface_mesh(crop[0], spacing, origin=crop[1], smoothing=mesh.smoothing), mesh.faces
-                    )
+                    surface = frame_mesh(mask, spacing, smoothing=mesh.smoothing, faces=mesh.faces)
                     frame["mesh"] = f"mesh/t{index:03d}.{mesh.format}"
                     write_mesh(surface, folder / frame["mesh"])
                     shown[-1] = display_mesh(surface, mesh.timelapse_faces)

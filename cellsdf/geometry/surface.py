@@ -155,6 +155,46 @@ def display_mesh(mesh: trimesh.Trimesh, face_count: int | None) -> trimesh.Trime
     return mesh.simplify_quadric_decimation(face_count=int(face_count))
 
 
+def frame_mesh(
+    mask: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    smoothing: int = SMOOTHING,
+    faces: int | None = None,
+) -> trimesh.Trimesh | None:
+    """Mesh one frame's mask where it lies in the frame: crop, marching cubes, smoothing, decimation.
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        bool (Z, Y, X) frame.
+    spacing : tuple of float
+        Voxel size (z, y, x) in µm.
+    smoothing : int
+        Taubin iterations (:func:`surface_mesh`).
+    faces : int or None
+        Decimate to at most this many faces (:func:`display_mesh`); None keeps the full mesh.
+
+    Returns
+    -------
+    trimesh.Trimesh or None
+        Vertices (z, y, x) in µm of the frame's coordinates; None for an empty frame.
+
+    Examples
+    --------
+    >>> z, y, x = np.ogrid[:12, :12, :12]
+    >>> mesh = frame_mesh((z - 6) ** 2 + (y - 6) ** 2 + (x - 6) ** 2 <= 16, (1.0, 1.0, 1.0))
+    >>> bool(np.allclose(mesh.vertices.mean(axis=0), 6.0, atol=0.1))
+    True
+    >>> frame_mesh(np.zeros((4, 4, 4), bool), (1.0, 1.0, 1.0)) is None
+    True
+    """
+    crop = crop_box(mask)
+    if crop is None:
+        return None
+    return display_mesh(surface_mesh(crop[0], spacing, origin=crop[1], smoothing=smoothing), faces)
+
+
 def xyz_mesh(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     """Turn a mesh with (z, y, x) vertices into one with (x, y, z) vertices, as files and viewers expect.
 

@@ -351,6 +351,82 @@ def write_track_file(path: str | Path, tracks: np.ndarray) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class CtcSequence:
+    """One sequence of a CTC folder as written by :func:`write_ctc_sequence`: images, track labels, tracks.
+
+    Attributes
+    ----------
+    name : str
+        Sequence folder name (``01``).
+    images : np.ndarray
+        (T, ...) frames of ``NN/t*.tif``.
+    labels : np.ndarray
+        (T, ...) track labels of ``NN_GT/TRA/man_track*.tif``.
+    tracks : np.ndarray
+        int (K, 4) ``L B E P`` rows of ``man_track.txt``.
+    """
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    tracks: np.ndarray
+
+
+def ctc_sequences(path: str | Path) -> list[str]:
+    """Names of the sequences in a CTC folder that have images and tracking ground truth with its table.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ctc_sequences(tempfile.mkdtemp())
+    []
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    names = sorted(p.name for p in path.iterdir() if p.is_dir() and re.fullmatch(r"\d{2,}", p.name))
+    return [n for n in names if (path / f"{n}_GT" / "TRA" / "man_track.txt").is_file()]
+
+
+def read_ctc_sequence(path: str | Path, name: str) -> CtcSequence:
+    """Read sequence ``name`` of a CTC folder: its images, track labels and ``man_track.txt``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CTC folder (holding ``NN/`` and ``NN_GT/``).
+    name : str
+        Sequence folder name, e.g. ``01``.
+
+    Returns
+    -------
+    CtcSequence
+
+    Raises
+    ------
+    InputError
+        If the images or labels are missing, differ in number or shape, or the track table is malformed.
+    """
+    path = Path(path)
+    frames = sorted((path / name).glob("t*.tif"))
+    masks = [p for _, p in _mask_files(path / f"{name}_GT" / "TRA")]
+    if not frames or len(frames) != len(masks):
+        raise InputError(path, f"sequence {name}: {len(frames)} images and {len(masks)} track label files")
+    images = np.stack([tifffile.imread(p) for p in frames])
+    labels = np.stack([tifffile.imread(p) for p in masks])
+    if images.shape != labels.shape:
+        raise InputError(path, f"sequence {name}: images {images.shape} and labels {labels.shape} differ")
+    table = path / f"{name}_GT" / "TRA" / "man_track.txt"
+    try:
+        tracks = np.loadtxt(table, dtype=np.int64, ndmin=2)
+    except ValueError as err:
+        raise InputError(table, f"not a table of L B E P rows ({err})") from None
+    if tracks.size and tracks.shape[1] != 4:
+        raise InputError(table, f"expected 4 columns (L B E P), got {tracks.shape[1]}")
+    return CtcSequence(name, images, labels, tracks.reshape(-1, 4))
+
+
 def _frames(array: np.ndarray, what: str) -> np.ndarray:
     array = np.asarray(array)
     if array.ndim != 3 or array.dtype != np.uint16:

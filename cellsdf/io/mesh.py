@@ -68,6 +68,44 @@ def write_mesh_timelapse(meshes: Sequence[trimesh.Trimesh | None], path: str | P
     return path
 
 
+def napari_surface(
+    meshes: Sequence[trimesh.Trimesh | None], frame_interval: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack a time-lapse of meshes into the ``(vertices, faces, values)`` of one 4D napari surface.
+
+    Parameters
+    ----------
+    meshes : sequence of trimesh.Trimesh or None
+        One mesh per frame (None for an empty frame), vertices (z, y, x) in µm.
+    frame_interval : float
+        Seconds between frames.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        float32 vertices (N, 4) as (t, z, y, x) with t the frame index, int32 faces (M, 3) indexing all
+        frames' vertices, and values (N,) the frame time in seconds (for colouring).
+
+    Examples
+    --------
+    >>> box = trimesh.creation.box()
+    >>> v, f, values = napari_surface([box, None, box], 60.0)
+    >>> v.shape, f.shape, sorted(set(values.tolist()))
+    ((16, 4), (24, 3), [0.0, 120.0])
+    """
+    vertices, faces, offset = [], [], 0
+    for index, mesh in enumerate(meshes):
+        if mesh is None:
+            continue
+        frame = np.full((len(mesh.vertices), 1), index, np.float32)
+        vertices.append(np.hstack([frame, np.asarray(mesh.vertices, np.float32)]))
+        faces.append(np.asarray(mesh.faces, np.int32) + offset)
+        offset += len(mesh.vertices)
+    v = np.concatenate(vertices) if vertices else np.zeros((0, 4), np.float32)
+    f = np.concatenate(faces) if faces else np.zeros((0, 3), np.int32)
+    return v, f, v[:, 0] * frame_interval
+
+
 def write_napari_surface(
     meshes: Sequence[trimesh.Trimesh | None], frame_interval: float, path: str | Path
 ) -> Path:
@@ -92,17 +130,8 @@ def write_napari_surface(
     Path
         The written file.
     """
-    vertices, faces, offset = [], [], 0
-    for index, mesh in enumerate(meshes):
-        if mesh is None:
-            continue
-        frame = np.full((len(mesh.vertices), 1), index, np.float32)
-        vertices.append(np.hstack([frame, np.asarray(mesh.vertices, np.float32)]))
-        faces.append(np.asarray(mesh.faces, np.int32) + offset)
-        offset += len(mesh.vertices)
-    v = np.concatenate(vertices) if vertices else np.zeros((0, 4), np.float32)
-    f = np.concatenate(faces) if faces else np.zeros((0, 3), np.int32)
-    arrays = {"vertices": v, "faces": f, "values": v[:, 0] * frame_interval, "frame_interval": frame_interval}
+    v, f, values = napari_surface(meshes, frame_interval)
+    arrays = {"vertices": v, "faces": f, "values": values, "frame_interval": frame_interval}
     path = Path(path)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, array in arrays.items():
