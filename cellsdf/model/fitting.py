@@ -84,10 +84,11 @@ def fit_codes(
     minimises, per sequence, the training loss in the model's units (clamped L1 between f and the samples
     divided by s, so that the clamp and ``code_reg`` keep their training meaning) plus ``code_reg``·‖z‖²
     plus the scale prior ``scale_prior``·clamp·(log s − log s₀)², s₀ the expected scale: a cell e times
-    larger than expected costs as much as a mean error of one clamp on every sample, so the data overrule
-    the prior for any plausible size, and the prior only settles what the data leave open (the code can
-    change a cell's size as well). The objective is the sum over sequences, so each sequence's parameters
-    get the gradient they would get alone; the learning rate follows a cosine decay to zero. Rotations
+    off the expected size costs ``scale_prior`` clamps of mean error on every sample. The code can change a
+    cell's size as well, so a weak prior settles what the data leave open, while a strong one (about 1 on
+    the shipped models) makes the code stretch to fit cells twice the expected size. The objective is the
+    sum over sequences, so each sequence's parameters get the gradient they would get alone; the learning
+    rate follows a cosine decay to zero. Rotations
     start at the identity, so they find orientations within a few tens of degrees of the training cells'.
     The decoder's parameters get no gradient, and their ``requires_grad`` flags are restored afterwards.
 
