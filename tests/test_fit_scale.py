@@ -26,8 +26,9 @@ def large_cells(folder, count):
     """Write ``count`` plat cells at twice the training cells' size in µm as one CTC label image.
 
     Cells come from simulation seed 1 (the shipped model learned seed 0), each the middle of a 3-frame
-    sequence (t = 0, as a single frame is fitted), rendered at 128³ where the training data were 64³ over the
-    same µm box doubled, then resampled to ``SPACING``; the labels sit side by side in ``mask000.tif``.
+    sequence (t = 0, as a single frame is fitted), rendered on a 128³ grid at the 64³ training data's voxel
+    size, which doubles the box and the cell in it, then resampled to ``SPACING``; the labels sit side by
+    side in ``mask000.tif``.
     """
     train_spacing = line_spacing("plat", 64)[0]
     spacing = 2 * train_spacing * 64 / 128
