@@ -99,7 +99,7 @@ def test_every_decodable_field_keeps_the_declared_interface():
 
     from cellsdf.decode.field import Field
     from cellsdf.lift.field import FreeField
-    from cellsdf.lift.render import PlacedDecoder
+    from cellsdf.model.placement import PlacedDecoder
     from cellsdf.model.trained import load_trained
 
     decoder = load_trained("plat").decoder

@@ -13,9 +13,10 @@ from cellsdf.lift.field import FieldOptions, FreeField, fit_field
 from cellsdf.lift.latent import FitOptions, expected_scale, fit_hypotheses, model_scale
 from cellsdf.lift.metrics import lift_metrics, roughness, surface_voxels
 from cellsdf.lift.refine import RefineOptions, refine_hypothesis
-from cellsdf.lift.render import PlacedDecoder, decode_view, project_volume, visual_hull
+from cellsdf.lift.render import decode_view, project_volume, visual_hull
 from cellsdf.lift.views import View, rotation_from_degrees, spiral_rotations
 from cellsdf.model.checkpoint import load_autodecoder, resolve_checkpoint
+from cellsdf.model.placement import PlacedDecoder
 from cellsdf.model.trained import load_trained
 from cellsdf.simulate.lines import line_spacing
 

@@ -21,9 +21,10 @@ from cellsdf.dataset.sdf import signed_distance
 from cellsdf.geometry.grid import cube_grid, grid_step
 from cellsdf.geometry.overlap import dice
 from cellsdf.lift.rays import RaySampler, ray_minimum, silhouette_loss
-from cellsdf.lift.render import PlacedDecoder, decode_view, visual_hull
+from cellsdf.lift.render import decode_view, visual_hull
 from cellsdf.lift.views import View
 from cellsdf.model.autodecoder import clamped_l1
+from cellsdf.model.placement import PlacedDecoder
 from cellsdf.model.siren import SirenDecoder
 
 FIELD_CLAMP = 0.1  # world units: the field is a distance up to here (the narrow band's block bound)

@@ -25,15 +25,10 @@ from cellsdf.geometry.grid import grid_axis, grid_step
 from cellsdf.geometry.overlap import dice
 from cellsdf.geometry.rotation import axis_angle_matrix, uniform_rotation
 from cellsdf.lift.rays import RayBatch, RaySampler, ray_minimum, silhouette_loss
-from cellsdf.lift.render import (
-    PlacedDecoder,
-    decode_view,
-    model_points,
-    placed_sdf,
-    visual_hull,
-)
+from cellsdf.lift.render import decode_view, visual_hull
 from cellsdf.lift.views import View
 from cellsdf.model.fitting import frozen
+from cellsdf.model.placement import PlacedDecoder, model_points, placed_sdf
 from cellsdf.model.siren import SirenDecoder
 from cellsdf.model.trained import TrainedModel
 

@@ -21,8 +21,9 @@ from cellsdf.geometry.grid import cube_grid, grid_step
 from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.lift.latent import Hypothesis, depth_observable, score_hypothesis
 from cellsdf.lift.rays import RaySampler, ray_minimum, silhouette_loss
-from cellsdf.lift.render import model_points, placed_sdf, visual_hull
+from cellsdf.lift.render import visual_hull
 from cellsdf.lift.views import View
+from cellsdf.model.placement import model_points, placed_sdf
 from cellsdf.model.siren import SirenDecoder
 
 

@@ -11,9 +11,15 @@ from cellsdf.geometry.rotation import axis_angle_matrix, rotate
 from cellsdf.model.siren import SirenDecoder
 
 
-def clamped_l1(predicted: torch.Tensor, target: torch.Tensor, clamp: float) -> torch.Tensor:
-    """Mean |clamp(predicted) − clamp(target)|: only the band near the surface has to be exact (DeepSDF)."""
-    return (predicted.clamp(-clamp, clamp) - target.clamp(-clamp, clamp)).abs().mean()
+def clamped_l1(
+    predicted: torch.Tensor, target: torch.Tensor, clamp: float, *, dim: int | None = None
+) -> torch.Tensor:
+    """Mean |clamp(predicted) − clamp(target)|: only the band near the surface has to be exact (DeepSDF).
+
+    ``dim`` takes the mean along one axis only (one loss per sequence of a batch); default over everything.
+    """
+    error = (predicted.clamp(-clamp, clamp) - target.clamp(-clamp, clamp)).abs()
+    return error.mean() if dim is None else error.mean(dim=dim)
 
 
 def eikonal_penalty(decoder: SirenDecoder, latent: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from cellsdf.errors import InputError
 from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.checkpoint import autodecoder_from, read_checkpoint, resolve_checkpoint
+from cellsdf.model.placement import PlacedDecoder
 from cellsdf.model.siren import SirenDecoder
 
 
@@ -142,8 +143,13 @@ class TrainedModel:
         *,
         resolution: int,
         rotation: np.ndarray | torch.Tensor | None = None,
+        scale: float = 1.0,
+        translation: np.ndarray | torch.Tensor | None = None,
     ) -> Iterator[np.ndarray]:
         """Decode a code frame by frame into binary masks with this model's clamp.
+
+        With a scale or a translation the cell is placed in the grid's frame
+        (:mod:`cellsdf.model.placement`): grid point p shows the model point R·(p − c) / s.
 
         Parameters
         ----------
@@ -155,6 +161,10 @@ class TrainedModel:
             Grid side over [-1, 1]³.
         rotation : array or tensor, optional
             (3,) rotation vector the model applies to the coordinates.
+        scale : float
+            Placement scale s (grid units per model unit).
+        translation : array or tensor, optional
+            (3,) placement translation c (grid units); default the origin.
 
         Yields
         ------
@@ -166,7 +176,18 @@ class TrainedModel:
         matrix = None
         if rotation is not None:
             matrix = axis_angle_matrix(torch.as_tensor(rotation, dtype=torch.float32).detach().cpu())
-        yield from decode_masks(self.decoder, code, times, resolution, matrix, clamp=self.clamp)
+        if scale == 1.0 and translation is None:
+            yield from decode_masks(self.decoder, code, times, resolution, matrix, clamp=self.clamp)
+            return
+        placed = PlacedDecoder(
+            self.decoder,
+            np.eye(3),
+            np.eye(3) if matrix is None else matrix.double().numpy(),
+            scale,
+            np.zeros(3) if translation is None else np.asarray(translation, np.float64),
+        )
+        # Distances come out in grid units, so the narrow band's blocks grow with the scale.
+        yield from decode_masks(placed, code, times, resolution, clamp=self.clamp * scale)
 
     def to(self, device: torch.device | str) -> TrainedModel:
         """Move the weights to ``device``; return self."""

@@ -27,12 +27,18 @@ class SequenceCode:
         (L,) code.
     rotation : torch.Tensor or None
         (3,) axis-angle vector of the rotation the model applies to the coordinates; None for the identity.
+    scale : float
+        Placement scale s in the dataset's frame (its units per model unit, :mod:`cellsdf.model.placement`).
+    translation : torch.Tensor or None
+        (3,) placement translation c in the dataset's units; None for the origin.
     """
 
     name: str
     index: int
     latent: torch.Tensor
     rotation: torch.Tensor | None
+    scale: float = 1.0
+    translation: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

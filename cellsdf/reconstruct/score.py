@@ -37,7 +37,8 @@ def write_and_score(
 ) -> tuple[dict, list[dict]]:
     """Decode sequences into ``out/<name>/`` and score them against the evaluation masks of ``dataset``.
 
-    Every sequence is decoded at ``options.resolution`` at its output times and written one frame at a time
+    Every sequence is decoded at ``options.resolution`` at its output times, placed in the dataset's frame by
+    its code's rotation, scale and translation, and written one frame at a time
     (:func:`cellsdf.decode.volumes.write_volumes`). Scores are always taken on the dataset's own evaluation
     grid (E³ over [-1, 1]³) at the dataset's frame times, so they compare like with like whatever the output
     resolution and frame count; when the two grids and times agree, the written masks are scored directly.
@@ -83,7 +84,8 @@ def write_and_score(
         ]
         scores: list[dict] = []
         same_grid = options.frames is None and options.resolution == eval_size
-        masks = model.decode_masks(code.latent, times, resolution=options.resolution, rotation=code.rotation)
+        place = {"rotation": code.rotation, "scale": code.scale, "translation": code.translation}
+        masks = model.decode_masks(code.latent, times, resolution=options.resolution, **place)
         if same_grid:
             masks = _scored(masks, dataset, rows, labels, eval_spacing, scores)
         masks = track(masks, code.name, total=len(times), show=options.progress)
@@ -98,9 +100,7 @@ def write_and_score(
             options.mesh,
         )
         if not same_grid:
-            eval_masks = model.decode_masks(
-                code.latent, data.frame_t[rows], resolution=eval_size, rotation=code.rotation
-            )
+            eval_masks = model.decode_masks(code.latent, data.frame_t[rows], resolution=eval_size, **place)
             for _ in _scored(eval_masks, dataset, rows, labels, eval_spacing, scores):
                 pass
         per_sequence[code.name] = {"frames": scores, "mean": _means(scores)}

@@ -1,8 +1,8 @@
-"""``cellsdf fit``: codes and rotations of new sequences inferred with a trained model, decoded and scored."""
+"""``cellsdf fit``: codes, rotations, scales and positions of new sequences inferred with a trained model."""
 
 from __future__ import annotations
 
-import math
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -11,7 +11,15 @@ from cellsdf.errors import InputError
 from cellsdf.io.folders import check_out_folder
 from cellsdf.model.trained import load_trained, select_device
 from cellsdf.options import as_list
-from cellsdf.reconstruct.fit import fit_sequences, fitting_data, write_latents
+from cellsdf.reconstruct.fit import (
+    check_scale_options,
+    fit_items,
+    fit_sequences,
+    fit_summary,
+    fitting_data,
+    starting_placements,
+    write_latents,
+)
 from cellsdf.reconstruct.outputs import output_options
 from cellsdf.reconstruct.score import summary, write_and_score, write_run_manifest
 
@@ -29,13 +37,18 @@ def run(cfg: DictConfig) -> dict:
         mesh_format=cfg.mesh_format,
         progress=cfg.progress,
     )
+    scale_prior = check_scale_options(cfg.scale, cfg.scale_prior)
     model = load_trained(cfg.ckpt, device=select_device(cfg.device))
     if not Path(cfg.input).exists():
         raise InputError(cfg.input, "not found")
     out = check_out_folder(cfg.out, cfg.overwrite)
     prepare = OmegaConf.to_container(cfg.prepare, resolve=True)
-    dataset, data = fitting_data(model, cfg.input, out, prepare=prepare, seed=cfg.seed, progress=cfg.progress)
-    codes, losses = fit_sequences(
+    own_units = cfg.scale == "fit"
+    dataset, data = fitting_data(
+        model, cfg.input, out, prepare=prepare, seed=cfg.seed, own_units=own_units, progress=cfg.progress
+    )
+    start = time.perf_counter()
+    codes, fitted = fit_sequences(
         model,
         data,
         iterations=cfg.iterations,
@@ -44,14 +57,18 @@ def run(cfg: DictConfig) -> dict:
         rotation=cfg.rotation,
         points_per_step=cfg.points_per_step,
         seed=cfg.seed,
+        placement=starting_placements(model, dataset, data) if own_units else None,
+        scale_prior=scale_prior,
         progress=cfg.progress,
     )
-    latents_file = write_latents(out / "latents.npz", codes, losses)
+    seconds = time.perf_counter() - start
+    latents_file = write_latents(out / "latents.npz", [c.name for c in codes], fitted)
     metrics, items = write_and_score(model, codes, dataset, out, options, data=data)
-    for item, code, history in zip(items, codes, losses, strict=True):
-        angle = 0.0 if code.rotation is None else math.degrees(float(code.rotation.norm()))
-        item.update(final_loss=float(history[-1]), rotation_deg=angle)
+    fitted_items = fit_items(model, data, fitted)
+    for item, extra in zip(items, fitted_items, strict=True):
+        item.update(extra)
     config = OmegaConf.to_container(cfg, resolve=True)
     write_run_manifest(out, "fit", config, cfg.seed, items, model.file, dataset, latents="latents.npz")
+    print(fit_summary(fitted_items, seconds))
     print(summary(metrics, out))
     return {"out": out, "metrics": metrics, "latents": latents_file}
