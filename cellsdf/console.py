@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 
 # Loggers of the libraries that talk during training (tips, GPU and TPU notes, summaries).
 _LIBRARY_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric", "torch")
@@ -50,3 +52,15 @@ def hydra_error_line(text: str) -> str:
         key = message.removeprefix("Could not override ").rstrip(".")
         message = f"unknown option {key} (see the options with --cfg job)"
     return message
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str, level: int = logging.CRITICAL) -> Iterator[None]:
+    """Raise a library logger's level for a block, where our own error replaces what it would log."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

@@ -110,7 +110,7 @@ def test_training_rows_compile_the_folded_forward():
 
 
 def test_decode_rows_refuse_options_that_do_not_fit():
-    with pytest.raises(InputError, match=r"decode_sequence: must be in \[0, 7\] for model plat, got 8"):
-        decode_rows("plat", sizes=[16], sequence=8)
+    with pytest.raises(InputError, match=r"decode_sequence: must be in \[0, 32\] for model plat, got 33"):
+        decode_rows("plat", sizes=[16], sequence=33)
     with pytest.raises(InputError, match="decode_sizes: needs grid sides >= 2"):
         decode_rows("plat", sizes=[])

@@ -86,8 +86,8 @@ def test_generate_writes_timelapses_meshes_sdf_and_manifest(tmp_path):
         stack = read_timelapse(cell / "mask.tif")
         assert stack.data.shape == (3, 48, 48, 48) and set(np.unique(stack.data)) == {0, 255}
         assert stack.spacing == pytest.approx((voxel,) * 3)
-        # Three frames over the training sequences' 9 minutes.
-        assert stack.frame_interval == pytest.approx(270.0)
+        # Three frames over the training sequences' 29 minutes (30 frames a minute apart).
+        assert stack.frame_interval == pytest.approx(870.0)
         assert len(item["latent"]) == 64 and len(item["rotation"]) == 3 and item["seed"] == [0, item["index"]]
         sdf = read_reference_sdf(cell / "sdf.h5")
         assert sdf.shape == (3, 48, 48, 48) and np.abs(sdf).max() == pytest.approx(1.0)
@@ -158,7 +158,7 @@ def test_restart_skips_complete_cells(tmp_path, capsys):
         (["sampler.name=uniform"], "sampler.name: choose one of"),
         (["rotation=euler"], "rotation: choose one of"),
         (["shard=2", "num_shards=2"], "shard: must lie in"),
-        (["sampler.std=1000", "max_draws=2"], "no usable cell in 2 draw(s)"),
+        (["sampler.name=gaussian", "sampler.std=1000", "max_draws=2"], "no usable cell in 2 draw(s)"),
         (["sampler.scale=0"], "sampler.scale: must be a number > 0"),
         (["topology=twice"], "topology: choose one of"),
     ],
@@ -219,7 +219,7 @@ def test_auto_sampler_is_the_one_recorded_in_the_model(tmp_path):
 
     copy = tmp_path / "model.pt"
     copy.write_bytes(resolve_checkpoint("plat").read_bytes())
-    assert load_trained(copy).sampler == {"name": "gaussian", "scale": 0.85}  # the shipped choice
+    assert load_trained(copy).sampler == {"name": "mix"}  # the shipped choice
     record_sampler(copy, {"name": "around", "noise": 0.05})
     assert load_trained(copy).sampler == {"name": "around", "noise": 0.05}
     manifest = generate(tmp_path / "g", f"ckpt={copy}", "n=1", *SMALL)

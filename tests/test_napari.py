@@ -128,11 +128,13 @@ def test_ctc_and_prepared_readers(tmp_path, growing_blob):
 def test_writer_round_trips_a_labels_layer(tmp_path):
     labels = np.zeros((2, 4, 8, 8), np.uint8)
     labels[:, 1:3, 2:6, 2:6] = 3
+    labels[:, 1:3, 6:8, 6:8] = 5  # a second cell keeps its own label
     written = write_labels(str(tmp_path / "cells.zarr"), labels, {"scale": (60.0, 2.0, 0.5, 0.5)})
     image = read_omezarr(written[0])
     assert (
         image.data.shape == (2, 4, 8, 8) and image.spacing == (2.0, 0.5, 0.5) and image.frame_interval == 60
     )
+    np.testing.assert_array_equal(image.data, labels)
     assert write_labels(str(tmp_path / "flat.zarr"), labels[0, 0], {}) == []
 
 

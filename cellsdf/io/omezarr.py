@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cellsdf.console import quiet_logger
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_folder, check_writable
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
@@ -113,7 +114,7 @@ def read_omezarr(path: str | Path) -> OmeImage:
         raise InputError(path, "not found")
     if not path.is_dir():
         raise InputError(path, "not an OME-Zarr: an OME-Zarr is a folder")
-    with _quiet_ome_zarr():
+    with quiet_logger("ome_zarr", logging.ERROR):
         label = _label_location(path, _location(path, path))
         return _read_label(path, label)
 
@@ -126,6 +127,7 @@ def omezarr_writer(
     spacing: tuple[float, float, float],
     frame_interval: float,
     overwrite: bool = False,
+    keep_labels: bool = False,
 ) -> Iterator[Callable[[np.ndarray], None]]:
     """Open an OME-Zarr mask time-lapse; yield a function that appends one frame (memory holds one frame).
 
@@ -148,11 +150,14 @@ def omezarr_writer(
         Seconds between frames.
     overwrite : bool
         Replace an existing folder.
+    keep_labels : bool
+        Keep the frames' label values (uint32, 0 is background) in ``labels/mask`` instead of a 0/1 mask,
+        so that several cells stay apart.
 
     Yields
     ------
     callable
-        ``add(frame)`` with ``frame`` a (Z, Y, X) mask; foreground is any non-zero value.
+        ``add(frame)`` with ``frame`` a (Z, Y, X) mask or label image; foreground is any non-zero value.
 
     Examples
     --------
@@ -176,7 +181,8 @@ def omezarr_writer(
         # The arrays are created here and filled frame by frame, rather than handed whole to
         # ome_zarr.writer.write_image / write_labels, which need the full (T, Z, Y, X) array in memory (or a
         # dask graph that may compute frames in any order); ome_zarr.writer then writes the NGFF metadata.
-        image, labels = (_frame_array(group, shape) for group in (root, label_group))
+        image = _frame_array(root, shape, np.uint8)
+        labels = _frame_array(label_group, shape, np.uint32 if keep_labels else np.uint8)
         count = 0
 
         def add(frame: np.ndarray) -> None:
@@ -184,7 +190,9 @@ def omezarr_writer(
             if count >= shape[0] or frame.shape != shape[1:]:
                 raise ValueError(f"frame {count} of shape {frame.shape} does not fit shape {shape}")
             label = (frame != 0).view(np.uint8)  # 0/1 without a second copy of the frame
-            labels[count] = label
+            if keep_labels and frame.size and (frame.min() < 0 or frame.max() > np.iinfo(np.uint32).max):
+                raise ValueError("label values must lie in [0, 2**32 - 1]")
+            labels[count] = frame.astype(np.uint32) if keep_labels else label
             image[count] = label * np.uint8(255)
             count += 1
 
@@ -194,13 +202,13 @@ def omezarr_writer(
         _write_metadata(root, label_group, spacing, frame_interval)
 
 
-def _frame_array(group: zarr.Group, shape: tuple[int, ...]) -> zarr.Array:
-    """Create the full-resolution level ``0``: uint8 (T, Z, Y, X), one chunk per frame."""
+def _frame_array(group: zarr.Group, shape: tuple[int, ...], dtype: type) -> zarr.Array:
+    """Create the full-resolution level ``0``: (T, Z, Y, X), one chunk per frame."""
     return group.create_array(
         "0",
         shape=shape,
         chunks=(1, *shape[1:]),
-        dtype=np.uint8,
+        dtype=dtype,
         fill_value=0,
         dimension_names=("t", "z", "y", "x"),  # NGFF 0.5 asks for the axes' names here too
     )
@@ -388,15 +396,3 @@ def _sizes(
     frame_interval = sizes.pop(0) if len(axes) == 4 else None
     spacing = None if None in sizes else (sizes[0], sizes[1], sizes[2])
     return spacing, frame_interval
-
-
-@contextlib.contextmanager
-def _quiet_ome_zarr() -> Iterator[None]:
-    # ome-zarr logs warnings (a label without a source image, a version mismatch) that our errors replace.
-    logger = logging.getLogger("ome_zarr")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

@@ -6,7 +6,6 @@ OME-TIFF files are read too, their voxel size and frame interval taken from the 
 from __future__ import annotations
 
 import contextlib
-import logging
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +16,7 @@ from typing import TypeVar
 import numpy as np
 import tifffile
 
+from cellsdf.console import quiet_logger
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
@@ -239,7 +239,7 @@ def _open(path: str | Path) -> Iterator[tuple[tifffile.TiffFile, Header]]:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
-    with _quiet_tifffile():
+    with quiet_logger("tifffile"):
         try:
             tif = tifffile.TiffFile(path)
         except _TIFF_ERRORS as err:
@@ -313,22 +313,11 @@ def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, 
 
 
 def _read(path: Path, read: Callable[[], T]) -> T:
-    with _quiet_tifffile():
+    with quiet_logger("tifffile"):
         try:
             return read()
         except _TIFF_ERRORS as err:
             raise InputError(path, f"unreadable or truncated TIFF ({err})") from None
-
-
-@contextlib.contextmanager
-def _quiet_tifffile() -> Iterator[None]:
-    logger = logging.getLogger("tifffile")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _squeeze_channels(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], str]:

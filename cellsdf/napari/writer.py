@@ -13,9 +13,10 @@ from cellsdf.io.omezarr import omezarr_writer
 def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     """Write a 3D or 3D+t labels layer as an OME-Zarr label image with the layer's scale as its sizes.
 
-    The file is what ``cellsdf generate formats=[omezarr]`` writes
-    (:func:`cellsdf.io.omezarr.omezarr_writer`): a mask, every non-zero label being foreground. A 3D layer
-    becomes one frame; the layer's scale gives the voxel size (µm) and, for 3D+t, the frame interval (s).
+    The layout is what ``cellsdf generate formats=[omezarr]`` writes
+    (:func:`cellsdf.io.omezarr.omezarr_writer`), with the layer's label values kept (uint32), so that
+    ``cellsdf prepare`` reads one cell per label. A 3D layer becomes one frame; the layer's scale gives the
+    voxel size (µm) and, for 3D+t, the frame interval (s).
 
     Parameters
     ----------
@@ -38,7 +39,12 @@ def write_labels(path: str, data: Any, meta: dict) -> list[str]:
     frames = labels if labels.ndim == 4 else labels[None]
     interval = scale[0] if labels.ndim == 4 else 1.0
     with omezarr_writer(
-        Path(path), frames.shape, spacing=scale[-3:], frame_interval=interval, overwrite=True
+        Path(path),
+        frames.shape,
+        spacing=scale[-3:],
+        frame_interval=interval,
+        overwrite=True,
+        keep_labels=True,
     ) as add:
         for frame in frames:
             add(frame)
