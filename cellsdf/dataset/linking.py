@@ -51,12 +51,14 @@ def link_overlap(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         objects, first = np.unique(frame, return_index=True)
         objects = objects[np.argsort(first)]
         objects = objects[objects != 0]
-        ids = _assign(previous, frame, objects, rows, t)
-        current = tracks[t]
-        for obj, track_id in zip(objects, ids, strict=True):
-            current[frame == obj] = track_id
+        ids = np.asarray(_assign(previous, frame, objects, rows, t), np.int32)
+        for track_id in ids:
             rows[track_id - 1][2] = t
-        previous = current
+        # One look-up for the whole frame rather than a pass over it per object.
+        foreground = frame != 0
+        order = np.argsort(objects)
+        tracks[t][foreground] = ids[order][np.searchsorted(objects[order], frame[foreground])]
+        previous = tracks[t]
     return tracks, np.asarray(rows, dtype=np.int64).reshape(-1, 4)
 
 

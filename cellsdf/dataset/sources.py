@@ -189,25 +189,32 @@ def scan_sequences(
                 )
                 for cell in cells
             ]
-        masks = binarise(stack.data, file, label=label, threshold=threshold, components=components)
-        cut = touches_border(masks)
+        seq = one_cell(file, stack, name, division)
         if reread is None:
-            seq = MaskSequence(
-                name, str(file), masks, spacing_, np.arange(len(masks)), stack.frame_interval, division
-            )
-            return [_Found(name, cut, lambda: seq)]
-        # A file is read again when needed, so that a folder of large time-lapses never sits in memory.
-        return [_Found(name, cut, lambda: stack_cells(file, reread(), name, division, None)[0].load())]
+            return [_Found(name, touches_border(seq.masks), lambda: seq)]
+        # A file of a folder is read again when needed, so that a folder of large time-lapses never sits
+        # in memory.
+        return [_Found(name, touches_border(seq.masks), lambda: one_cell(file, reread(), name, division))]
+
+    def one_cell(file: Path, stack: Stack, name: str, division: int | None) -> MaskSequence:
+        masks = binarise(stack.data, file, label=label, threshold=threshold, components=components)
+        return MaskSequence(
+            name,
+            str(file),
+            masks,
+            spacing or stack.spacing,
+            np.arange(len(masks)),
+            stack.frame_interval,
+            division,
+        )
 
     if path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
         loaders = [SequenceLoader(path.stem, lambda: _reference_sequence(path, spacing or (1.0, 1.0, 1.0)))]
         return Scan(loaders, 1, [])
     if is_omezarr(path):
-        found = stack_cells(
-            path, _zarr_stack(path, spacing), _stem(path), None, lambda: _zarr_stack(path, spacing)
-        )
+        found = stack_cells(path, _zarr_stack(path, spacing), _stem(path), None, None)
     elif path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
-        found = stack_cells(path, read_timelapse(path), _stem(path), None, lambda: read_timelapse(path))
+        found = stack_cells(path, read_timelapse(path), _stem(path), None, None)
     elif path.is_file():
         raise InputError(
             path, "unsupported file type; expected a TIFF (.tif), OME-Zarr or reference HDF5 (.h5)"
@@ -235,7 +242,7 @@ def scan_sequences(
                 )
             ]
         else:
-            found = stack_cells(path, _stack_frames(files), path.name, None, lambda: _stack_frames(files))
+            found = stack_cells(path, _stack_frames(files), path.name, None, None)
     at_border = [cell.name for cell in found if cell.touches_border]
     kept = [cell for cell in found if border == "keep" or not cell.touches_border]
     if not kept:

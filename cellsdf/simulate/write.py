@@ -96,17 +96,7 @@ def simulate_to_folder(
             frame_interval=frame_interval,
             overwrite=overwrite,
         )
-        items.append(
-            {
-                "file": file.name,
-                "index": i,
-                "cell_line": cell_line,
-                "division_frame": division,
-                "params": params,
-                "voxels": voxels,
-                "components": components,
-            }
-        )
+        items.append(_item(file.name, i, cell_line, division, params, voxels, components))
     return items
 
 
@@ -152,18 +142,30 @@ def _label_field(
         labels=True,
     )
     return [
-        {
-            "file": file.name,
-            "label": i + 1,
-            "index": i,
-            "cell_line": cell_line,
-            "division_frame": division,
-            "params": params,
-            "voxels": voxels[i],
-            "components": components[i],
-        }
+        {**_item(file.name, i, cell_line, division, params, voxels[i], components[i]), "label": i + 1}
         for i, (_, division, params) in enumerate(drawn)
     ]
+
+
+def _item(
+    file: str,
+    index: int,
+    cell_line: str,
+    division: int | None,
+    params: dict,
+    voxels: list[int],
+    components: list[int],
+) -> dict:
+    """One sequence's manifest item."""
+    return {
+        "file": file,
+        "index": index,
+        "cell_line": cell_line,
+        "division_frame": division,
+        "params": params,
+        "voxels": voxels,
+        "components": components,
+    }
 
 
 def _counted(frames: Iterator[np.ndarray], voxels: list[int], components: list[int]) -> Iterator[np.ndarray]:
