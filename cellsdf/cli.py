@@ -14,7 +14,8 @@ from omegaconf import DictConfig
 
 from cellsdf import __version__
 from cellsdf.console import hydra_error_line, quiet_libraries
-from cellsdf.errors import InputError
+from cellsdf.errors import error_line
+from cellsdf.schema import check_options, check_paths
 
 COMMANDS = {
     "demo": "run the main job on built-in data: simulate, prepare, generate, preview pictures, report",
@@ -52,7 +53,6 @@ def _help() -> str:
 # itself writes to the real stream. Module-level, so that the task function below pickles by reference for
 # launchers that run jobs in other processes (joblib, submitit), which have their own streams.
 _STREAMS: dict = {}
-_SWITCHES = ("overwrite", "progress", "verbose")
 
 
 def _run_task(cfg: DictConfig) -> None:
@@ -66,24 +66,16 @@ def _run_task(cfg: DictConfig) -> None:
     verbose = cfg.get("verbose") is True
     quiet_libraries(verbose)
     try:
-        _check_switches(cfg)
+        check_options(command, cfg)
+        check_paths(command, cfg)
         task(cfg)
-    except (ValueError, TypeError, InstantiationException) as err:
+    except (ValueError, TypeError, OSError, InstantiationException) as err:
         # instantiate() wraps what a built object refused; the cause is the user's bad input.
         cause = err.__cause__ if isinstance(err, InstantiationException) else err
-        if verbose or not isinstance(cause, (ValueError, TypeError)):
+        if verbose or not isinstance(cause, (ValueError, TypeError, OSError)):
             raise
-        print(f"cellsdf {command}: error: {cause}", file=sys.stderr)
+        print(f"cellsdf {command}: error: {error_line(cause)}", file=sys.stderr)
         sys.exit(2)
-
-
-def _check_switches(cfg: DictConfig) -> None:
-    """Refuse a shared switch that is not true or false."""
-    # Hydra keeps `overwrite=no` as the text 'no', which Python would count as true and so replace files.
-    for key in _SWITCHES:
-        value = cfg.get(key)
-        if value is not None and not isinstance(value, bool):
-            raise InputError(key, f"must be true or false, got {value!r}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,6 +34,8 @@ def hydra_error_line(text: str) -> str:
     >>> text = "In 'train': Could not find 'cellline/xyz'\n\nAvailable options in 'cellline':\n\tcele\n\tplat"
     >>> hydra_error_line(text + "\nConfig search path: ...")
     "In 'train': Could not find 'cellline/xyz'; available: cele, plat"
+    >>> hydra_error_line("LexerNoViableAltException: out=/tmp/zürich")[:44]
+    "cannot read the option 'out=/tmp/zürich': put"
     """
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("Set the environment variable")]
@@ -51,6 +53,14 @@ def hydra_error_line(text: str) -> str:
     elif any("is not in struct" in line for line in lines):
         key = message.removeprefix("Could not override ").rstrip(".")
         message = f"unknown option {key} (see the options with --cfg job)"
+    elif message.startswith(("LexerNoViableAltException", "mismatched input", "extraneous input")):
+        # Hydra's override grammar takes unquoted values of ASCII letters, digits and a few signs only.
+        given = message.split(": ", 1)[-1]
+        key, _, value = given.partition("=")
+        message = (
+            f"cannot read the option {given!r}: quote a value with spaces or non-ASCII characters, "
+            f"as in \"{key}='{value}'\""
+        )
     return message
 
 

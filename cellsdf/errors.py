@@ -48,3 +48,31 @@ def check_whole(value: object, name: str, least: int = 1) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < least:
         raise InputError(name, f"must be an integer >= {least}, got {value!r}")
     return value
+
+
+def error_line(err: BaseException) -> str:
+    r"""Return an error as the one line the command line prints: the file first for an operating-system error.
+
+    Parameters
+    ----------
+    err : BaseException
+        A refusal of bad input (ValueError, TypeError) or a failure of the file system (OSError: a read-only
+        or full disk, a folder where a file is expected).
+
+    Returns
+    -------
+    str
+        One line.
+
+    Examples
+    --------
+    >>> error_line(PermissionError(13, "Permission denied", "/data/out"))
+    '/data/out: Permission denied'
+    >>> error_line(ValueError("size: must be positive\n(got -1)"))
+    'size: must be positive (got -1)'
+    """
+    if isinstance(err, OSError) and err.strerror:
+        text = err.strerror if err.filename is None else f"{err.filename}: {err.strerror}"
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
