@@ -1,6 +1,26 @@
 """Small known shapes and settings that several test modules share (fixtures stay in conftest.py)."""
 
+import subprocess
+import sys
+
 import numpy as np
+
+
+def run_ok(command, **kwargs):
+    """Run a command that must succeed; a failure shows the child's output, not only its exit status."""
+    result = subprocess.run([str(part) for part in command], capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, (
+        f"{command[0]} exited with {result.returncode}\n"
+        f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+    )
+    return result
+
+
+def dead_pid():
+    """The id of a process that has ended (what a killed run leaves in its lock and temporary names)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
 
 
 def blob(shape=(24, 28, 32), centre=None, radii=(6, 8, 9)) -> np.ndarray:

@@ -1,11 +1,12 @@
 import json
 import shutil
-import subprocess
+import site
 import sys
 import venv
 from pathlib import Path
 
 import pytest
+from helpers import run_ok
 
 from cellsdf.cli import COMMANDS, main
 
@@ -24,24 +25,47 @@ def test_unknown_command_exits_2(capsys):
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
 
 
+def see_the_packages_of_this_python(env_dir):
+    """Let a new virtual environment import what the Python running the tests can (torch, ...).
+
+    A venv's system site is its base Python's; when the tests run inside a venv, that is not where torch
+    was installed. The new venv's own site-packages (where the wheel goes) still come first.
+    """
+    purelib = run_ok(
+        [env_dir / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
+    )
+    sites = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    # addsitedir also runs the .pth files there, which some packages need to be importable.
+    lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in sites if Path(path).is_dir())
+    (Path(purelib.stdout.strip()) / "_tests_python.pth").write_text(lines)
+
+
 def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     """A plain (non-editable) install must carry conf/ and data/ inside the package."""
     # Build from a clean copy: setuptools leaves a build/ folder whose stale modules would enter later wheels.
     source = tmp_path / "src"
-    junk = shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".*_cache")
+    junk = shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".*_cache", ".venv*", "venv")
     shutil.copytree(Path(__file__).resolve().parents[1], source, ignore=junk)
-    build = ["wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", source]
-    subprocess.run([sys.executable, "-m", "pip", *build], check=True, capture_output=True)
+    run_ok(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            tmp_path / "dist",
+            source,
+        ]
+    )
     (wheel,) = (tmp_path / "dist").glob("cellsdf-*.whl")
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    venv.create(env_dir, with_pip=False)
+    see_the_packages_of_this_python(env_dir)
     python = env_dir / "bin" / "python"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", wheel],
-        check=True,
-        capture_output=True,
-    )
-    run = subprocess.run(
+    run_ok([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", wheel])
+    run = run_ok(
         [
             python,
             "-c",
@@ -51,16 +75,14 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
             "print(load_autodecoder('plat').latents.num_embeddings)",
         ],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
     )
     location, asset, sequences = run.stdout.split()
     assert str(env_dir) in location and asset == "True" and sequences == "33"  # a shipped model loads
     out = tmp_path / "sim"
-    cli = subprocess.run(
+    cellsdf = env_dir / "bin" / "cellsdf"
+    run_ok(
         [
-            env_dir / "bin" / "cellsdf",
+            cellsdf,
             "simulate",
             "cellline=cele",
             "sequences=1",
@@ -70,17 +92,14 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
             "progress=false",
         ],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
     )
-    assert cli.returncode == 0, cli.stderr
     assert (out / "cele_000.tif").is_file() and (out / "manifest.json").is_file()
     # A shipped model reconstructs its own training cells anywhere: the data are made again from its recipe
     # (cele's, 8 x 10 frames at 64³, is the quickest to make).
     recon = tmp_path / "recon"
-    cli = subprocess.run(
+    run_ok(
         [
-            env_dir / "bin" / "cellsdf",
+            cellsdf,
             "reconstruct",
             "ckpt=cele",
             "sequences=[cele_000]",
@@ -92,10 +111,7 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
             "progress=false",
         ],
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
     )
-    assert cli.returncode == 0, cli.stderr
     metrics = json.loads((recon / "metrics.json").read_text())
     assert metrics["mean"]["iou"] > 0.9  # the shipped cele model's training cells, scored on its data
 

@@ -1,10 +1,10 @@
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import trimesh
+from helpers import dead_pid, run_ok
 
 from cellsdf.cli import main
 from cellsdf.generate.cell import frame_problem
@@ -13,6 +13,7 @@ from cellsdf.generate.sampling import (
     gaussian_latent,
     interpolated_latent,
 )
+from cellsdf.io.atomic import temporary_name
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.mesh import read_napari_surface
 from cellsdf.io.reference import read_reference_sdf
@@ -131,8 +132,8 @@ def test_restart_skips_complete_cells(tmp_path, capsys):
     generate(out, *args)
     before = tree(out)
     first = (out / "gen_000" / "mask.tif").stat().st_mtime_ns
-    # An interruption: gen_001 was being written, no manifest yet.
-    (out / "gen_001").rename(out / ".gen_001.partial")
+    # An interruption: gen_001 was being written by a run that was killed, no manifest yet.
+    (out / "gen_001").rename(out / temporary_name("gen_001", kind="partial", pid=dead_pid()))
     (out / "manifest.json").unlink()
     capsys.readouterr()
     generate(out, *args)
@@ -194,7 +195,7 @@ def test_joblib_multirun_matches_one_run(tmp_path):
     generate(tmp_path / "one", *args)
     sharded = tmp_path / "sharded"
     command = [sys.executable, "-m", "cellsdf.cli", "generate", "-m", f"out={sharded}", *args]
-    subprocess.run([*command, "shard=0,1", "num_shards=2", "hydra/launcher=joblib"], check=True)
+    run_ok([*command, "shard=0,1", "num_shards=2", "hydra/launcher=joblib"])
     files = tree(sharded)
     files.pop("multirun.yaml", None)
     assert files == tree(tmp_path / "one")

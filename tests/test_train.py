@@ -1,12 +1,19 @@
 import csv
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 
 import pytest
 import torch
 from helpers import two_blob_dataset
 
 from cellsdf.cli import main
+from cellsdf.io.csvlog import MetricsTable
 from cellsdf.model.checkpoint import load_autodecoder
 
 # A tiny decoder and batch, a learning-rate drop every epoch (so that a resume must restore the schedule)
@@ -122,7 +129,9 @@ def test_resumed_run_is_bit_identical_to_a_straight_run(tmp_path, dataset, strai
             assert torch.equal(state["exp_avg_sq"], b["state"][key]["exp_avg_sq"])
     # The log of the first two epochs survives the resume, and the whole log equals the straight run's.
     assert metric_rows(tmp_path) == metric_rows(straight)
-    assert json.loads((tmp_path / "manifest.json").read_text())["epochs"] == 4
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["epochs"] == 4 and manifest["epochs_this_call"] == 2
+    assert manifest["resumed_from"] == str(last) and manifest["training_seconds"] > 0
 
 
 def test_multirun_writes_one_folder_per_job(tmp_path, dataset):
@@ -218,7 +227,134 @@ def test_ddp_on_two_cpu_processes_writes_the_model(tmp_path, dataset):
     assert [r["epoch"] for r in metric_rows(tmp_path) if r["val/loss"]] == ["0", "1"]
 
 
-def test_last_checkpoint_every_epoch_without_validation(tmp_path, dataset):
+def validated_epochs(out):
+    return [(int(r["epoch"]), float(r["val/loss"])) for r in metric_rows(out) if r.get("val/loss")]
+
+
+def test_a_run_shorter_than_the_validation_interval_validates_its_last_epoch(tmp_path, dataset):
     train(tmp_path, dataset, "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=10")
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["epoch"] == 1 and not (tmp_path / "checkpoints" / "best.ckpt").exists()
+    assert last["epoch"] == 1  # a last checkpoint every epoch, validated or not
+    ((epoch, loss),) = validated_epochs(tmp_path)
+    assert epoch == 1
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["val_loss"] == pytest.approx(loss)
+    assert manifest["epochs"] == manifest["epochs_this_call"] == 2 and manifest["resumed_from"] is None
+    assert_same_weights(weights(tmp_path / "checkpoints" / "best.ckpt"), weights(tmp_path / "model.pt"))
+
+
+def test_a_run_stopped_by_max_time_validates_before_it_ends(tmp_path, dataset):
+    train(
+        tmp_path,
+        dataset,
+        "trainer.max_epochs=100000",
+        "trainer.check_val_every_n_epoch=100000",
+        "trainer.max_time=00:00:00:02",
+    )
+    epochs = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 1
+    assert 1 <= epochs < 100000
+    assert [epoch for epoch, _ in validated_epochs(tmp_path)] == [epochs - 1]
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["epochs"] == epochs and manifest["val_loss"] > 0
+
+
+def test_checkpoints_are_written_in_their_own_folder_not_through_the_temporary_folder(
+    tmp_path, dataset, monkeypatch
+):
+    # Lightning's own writer stages checkpoints in the system's temporary folder and copies them when it lies
+    # on another file system; with none available, only a writer that stays in the run folder succeeds.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-temporary-folder"))
+    train(tmp_path / "run", dataset, "trainer.max_epochs=1")
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert_same_weights(weights(checkpoints / "last.ckpt"), weights(tmp_path / "run" / "model.pt"))
+
+
+SIMULATED = [
+    "data.simulate.sequences=2",
+    "data.simulate.frames=3",
+    "data.simulate.size=24",
+    "data.prepare.points_per_frame=512",
+    "data.prepare.eval_size=16",
+]
+
+
+def test_a_resumed_run_trains_on_the_cell_line_it_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", f"out={out}", "cellline=cele", *FAST, *SIMULATED, "trainer.max_epochs=1"])
+    last = out / "checkpoints" / "last.ckpt"
+    # The README's resume command: no cellline=, so the default (plat) must not replace cele.
+    main(["train", f"out={out}", f"ckpt_path={last}", *FAST, *SIMULATED, "trainer.max_epochs=2"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["cellline"]["name"] == "cele"
+    assert manifest["epochs"] == 2 and manifest["epochs_this_call"] == 1
+    model = load_autodecoder(out / "model.pt")
+    assert model.hparams.dataset["recipe"]["cell_line"] == "cele"
+    assert model.hparams.dataset["sequences"] == ["cele_000", "cele_001"]
+    before = last.read_bytes()
+    line = refused(
+        capsys,
+        lambda: main(["train", f"out={out}", f"ckpt_path={last}", "cellline=filo", *FAST, *SIMULATED]),
+    )
+    assert "cellline: filo differs from the run being resumed" in line and "cell line cele" in line
+    assert last.read_bytes() == before
+
+
+def test_metrics_table_keeps_the_rows_before_the_resumed_epoch_and_drops_an_unfinished_line(tmp_path):
+    path = tmp_path / "logs" / "metrics.csv"
+    table = MetricsTable(path)
+    for epoch in range(3):
+        table.add({"epoch": epoch, "step": epoch, "train/loss": 1.0 / (epoch + 1)})
+    table.add({"epoch": 2, "step": 2, "val/loss": 0.3})  # a new column rewrites the header
+    with open(path, "a") as f:
+        f.write("0.25,1")  # a row a killed writer did not finish: its epoch reads as 1
+    table = MetricsTable(path, keep_before=2)
+    table.add({"epoch": 2, "step": 2, "train/loss": 0.2})
+    rows = metric_rows(tmp_path)
+    assert [(r["epoch"], r["train/loss"], r["val/loss"]) for r in rows] == [
+        ("0", "1.0", ""),
+        ("1", "0.5", ""),
+        ("2", "0.2", ""),
+    ]
+    MetricsTable(path)  # a new run starts a new log
+    assert path.read_text() == ""
+
+
+def wait_for_epochs(last, count, process, seconds=120):
+    """Wait until the run's last checkpoint holds ``count`` epochs; return the number it holds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        if last.is_file():
+            epochs = torch.load(last, weights_only=True)["epoch"] + 1
+            if epochs >= count:
+                return epochs
+        time.sleep(0.05)
+    raise AssertionError(f"{last} did not reach {count} epochs in {seconds} s")
+
+
+def test_a_killed_run_keeps_its_log_and_its_resume_continues_it(tmp_path, dataset):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "cellsdf.cli", "train", f"out={out}", f"data.path={dataset}", *FAST]
+    process = subprocess.Popen(
+        [*command, "trainer.max_epochs=100000"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        wait_for_epochs(out / "checkpoints" / "last.ckpt", 2, process)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+    epochs = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 1
+    reference = tmp_path / "reference"
+    train(reference, dataset, f"trainer.max_epochs={epochs + 1}")
+    expected = metric_rows(reference)
+    # Every row of the epochs that the checkpoint holds reached the log before the kill.
+    logged = [r for r in metric_rows(out) if int(r["epoch"]) < epochs]
+    assert logged == [r for r in expected if int(r["epoch"]) < epochs]
+    train(out, dataset, f"trainer.max_epochs={epochs + 1}", f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}")
+    assert metric_rows(out) == expected
+    assert_same_weights(weights(out / "model.pt"), weights(reference / "model.pt"))

@@ -2,9 +2,9 @@
 
 Cells are numbered ``gen_000``, ``gen_001``, ... Cell ``i`` is drawn from a generator seeded with
 (seed, i), so it is the same whichever shard or run writes it. Shard ``k`` of ``num_shards`` writes the cells
-with ``i % num_shards == k``. Each cell is written into a hidden ``.gen_XXX.partial`` folder and renamed when
-complete, with ``cell.json`` recording the arguments it was made with; a restart with the same arguments skips
-complete cells. The last shard to finish writes ``manifest.json`` for the whole run.
+with ``i % num_shards == k``. Each cell is written into a hidden ``.gen_XXX.partial<pid>-<host>`` folder and
+renamed when complete, with ``cell.json`` recording the arguments it was made with; a restart with the same
+arguments skips complete cells. The last shard to finish writes ``manifest.json`` for the whole run.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from cellsdf.evaluate.topology import LINE_RULES, RULES
 from cellsdf.generate.cell import RejectedCell, write_cell
 from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_cell, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
-from cellsdf.io.atomic import atomic_path
+from cellsdf.io.atomic import atomic_path, temporary_name
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.trained import TrainedModel, load_trained, select_device
@@ -346,7 +346,7 @@ def _make_cell(
 ) -> dict:
     """Draw cell ``index`` until every frame passes the checks; write it to its partial folder."""
     name = cell_name(index)
-    partial = out / f".{name}.partial"
+    partial = out / temporary_name(name, kind="partial")
     rng = np.random.default_rng([request.seed, index])
     rejected: list[str] = []
     reasons: dict[str, int] = {}
@@ -399,7 +399,7 @@ def _make_cell(
 
 def _finish_cell(out: Path, folder: Path, record: dict) -> None:
     """Write the cell's record into its partial folder, then move the folder into place."""
-    partial = out / f".{folder.name}.partial"
+    partial = out / temporary_name(folder.name, kind="partial")
     with atomic_path(partial / CELL_FILE) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
     if folder.exists():

@@ -6,10 +6,13 @@ from pathlib import Path
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import check_writable
+from cellsdf.io.lock import is_lock
 
 
 def check_out_folder(out: str | Path, overwrite: bool) -> Path:
     """Refuse an output folder that already holds files, unless ``overwrite``; refuse a file.
+
+    The lock files of :mod:`cellsdf.io.lock` do not count.
 
     Parameters
     ----------
@@ -26,6 +29,6 @@ def check_out_folder(out: str | Path, overwrite: bool) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file; out must name a folder")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(not is_lock(p.name) for p in out.iterdir()):
         check_writable(out, overwrite)
     return out

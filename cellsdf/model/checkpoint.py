@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import torch
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
@@ -18,6 +20,25 @@ from cellsdf.model.autodecoder import AutoDecoder
 
 MODEL_FORMAT = "cellsdf-model/1"
 BUILT_IN = ("plat", "cele", "filo")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer that writes under a temporary name in the file's folder, then renames.
+
+    Lightning's own writer stages the file in the system's temporary folder and moves it into place, which is
+    a copy when that folder lies on another file system: a run killed during the copy leaves a truncated
+    ``last.ckpt``. A rename within one folder is atomic, so a checkpoint is either the old or the new one.
+    Pass it to the trainer as ``plugins=[AtomicCheckpointIO()]``.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
+    ) -> None:
+        """Write ``checkpoint`` to ``path`` atomically (``storage_options`` are not supported)."""
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
 
 
 def resolve_checkpoint(name: str | Path) -> Path:

@@ -14,10 +14,17 @@ from cellsdf.bench import Row
 from cellsdf.bench.row import COLUMNS
 from cellsdf.bench.suite import bench_rows
 from cellsdf.io.atomic import atomic_path
+from cellsdf.io.lock import writing_file
 
 
 def run(cfg: DictConfig) -> dict:
     """Run the benchmark rows in ``conf/bench.yaml``, print each row and a table, write ``cfg.out`` (JSON)."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_file(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     console = Console(width=max(Console().width, 110))
 
     def show(row: Row) -> None:

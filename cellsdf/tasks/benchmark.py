@@ -9,10 +9,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.benchmark.build import FieldOptions, build_benchmark
 from cellsdf.errors import InputError
+from cellsdf.io.lock import writing_folder
 
 
 def run(cfg: DictConfig) -> dict:
     """Build the benchmark configured in ``conf/benchmark.yaml``; return the output folder and scores."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     if cfg.source is None or cfg.out is None:
         raise InputError("benchmark", "needs source=<folder of 3D mask time-lapses> and out=<folder>")
     texture = instantiate(cfg.texture)

@@ -17,6 +17,7 @@ from cellsdf.dataset.sources import find_sequences
 from cellsdf.evaluate import evaluate_folders
 from cellsdf.generate.run import cell_name, generate_cells, make_request
 from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.io.tiff import read_timelapse
@@ -26,6 +27,12 @@ from cellsdf.simulate.write import simulate_to_folder
 
 def run(cfg: DictConfig) -> dict:
     """Simulate, prepare and generate every built-in cell line; draw a preview; write an evaluation report."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     out = Path(cfg.out)
     config = OmegaConf.to_container(cfg, resolve=True)
     previews, spacings, intervals, datasets = {}, {}, {}, {}

@@ -8,10 +8,17 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cellsdf.errors import InputError
 from cellsdf.evaluate.pipeline import evaluate_folders
+from cellsdf.io.lock import writing_folder
 
 
 def run(cfg: DictConfig) -> dict:
     """Evaluate the inputs named in ``conf/evaluate.yaml``; return what :func:`evaluate_folders` returns."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     if cfg.real is None or cfg.generated is None:
         raise InputError("evaluate", "needs real=<folder, TIFF or prepared .h5> and generated=<folder>")
     result = evaluate_folders(

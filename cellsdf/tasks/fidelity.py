@@ -14,6 +14,7 @@ from cellsdf.generate.sampling import SamplerOptions, model_sampler
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.hashing import file_sha256
+from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.model.trained import load_trained, select_device
@@ -21,6 +22,12 @@ from cellsdf.model.trained import load_trained, select_device
 
 def run(cfg: DictConfig) -> dict:
     """Score as configured in ``conf/fidelity.yaml``; return the output folder and the scorecard."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     count = check_whole(cfg.n, "n", 2)
     frames = check_whole(cfg.frames, "frames", 1)
     size = check_whole(cfg.size, "size", 16)

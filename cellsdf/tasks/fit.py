@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError
 from cellsdf.io.folders import check_out_folder
+from cellsdf.io.lock import writing_folder
 from cellsdf.model.trained import load_trained, select_device
 from cellsdf.options import as_list
 from cellsdf.reconstruct.fit import (
@@ -26,6 +27,12 @@ from cellsdf.reconstruct.score import summary, write_and_score, write_run_manife
 
 def run(cfg: DictConfig) -> dict:
     """Fit as configured in ``conf/fit.yaml``; return the output folder, metrics and fitted codes."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     if cfg.ckpt is None or cfg.input is None or cfg.out is None:
         raise InputError(
             "fit", "needs ckpt=<model file or plat|cele|filo>, input=<masks or .h5> and out=<folder>"

@@ -7,6 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from cellsdf.errors import InputError
 from cellsdf.generate.run import NOT_IN_KEY, cell_name, generate_cells, make_request
 from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.io.lock import writing_folder
 from cellsdf.options import as_list
 
 
@@ -32,16 +33,19 @@ def run(cfg: DictConfig) -> dict:
         topology=cfg.topology,
     )
     config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_KEY}
-    result = generate_cells(
-        request,
-        cfg.out,
-        config,
-        shard=cfg.shard,
-        num_shards=cfg.num_shards,
-        overwrite=cfg.overwrite,
-        device=cfg.device,
-        progress=cfg.progress,
-    )
+    # Shards of one run write their own cells into the same folder at the same time: each shard has its lock.
+    part = f"shard{cfg.shard}" if isinstance(cfg.shard, int) else ""
+    with writing_folder(cfg.out, part=part):
+        result = generate_cells(
+            request,
+            cfg.out,
+            config,
+            shard=cfg.shard,
+            num_shards=cfg.num_shards,
+            overwrite=cfg.overwrite,
+            device=cfg.device,
+            progress=cfg.progress,
+        )
     out = result["out"]
     shards = f" (shard {cfg.shard} of {cfg.num_shards})" if cfg.num_shards > 1 else ""
     print(

@@ -19,6 +19,7 @@ from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.hashing import file_sha256
+from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.field import FieldOptions, fit_field
 from cellsdf.lift.figure import write_lift_picture
@@ -40,6 +41,12 @@ def _novel_views(spec: object) -> list[tuple[float, float, float]]:
 
 def run(cfg: DictConfig) -> dict:
     """Lift as configured in ``conf/lift.yaml``; return the output folder and the ranked results."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     if cfg.out is None:
         raise InputError(
             "lift", "needs out=<folder> and mask=<2D TIFF> or views=[{mask: ..., rotation: ...}]"

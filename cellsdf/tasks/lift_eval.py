@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
+from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.evaluation import EvalSettings, evaluate_job, summarise
 from cellsdf.lift.metrics import LIFT_METRICS
@@ -94,6 +95,12 @@ def targets(summary: dict) -> dict:
 
 def run(cfg: DictConfig) -> dict:
     """Evaluate as configured in ``conf/lift_eval.yaml``; return the summary per line."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     if cfg.out is None:
         raise InputError("lift-eval", "needs out=<folder>")
     lines, settings = settings_from_config(cfg)

@@ -6,6 +6,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError
 from cellsdf.io.folders import check_out_folder
+from cellsdf.io.lock import writing_folder
 from cellsdf.model.trained import load_trained, select_device
 from cellsdf.options import as_list
 from cellsdf.reconstruct.learned import reconstruct_sequences
@@ -15,6 +16,12 @@ from cellsdf.reconstruct.score import summary, write_run_manifest
 
 def run(cfg: DictConfig) -> dict:
     """Reconstruct as configured in ``conf/reconstruct.yaml``; return the output folder and metrics."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     if cfg.ckpt is None or cfg.out is None:
         raise InputError("reconstruct", "needs ckpt=<model file or plat|cele|filo> and out=<folder>")
     options = output_options(

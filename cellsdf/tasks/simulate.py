@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.spacing import check_spacing
 from cellsdf.simulate.write import simulate_to_folder
@@ -13,6 +14,12 @@ from cellsdf.simulate.write import simulate_to_folder
 
 def run(cfg: DictConfig) -> dict:
     """Simulate one cell line as configured in ``conf/simulate.yaml``; return the manifest items."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     out = Path(cfg.out)
     spacing = check_spacing("spacing", None if cfg.spacing is None else list(cfg.spacing))
     line = cfg.cellline.name

@@ -24,7 +24,9 @@ from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
 from cellsdf.io.folders import check_out_folder
+from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
+from cellsdf.model.checkpoint import AtomicCheckpointIO
 from cellsdf.texture.gan import export_texture_model
 from cellsdf.texture.gan_module import TextureGAN
 from cellsdf.texture.pairs import (
@@ -74,6 +76,12 @@ def _prepare_folder(cfg: DictConfig) -> Path:
 
 def run(cfg: DictConfig) -> dict:
     """Train as configured in ``conf/texture_train.yaml``; return the run folder, model, steps and time."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     crop, batch, steps, checkpoint_every = (
         check_whole(cfg[k], k) for k in ("crop", "batch", "steps", "checkpoint_every")
     )
@@ -121,6 +129,7 @@ def run(cfg: DictConfig) -> dict:
         default_root_dir=str(out),
         callbacks=callbacks,
         logger=CSVLogger(out, name="logs", version=RESUMED_LOG if keep else ""),
+        plugins=[AtomicCheckpointIO()],
         log_every_n_steps=1,
         enable_progress_bar=bool(cfg.progress),
         enable_model_summary=bool(cfg.verbose),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
@@ -11,39 +12,48 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import RichProgressBar
+from pytorch_lightning.callbacks import RichProgressBar, Timer
 from pytorch_lightning.loggers import Logger
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cellsdf.dataset.prepared import read_prepared
 from cellsdf.dataset.training import simulation_recipe, training_file
 from cellsdf.errors import InputError
-from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
+from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.autodecoder import AutoDecoder
-from cellsdf.model.checkpoint import check_compatible, export_model, read_checkpoint
+from cellsdf.model.callbacks import FinalValidation
+from cellsdf.model.checkpoint import AtomicCheckpointIO, check_compatible, export_model, read_checkpoint
 
 
-def _loggers(cfg: DictConfig, out: Path, resuming: bool) -> list[Logger]:
-    # Lightning's CSV logger deletes an existing metrics.csv, so a resumed run logs beside it and
-    # merge_resumed_log appends its rows afterwards.
-    keep = resuming and (out / "logs" / "metrics.csv").is_file()
+def _loggers(cfg: DictConfig, out: Path, resume_epoch: int | None) -> list[Logger]:
+    # The CSV log of a resumed run keeps the rows of the epochs before the one it resumes at.
     loggers = []
     for name, spec in cfg.logger.items():
-        extra = {"version": RESUMED_LOG if keep else ""} if name == "csv" else {}
+        extra = {"resume_epoch": resume_epoch} if name == "csv" else {}
         loggers.append(instantiate(spec, save_dir=str(out), **extra))
     return loggers
+
+
+def _epochs_in(checkpoint: dict) -> int:
+    # Checkpoints are written at the end of an epoch and count from 0.
+    return int(checkpoint["epoch"]) + 1
 
 
 def _epochs_done(trainer: pl.Trainer, last: Path) -> int:
     # Under ddp_spawn the epochs ran in worker processes and this process's trainer still counts 0; the last
     # checkpoint, written at the end of every epoch, holds the count.
-    return int(read_checkpoint(last)["epoch"]) + 1 if last.is_file() else trainer.current_epoch
+    return _epochs_in(read_checkpoint(last)) if last.is_file() else trainer.current_epoch
 
 
 def _run_folder(cfg: DictConfig) -> Path:
     out = Path(cfg.out)
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         out = out / str(HydraConfig.get().job.num)
+    return out
+
+
+def _clear_previous_run(cfg: DictConfig, out: Path) -> None:
     last = out / "checkpoints" / "last.ckpt"
     if last.exists() and cfg.ckpt_path is None:
         if not cfg.overwrite:
@@ -53,37 +63,90 @@ def _run_folder(cfg: DictConfig) -> Path:
         # A fresh run must not mix its checkpoints and logs with the old run's.
         for folder in ("checkpoints", "logs"):
             shutil.rmtree(out / folder, ignore_errors=True)
-    return out
+
+
+def _cell_line_on_command_line(cfg: DictConfig) -> str | None:
+    """Return the cell line the user named with ``cellline=`` (None when it is the default)."""
+    if not HydraConfig.initialized():
+        return None
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    return cfg.cellline.name if "cellline" in keys else None
+
+
+def _resumed_data(cfg: DictConfig, record: dict) -> tuple[str | None, dict | None]:
+    """Return the dataset and recipe of the run that ``ckpt_path`` resumes, as its model recorded them."""
+    recipe = record.get("recipe")
+    trained_on = recipe["cell_line"] if recipe else None
+    chosen = _cell_line_on_command_line(cfg)
+    if chosen is not None and chosen != trained_on:
+        what = f"cell line {trained_on}" if trained_on else f"its own data ({record.get('path')})"
+        raise InputError(
+            "cellline",
+            f"{chosen} differs from the run being resumed ({cfg.ckpt_path} trained on {what}); "
+            "leave cellline= out to resume it",
+        )
+    if cfg.data.path is not None:
+        return cfg.data.path, recipe
+    path = record.get("path")
+    if path is not None and Path(path).is_file():
+        return path, recipe
+    if recipe is None:
+        raise InputError(path, "the dataset of the run being resumed is missing; pass data.path=<dataset>")
+    return None, recipe
 
 
 def run(cfg: DictConfig) -> dict:
     """Train as configured in ``conf/train.yaml``; return the run folder, model file and timings."""
     out = _run_folder(cfg)
+    # Other ranks of a distributed run (torchrun, srun) start the same command on the same folder.
+    lock = writing_folder(out) if rank_zero_only.rank == 0 else contextlib.nullcontext()
+    with lock:
+        return _train(cfg, out)
+
+
+def _train(cfg: DictConfig, out: Path) -> dict:
+    _clear_previous_run(cfg, out)
     out.mkdir(parents=True, exist_ok=True)
     prepare = OmegaConf.to_container(cfg.data.prepare, resolve=True)
-    recipe = None
-    if cfg.data.path is None:
-        simulate = OmegaConf.to_container(cfg.data.simulate, resolve=True)
-        recipe = simulation_recipe(
-            cell_line=cfg.cellline.name, seed=cfg.seed, simulate=simulate, prepare=prepare
-        )
+    config = OmegaConf.to_container(cfg, resolve=True)
+    resumed = None if cfg.ckpt_path is None else read_checkpoint(cfg.ckpt_path)
+    if resumed is not None:
+        # The data are the resumed run's: its cell line and recipe, whatever the defaults say now.
+        record = resumed["hyper_parameters"].get("dataset") or {}
+        source, recipe = _resumed_data(cfg, record)
+        if recipe is not None:
+            config["cellline"]["name"] = recipe["cell_line"]
+            config["data"]["simulate"] = {k: recipe["simulate"][k] for k in config["data"]["simulate"]}
+            config["data"]["prepare"] = recipe["prepare"]
+    else:
+        source, recipe = cfg.data.path, None
+        if source is None:
+            simulate = OmegaConf.to_container(cfg.data.simulate, resolve=True)
+            recipe = simulation_recipe(
+                cell_line=cfg.cellline.name, seed=cfg.seed, simulate=simulate, prepare=prepare
+            )
     dataset = training_file(
-        cfg.data.path,
+        source,
         out,
         recipe=recipe,
         prepare=prepare,
         seed=cfg.seed,
-        resuming=cfg.ckpt_path is not None,
+        resuming=resumed is not None,
         progress=cfg.progress,
     )
     data = read_prepared(dataset)
+    names = [s.name for s in data.sequences]
+    if resumed is not None and names != record.get("sequences", names):
+        raise InputError(dataset, f"holds other sequences than the run resumed from {cfg.ckpt_path}")
+    if resumed is not None:
+        config["data"]["path"] = str(dataset)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model: AutoDecoder = instantiate(
         cfg.model,
         n_sequences=data.n_sequences,
         dataset={
             "path": str(dataset.resolve()),
-            "sequences": [s.name for s in data.sequences],
+            "sequences": names,
             "spacing": [[float(v) for v in s.spacing] for s in data.sequences],
             "frames": [int(s.frames) for s in data.sequences],
             "frame_interval": [float(s.frame_interval) for s in data.sequences],
@@ -95,27 +158,29 @@ def run(cfg: DictConfig) -> dict:
     )
     if cfg.ckpt_path is not None:
         check_compatible(cfg.ckpt_path, model)
+    epochs_before = 0 if resumed is None else _epochs_in(resumed)
     datamodule = instantiate(cfg.data.loader, path=dataset, seed=cfg.seed)
     checkpoints = out / "checkpoints"
-    callbacks = [instantiate(spec, dirpath=checkpoints) for spec in cfg.callbacks.values()]
+    # The Timer comes before FinalValidation, which must see the Timer's decision to stop in the same batch.
+    callbacks = [] if cfg.trainer.max_time is None else [Timer(duration=cfg.trainer.max_time)]
+    callbacks.append(FinalValidation())
+    callbacks += [instantiate(spec, dirpath=checkpoints) for spec in cfg.callbacks.values()]
     if cfg.progress:
         callbacks.append(RichProgressBar())
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
+        max_time=None,
         default_root_dir=str(out),
         callbacks=callbacks,
-        logger=_loggers(cfg, out, resuming=cfg.ckpt_path is not None),
+        plugins=[AtomicCheckpointIO()],
+        logger=_loggers(cfg, out, resume_epoch=None if resumed is None else epochs_before),
         enable_progress_bar=bool(cfg.progress),
         enable_model_summary=bool(cfg.verbose),
         # EpochSampler shards the frames over processes itself, so Lightning must not wrap it.
         use_distributed_sampler=False,
     )
     start = time.perf_counter()
-    try:
-        trainer.fit(model, datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
-    finally:
-        if trainer.is_global_zero:
-            merge_resumed_log(out / "logs", "epoch")
+    trainer.fit(model, datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     seconds = time.perf_counter() - start
     epochs = _epochs_done(trainer, checkpoints / "last.ckpt")
     result = {"out": out, "dataset": dataset, "seconds": seconds, "epochs": epochs}
@@ -124,15 +189,18 @@ def run(cfg: DictConfig) -> dict:
         write_manifest(
             out,
             "train",
-            OmegaConf.to_container(cfg, resolve=True),
+            config,
             cfg.seed,
             [{"file": "model.pt", "sequences": data.n_sequences, "frames": len(data.frame_t)}],
             training_seconds=round(seconds, 1),
             epochs=epochs,
+            epochs_this_call=epochs - epochs_before,
+            resumed_from=None if cfg.ckpt_path is None else str(cfg.ckpt_path),
             val_loss=_metric(trainer, "val/loss"),
         )
         if cfg.progress:
-            print(f"\ntrained {epochs} epochs in {seconds:.0f} s; model: {result['model']}")
+            done = f"{epochs - epochs_before} epochs ({epochs} in all)"
+            print(f"\ntrained {done} in {seconds:.0f} s; model: {result['model']}")
             print(f"checkpoints: {checkpoints.resolve()}; logs: {(out / 'logs').resolve()}")
     return result
 
