@@ -222,3 +222,16 @@ def test_last_checkpoint_every_epoch_without_validation(tmp_path, dataset):
     train(tmp_path, dataset, "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=10")
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 1 and not (tmp_path / "checkpoints" / "best.ckpt").exists()
+
+
+def test_weights_that_become_non_finite_are_not_exported(tmp_path, dataset, capsys):
+    # An infinite learning rate keeps the first loss finite and makes the weights infinite or NaN after the
+    # step; the last step's loss never sees them, so only the check before export can.
+    run = tmp_path / "run"
+    line = refused(
+        capsys,
+        lambda: train(run, dataset, "+trainer.max_steps=1", "model.lr.decoder=inf", "trainer.max_epochs=1"),
+    )
+    assert f"{run / 'model.pt'}: not written: weights decoder." in line
+    assert "became NaN or infinite in training" in line
+    assert not (run / "model.pt").exists() and not (run / "manifest.json").exists()

@@ -14,7 +14,7 @@ Reading: folders with 3D label masks, one sequence per track label. Writing: 2D 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +133,23 @@ def _read_frame(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
     labels = stack.data[0]
     if not np.issubdtype(labels.dtype, np.integer):
         raise InputError(path, f"CTC labels must be integers, got {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise InputError(path, f"CTC labels must not be negative, got {labels.min()}")
     return labels, stack.spacing
+
+
+def _objects(labels: np.ndarray) -> Iterator[tuple[int, tuple[slice, ...]]]:
+    """Yield each label present and its bounding box.
+
+    ``ndimage.find_objects`` lists every value up to the largest, so one voxel of label 2³² − 1 would ask for
+    a list of 4 billion entries; the labels present are numbered 1 .. K first.
+    """
+    ids, inverse = np.unique(labels, return_inverse=True)
+    numbered = inverse.reshape(labels.shape) + 1
+    numbered[labels == 0] = 0
+    for label, box in zip(ids.tolist(), ndimage.find_objects(numbered), strict=True):
+        if box is not None:
+            yield label, box
 
 
 def _read_folder(prefix: str, folder: Path, margin: int) -> list[Track]:
@@ -148,9 +164,7 @@ def _read_folder(prefix: str, folder: Path, margin: int) -> list[Track]:
             shape = labels.shape
         elif labels.shape != shape:
             raise InputError(file, f"frame shape {labels.shape} differs from {shape} of the first frame")
-        for label, box in enumerate(ndimage.find_objects(labels), start=1):
-            if box is None:
-                continue
+        for label, box in _objects(labels):
             lo = [s.start for s in box]
             hi = [s.stop for s in box]
             old = boxes.get(label)

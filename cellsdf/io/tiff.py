@@ -19,6 +19,7 @@ import tifffile
 from cellsdf.console import quiet_logger
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
+from cellsdf.io.limits import check_array
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
 
 # tifffile reports damaged files through its logger before raising; the InputError we raise says it once.
@@ -185,6 +186,7 @@ def read_timelapse(path: str | Path) -> Stack:
         interval that is not a positive number.
     """
     with _open(path) as (tif, header):
+        _check_pixels(path, tif, header.shape)
         data = _read(path, lambda: tif.series[0].asarray())
     spacing = header.spacing or (1.0, 1.0, 1.0)
     return Stack(data.reshape(header.shape), spacing, header.frame_interval, header.has_time)
@@ -224,6 +226,7 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
         shape = header.shape
         depth = shape[1]
         one_page_per_slice = len(tif.series[0].pages) == shape[0] * depth
+        _check_pixels(path, tif, shape[1:] if one_page_per_slice else shape)
         for t in range(shape[0]):
             if one_page_per_slice:
                 pages = range(t * depth, (t + 1) * depth)
@@ -272,14 +275,20 @@ def _imagej_sizes(
     path: Path, tif: tifffile.TiffFile, meta: dict
 ) -> tuple[tuple[float, float, float] | None, float]:
     """Voxel size (µm) and frame interval (s) from ImageJ metadata: z spacing, XY resolution, finterval."""
-    frame_interval = check_size(path, "finterval", meta["finterval"]) if "finterval" in meta else 1.0
+    interval = meta.get("finterval")
+    frame_interval = 1.0 if interval is None else check_size(path, "finterval", interval, kind="time")
     if "spacing" not in meta:
         return None, frame_interval
     x_res, y_res = tif.pages.first.resolution
     # A resolution of 0 means the file left XY unset; ImageJ shows 1 pixel per unit then.
-    y = 1.0 / check_size(path, "YResolution", y_res) if y_res else 1.0
-    x = 1.0 / check_size(path, "XResolution", x_res) if x_res else 1.0
-    return (check_size(path, "spacing", meta["spacing"]), y, x), frame_interval
+    y = _pixel_size(path, "YResolution", y_res) if y_res else 1.0
+    x = _pixel_size(path, "XResolution", x_res) if x_res else 1.0
+    return (check_size(path, "spacing", meta["spacing"], kind="length"), y, x), frame_interval
+
+
+def _pixel_size(path: Path, field: str, resolution: object) -> float:
+    """Pixel size (µm) from a TIFF resolution tag, which states pixels per unit."""
+    return check_size(path, f"1/{field}", 1.0 / check_size(path, field, resolution, kind=None), kind="length")
 
 
 def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, float] | None, float]:
@@ -299,7 +308,8 @@ def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, 
         factor = seconds_per(unit)
         if factor is None:
             raise InputError(path, f"TimeIncrementUnit {unit!r} in the OME-XML is not a unit of time")
-        frame_interval = check_size(path, "TimeIncrement", pixels["TimeIncrement"]) * factor
+        stated = pixels["TimeIncrement"]
+        frame_interval = check_size(path, "TimeIncrement", stated, kind="time", factor=factor)
     if not all(f"PhysicalSize{a}" in pixels for a in "ZYX"):
         return None, frame_interval
     sizes = []
@@ -308,8 +318,17 @@ def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, 
         factor = micrometres_per(unit)
         if factor is None:
             raise InputError(path, f"PhysicalSize{axis}Unit {unit!r} in the OME-XML is not a unit of length")
-        sizes.append(check_size(path, f"PhysicalSize{axis}", pixels[f"PhysicalSize{axis}"]) * factor)
+        stated = pixels[f"PhysicalSize{axis}"]
+        sizes.append(check_size(path, f"PhysicalSize{axis}", stated, kind="length", factor=factor))
     return (sizes[0], sizes[1], sizes[2]), frame_interval
+
+
+def _check_pixels(path: str | Path, tif: tifffile.TiffFile, shape: tuple[int, ...]) -> None:
+    """Refuse pixels that the header declares larger than memory, before they are allocated."""
+    dtype = tif.series[0].dtype
+    if dtype is None:
+        raise InputError(path, "unreadable TIFF (its pixels have no known data type)")
+    check_array(path, shape, dtype, what="its pixels")
 
 
 def _read(path: Path, read: Callable[[], T]) -> T:
