@@ -308,6 +308,8 @@ def _read_label(path: Path, location: ZarrLocation) -> OmeImage:
         multiscale = location.root_attrs["multiscales"][0]
         dataset = multiscale["datasets"][0]
         axes = Axes(multiscale.get("axes"), fmt=location.fmt).to_list()
+        if not isinstance(dataset, dict) or not all(isinstance(axis, dict) for axis in axes):
+            raise TypeError("datasets and axes must be JSON objects")
     except _ZARR_ERRORS as err:
         raise InputError(path, f"invalid multiscales metadata in {location.path} ({err!r})") from None
     try:

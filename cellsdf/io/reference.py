@@ -50,6 +50,8 @@ def read_reference_sdf(path: str | Path) -> np.ndarray:
             shape = data.shape or ()
             if len(shape) != 4:
                 raise InputError(path, f"'{DATASET}' has shape {shape}; expected 4 axes (N, N, N, T)")
+            if 0 in shape:
+                raise InputError(path, f"'{DATASET}' has shape {shape}, which holds no values")
             if data.dtype.kind not in "biuf":
                 raise InputError(path, f"'{DATASET}' holds {data.dtype}, not numbers")
             # The file's values and their float32 copy in frame order are held at once.

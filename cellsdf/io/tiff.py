@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from xml.etree import ElementTree
 
 import numpy as np
 import tifffile
@@ -23,10 +24,14 @@ from cellsdf.io.limits import check_array
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
 
 # tifffile reports damaged files through its logger before raising; the InputError we raise says it once.
-# Damaged compressed data surfaces as zlib.error, or as a RuntimeError subclass when imagecodecs is installed.
+# Damaged compressed data surfaces as zlib.error, or as a RuntimeError subclass when imagecodecs is installed;
+# damaged tags and metadata as arithmetic and type errors deep in tifffile (found by fuzzing).
 _TIFF_ERRORS = (
     tifffile.TiffFileError,
     ValueError,
+    ArithmeticError,
+    TypeError,
+    AssertionError,
     struct.error,
     zlib.error,
     RuntimeError,
@@ -189,7 +194,7 @@ def read_timelapse(path: str | Path) -> Stack:
         _check_pixels(path, tif, header.shape)
         data = _read(path, lambda: tif.series[0].asarray())
     spacing = header.spacing or (1.0, 1.0, 1.0)
-    return Stack(data.reshape(header.shape), spacing, header.frame_interval, header.has_time)
+    return Stack(_shaped(path, data, header.shape), spacing, header.frame_interval, header.has_time)
 
 
 def read_header(path: str | Path) -> Header:
@@ -232,8 +237,8 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
                 pages = range(t * depth, (t + 1) * depth)
                 frame = _read(path, lambda pages=pages: tif.asarray(key=pages, series=0))
             else:  # a volume stored in few pages can only be read whole
-                frame = _read(path, lambda: tif.series[0].asarray()).reshape(shape)[t]
-            yield frame.reshape(shape[1:])
+                frame = _shaped(path, _read(path, lambda: tif.series[0].asarray()), shape)[t]
+            yield _shaped(path, frame, shape[1:])
 
 
 @contextlib.contextmanager
@@ -262,6 +267,8 @@ def _open(path: str | Path) -> Iterator[tuple[tifffile.TiffFile, Header]]:
             has_time = True
         else:
             raise InputError(path, f"unsupported axes {axes} with shape {shape}; expected ZYX or TZYX")
+        if 0 in shape:
+            raise InputError(path, f"holds no pixels (axes {axes}, shape {shape})")
         if tif.is_imagej:
             spacing, frame_interval = _imagej_sizes(path, tif, meta)
         elif tif.is_ome:
@@ -300,7 +307,7 @@ def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, 
     try:
         images = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
         pixels = (images[0] if isinstance(images, list) else images)["Pixels"]
-    except (KeyError, IndexError, TypeError, ValueError) as err:
+    except (KeyError, IndexError, TypeError, ValueError, ElementTree.ParseError) as err:
         raise InputError(path, f"unreadable OME-XML metadata ({err!r})") from None
     frame_interval = 1.0
     if "TimeIncrement" in pixels:
@@ -329,6 +336,13 @@ def _check_pixels(path: str | Path, tif: tifffile.TiffFile, shape: tuple[int, ..
     if dtype is None:
         raise InputError(path, "unreadable TIFF (its pixels have no known data type)")
     check_array(path, shape, dtype, what="its pixels")
+
+
+def _shaped(path: str | Path, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Return the pixels in the shape the metadata declares; InputError when their number differs."""
+    if data.size != int(np.prod(shape)):
+        raise InputError(path, f"damaged TIFF: {data.size} pixels where the metadata declares {shape}")
+    return data.reshape(shape)
 
 
 def _read(path: Path, read: Callable[[], T]) -> T:
