@@ -17,7 +17,14 @@ from scipy import ndimage
 from cellsdf.benchmark.seg import otsu_baseline, seg_jaccards, seg_measure
 from cellsdf.benchmark.tracks import track_single_cell
 from cellsdf.errors import InputError
-from cellsdf.io.ctc import frame_digits, sequence_name, track_table, write_ctc_result, write_ctc_sequence
+from cellsdf.io.ctc import (
+    frame_digits,
+    read_ctc_sequence,
+    sequence_name,
+    track_table,
+    write_ctc_result,
+    write_ctc_sequence,
+)
 
 SIZE = 64
 FRAMES = 8
@@ -204,3 +211,27 @@ def test_names_and_padding():
     assert frame_digits(1) == 3 and frame_digits(1000) == 3 and frame_digits(1001) == 4
     with pytest.raises(ValueError):
         sequence_name(0)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("\U000e10a2µ", "row 1: expected 4 columns"),  # made numpy 2.4's loadtxt crash the interpreter
+        ("1 0 7 0\n2 4 7 1\nx 4 7 1", "row 3: expected 4 whole numbers"),
+        ("1 0 7 0\n2 4 7", "row 2: expected 4 columns"),
+        ("-1 0 7 0", "row 1: track label -1 must be 1 or more"),
+        ("1 0 8 0", r"row 1: frames 0 .. 8 do not lie in order within 0 .. 7"),
+        ("1 5 4 0", r"row 1: frames 5 .. 4"),
+        ("1 0 7 1", "row 1: parent 1 is neither 0 nor another track's label"),
+        ("1 0 7 0\n1 0 7 0", "a track label is listed on more than one row"),
+        ("99999999999999999999 0 7 0", "row 1: expected 4 whole numbers"),
+    ],
+)
+def test_reading_a_damaged_track_table_names_the_row(dividing, tmp_path, text, message):
+    labels, tracks = dividing
+    write_ctc_sequence(tmp_path, 1, _image(labels), labels, tracks)
+    assert read_ctc_sequence(tmp_path, "01").tracks.tolist() == sorted(tracks.tolist())
+    table = tmp_path / "01_GT" / "TRA" / "man_track.txt"
+    table.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=f"man_track.txt: {message}"):
+        read_ctc_sequence(tmp_path, "01")

@@ -257,6 +257,7 @@ def test_lift_command_field_mode_from_two_views(mask_files, tmp_path):
         (["mask={top}", "pixel_size=-1"], "pixel_size"),
         (["mask={top}", "refine=-2"], "refine"),
         (["mask={top}", "refine=5"], "two or more directions"),
+        (["mask={top}", "resolution=100000"], "resolution: 100000³ needs about"),
         (["mask={top}", "ckpt={unscaled}", "pixel_size=0.5"], "does not record its training data's scale"),
     ],
 )

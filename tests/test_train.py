@@ -358,3 +358,17 @@ def test_a_killed_run_keeps_its_log_and_its_resume_continues_it(tmp_path, datase
     train(out, dataset, f"trainer.max_epochs={epochs + 1}", f"ckpt_path={out / 'checkpoints' / 'last.ckpt'}")
     assert metric_rows(out) == expected
     assert_same_weights(weights(out / "model.pt"), weights(reference / "model.pt"))
+
+
+def test_weights_that_become_non_finite_are_not_exported(tmp_path, dataset, capsys):
+    # A learning rate beyond float32's range (finite as an option) keeps the first loss finite and makes
+    # the weights infinite or NaN after the step; the last step's loss never sees them, so only the check
+    # before export can.
+    run = tmp_path / "run"
+    line = refused(
+        capsys,
+        lambda: train(run, dataset, "+trainer.max_steps=1", "model.lr.decoder=1e39", "trainer.max_epochs=1"),
+    )
+    assert f"{run / 'model.pt'}: not written: weights decoder." in line
+    assert "became NaN or infinite in training" in line
+    assert not (run / "model.pt").exists() and not (run / "manifest.json").exists()

@@ -14,6 +14,25 @@ from cellsdf.errors import InputError
 _INTENSITY_NEIGHBOUR_FRACTION = 0.2
 
 
+def check_finite(values: np.ndarray, source: str | Path) -> None:
+    """Refuse a floating-point image with NaN or infinite values: no threshold or label test can place them.
+
+    Raises
+    ------
+    InputError
+        Naming the first frame that holds one.
+
+    Examples
+    --------
+    >>> check_finite(np.zeros((2, 3, 3)), "a.tif")
+    """
+    if not np.issubdtype(values.dtype, np.floating):
+        return
+    for i, frame in enumerate(values):
+        if not np.isfinite(frame).all():
+            raise InputError(source, f"frame {i} holds NaN or infinite values; a mask must be finite numbers")
+
+
 def looks_like_intensity(values: np.ndarray) -> bool:
     """Tell whether an image holds intensities rather than labels or a binary mask.
 

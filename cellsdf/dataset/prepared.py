@@ -17,6 +17,7 @@ Layout (F frames in all, S sequences, N points per frame, E³ evaluation grid ov
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ import numpy as np
 
 from cellsdf import __version__
 from cellsdf.errors import InputError
+from cellsdf.io.limits import check_allocation
+from cellsdf.io.units import check_size
 
 FORMAT = "cellsdf-prepared/1"
 
@@ -166,15 +169,20 @@ def read_prepared(path: str | Path) -> PreparedDataset:
     Raises
     ------
     InputError
-        If the file is missing, unreadable, not a prepared dataset, or empty.
+        If the file is missing, unreadable, not a prepared dataset, empty, larger than the memory available,
+        or holds datasets of the wrong type or shape, lengths that disagree, or NaN or implausible values.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "prepared dataset not found")
     try:
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise InputError(path, f"not a cellsdf prepared dataset (expected format {FORMAT})")
+            sizes = _check_layout(f, path)
+            # Points, distances and the per-frame and per-sequence tables are read whole; the evaluation
+            # masks stay on disk.
+            n_frames, n_points, n_sequences = sizes["F"], sizes["N"], sizes["S"]
+            what = f"{n_frames} frames of {n_points} points and {n_sequences} sequences"
+            check_allocation(path, n_frames * (n_points * 16 + 64) + n_sequences * 256, what=what)
             group = f["sequences"]
             divisions = group["division_frame"][()]
             sequences = [
@@ -200,10 +208,14 @@ def read_prepared(path: str | Path) -> PreparedDataset:
                 scale=float(f.attrs["scale"]),
                 attrs={k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()},
             )
-    except (OSError, KeyError) as err:
+    except InputError:
+        raise
+    except _HDF5_ERRORS as err:
         raise InputError(path, f"unreadable or incomplete prepared dataset ({err})") from None
-    if len(data.points) == 0:
-        raise InputError(path, "prepared dataset holds no frames")
+    _check_sequences(path, data.frame_sequence, data.frame_t, data.sequences)
+    for name in ("points", "sdf"):
+        if not np.isfinite(getattr(data, name)).all():
+            raise InputError(path, f"'{name}' holds NaN or infinite values; prepare the dataset again")
     return data
 
 
@@ -263,34 +275,123 @@ def read_index(path: str | Path) -> PreparedIndex:
     Raises
     ------
     InputError
-        If the file is unreadable or incomplete.
+        If the file is unreadable or incomplete, or its tables disagree (as for :func:`read_prepared`).
     """
     try:
         with h5py.File(path, "r") as f:
-            return PreparedIndex(
+            sizes = _check_layout(f, path)
+            check_allocation(path, sizes["F"] * 64 + sizes["S"] * 256, what="the per-frame tables")
+            index = PreparedIndex(
                 frame_sequence=f["frame_sequence"][()],
                 frame_t=f["frame_t"][()],
                 frame_number=f["frame_number"][()],
                 names=list(f["sequences/name"].asstr()[()]),
                 scale=float(f.attrs["scale"]),
-                eval_size=int(f["eval_masks"].shape[1]),
+                eval_size=sizes["E"],
             )
-    except (OSError, KeyError) as err:
+            frames = f["sequences/frames"][()]
+    except InputError:
+        raise
+    except _HDF5_ERRORS as err:
         raise InputError(path, f"unreadable or incomplete prepared dataset ({err})") from None
+    _check_sequences(path, index.frame_sequence, index.frame_t, frames)
+    return index
+
+
+# What h5py raises for a damaged file or an object of an unexpected kind (a group where a dataset should be).
+_HDF5_ERRORS = (OSError, KeyError, TypeError, ValueError, RuntimeError)
+_FLOAT, _WHOLE, _TEXT = "f", "iu", "OSU"
+_KIND_WORDS = {_FLOAT: "floats", _WHOLE: "integers", _TEXT: "text", "biu": "integers"}
+# name: (kinds of dtype, shape with F frames, N points, E evaluation side, S sequences)
+_LAYOUT = {
+    "points": (_FLOAT, ("F", "N", 3)),
+    "sdf": (_FLOAT, ("F", "N")),
+    "eval_masks": ("biu", ("F", "E", "E", "E")),
+    "frame_sequence": (_WHOLE, ("F",)),
+    "frame_t": (_FLOAT, ("F",)),
+    "frame_number": (_WHOLE, ("F",)),
+    "frame_centre": (_FLOAT, ("F", 3)),
+    "sequences/name": (_TEXT, ("S",)),
+    "sequences/source": (_TEXT, ("S",)),
+    "sequences/spacing": (_FLOAT, ("S", 3)),
+    "sequences/frames": (_WHOLE, ("S",)),
+    "sequences/frame_interval": (_FLOAT, ("S",)),
+    "sequences/division_frame": (_WHOLE, ("S",)),
+}
+
+
+def _check_layout(f: h5py.File, path: Path) -> dict[str, int]:
+    """Check the format tag, every dataset's kind and shape, and the scale; return the sizes F, N, E, S.
+
+    Only the file's metadata is read, so a file that declares more than memory holds is refused here.
+    """
+    if f.attrs.get("format") != FORMAT:
+        raise InputError(path, f"not a cellsdf prepared dataset (expected format {FORMAT})")
+    sizes: dict[str, int] = {}
+    for name, (kinds, axes) in _LAYOUT.items():
+        data = f.get(name)
+        if not isinstance(data, h5py.Dataset):
+            raise InputError(path, f"incomplete prepared dataset: no dataset '{name}'")
+        if data.dtype.kind not in kinds:
+            expected = _KIND_WORDS[kinds]
+            raise InputError(path, f"'{name}' holds {data.dtype}; a prepared dataset has {expected} there")
+        shown = ", ".join(str(a) for a in axes)
+        if len(data.shape or ()) != len(axes):
+            raise InputError(path, f"'{name}' has shape {data.shape}; a prepared dataset has ({shown})")
+        for axis, length in zip(axes, data.shape, strict=True):
+            expected = sizes.setdefault(axis, length) if isinstance(axis, str) else axis
+            if length != expected:
+                known = ", ".join(f"{k} = {v}" for k, v in sizes.items())
+                raise InputError(path, f"'{name}' has shape {data.shape}, not ({shown}) with {known}")
+    scale = f.attrs.get("scale")
+    if not (isinstance(scale, (int, float, np.number)) and np.isfinite(scale) and scale > 0):
+        raise InputError(path, f"attribute 'scale' must be a positive number, got {scale!r}")
+    return sizes
+
+
+def _check_sequences(
+    path: Path, frame_sequence: np.ndarray, frame_t: np.ndarray, sequences: list[SequenceInfo] | np.ndarray
+) -> None:
+    """Check the per-frame tables against the sequences: every frame in a sequence, counts and times."""
+    frames = np.array([s.frames for s in sequences] if isinstance(sequences, list) else sequences, np.int64)
+    if len(frame_sequence) == 0:
+        raise InputError(path, "prepared dataset holds no frames")
+    if frame_sequence.min() < 0 or frame_sequence.max() >= len(frames):
+        raise InputError(path, f"'frame_sequence' names sequences outside 0 .. {len(frames) - 1}")
+    counted = np.bincount(frame_sequence, minlength=len(frames))
+    if not np.array_equal(counted, frames):
+        raise InputError(path, "'sequences/frames' differs from the frames per sequence in 'frame_sequence'")
+    if not (np.isfinite(frame_t).all() and np.abs(frame_t).max() <= 1.0):
+        raise InputError(path, "'frame_t' must hold times in [-1, 1]")
+    if isinstance(sequences, list):
+        for info in sequences:
+            for value in info.spacing:
+                check_size(path, f"spacing of sequence {info.name!r}", value, kind="length")
+            check_size(path, f"frame_interval of sequence {info.name!r}", info.frame_interval, kind="time")
 
 
 def iter_eval_masks(path: str | Path, rows: Iterable[int]) -> Iterator[np.ndarray]:
     """Yield the evaluation masks (bool (E, E, E)) of the given frame rows, one at a time."""
     with h5py.File(path, "r") as f:
+        masks = f["eval_masks"]
+        _check_masks(path, masks, 1)
         for row in rows:
-            yield f["eval_masks"][int(row)].astype(bool)
+            yield masks[int(row)].astype(bool)
 
 
 def read_eval_masks(path: str | Path, frames: np.ndarray | None = None) -> np.ndarray:
     """Read evaluation masks (bool, (F, E, E, E)) of all frames or of the given frame rows."""
     with h5py.File(path, "r") as f:
-        masks = f["eval_masks"][()] if frames is None else f["eval_masks"][np.sort(frames)]
+        masks = f["eval_masks"]
+        _check_masks(path, masks, len(masks) if frames is None else len(frames))
+        masks = masks[()] if frames is None else masks[np.sort(frames)]
     return masks.astype(bool)
+
+
+def _check_masks(path: str | Path, masks: h5py.Dataset, count: int) -> None:
+    # Each mask is read in the file's type and copied to bool.
+    voxels = count * math.prod(masks.shape[1:])
+    check_allocation(path, voxels * (masks.dtype.itemsize + 1), what=f"{count} evaluation masks")
 
 
 def config_json(config: dict) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cellsdf.dataset.binarise import binarise, looks_like_intensity
+from cellsdf.dataset.binarise import binarise, check_finite, looks_like_intensity
 from cellsdf.dataset.labels import BORDERS, LINKS, is_label_image, label_cells, touches_border
 from cellsdf.errors import InputError
 from cellsdf.io.ctc import Track, is_ctc_folder, read_ctc_tracks
@@ -169,6 +169,7 @@ def scan_sequences(
         file: Path, stack: Stack, name: str, division: int | None, reread: Callable[[], Stack] | None
     ) -> list[_Found]:
         spacing_ = spacing or stack.spacing
+        check_finite(stack.data, file)
         if threshold is None and label is None and is_label_image(stack.data):
             if looks_like_intensity(stack.data[0]):
                 binarise(stack.data[:1], file)  # raises the intensity-image error

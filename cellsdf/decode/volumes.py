@@ -26,6 +26,23 @@ MESH_FORMATS = ("ply", "obj", "stl", "glb")
 TIMELAPSE_GLB = "mesh/timelapse.glb"
 TIMELAPSE_NAPARI = "mesh/timelapse_napari.npz"
 OMEZARR = "mask.ome.zarr"
+# Bytes per voxel held at once while a frame is decoded and written (mask, TIFF page, decoder grids), and
+# what the SDF format adds (edt's distances and the normalised copy, float32), and the OME-Zarr (the 0/1
+# and 0/255 frames, and the compressor's buffer); the base is the model and libraries.
+_BYTES_PER_VOXEL = {"tiff": 0, "mesh": 0, "sdf": 12, "omezarr": 3}
+_FRAME_BYTES_PER_VOXEL = 6
+WRITE_BASE_BYTES = 1 << 29
+
+
+def bytes_per_voxel(formats: Iterable[str]) -> int:
+    """Return the bytes per voxel of one frame held at once while decoding and writing ``formats``.
+
+    Examples
+    --------
+    >>> bytes_per_voxel(["tiff"]), bytes_per_voxel(["tiff", "sdf"])
+    (6, 18)
+    """
+    return _FRAME_BYTES_PER_VOXEL + sum(_BYTES_PER_VOXEL[f] for f in set(formats))
 
 
 @dataclass(frozen=True)
@@ -139,7 +156,8 @@ def write_volumes(
         Seconds between frames, written to the TIFF, the OME-Zarr and the napari surface.
     formats : sequence of {'tiff', 'mesh', 'sdf', 'omezarr'}
         What to write: the uint8 0/255 TZYX time-lapse; one mesh per frame plus the time-lapse meshes
-        ``mesh/timelapse.glb`` (one node per frame) and ``mesh/timelapse_napari.npz`` (a 4D surface); the SDF
+        ``mesh/timelapse.glb`` (one node per frame) and ``mesh/timelapse_napari.npz`` (a 4D surface; neither
+        when every frame is empty); the SDF
         of every frame in the published reference's HDF5 layout (``sdf.h5``, dataset ``sdf_vid``); the
         masks as an OME-Zarr label image (``mask.ome.zarr``, see :func:`cellsdf.io.omezarr.omezarr_writer`).
     mesh : MeshOptions
@@ -201,7 +219,12 @@ def write_volumes(
         # (progress bars) finish, and without a TIFF it is what writes the meshes.
         for _ in stream:
             pass
-    if "mesh" in formats:
+    if "mesh" in formats and any(m is not None for m in shown):
         write_mesh_timelapse(shown, folder / TIMELAPSE_GLB)
         write_napari_surface(shown, frame_interval, folder / TIMELAPSE_NAPARI)
+    elif "mesh" in formats:
+        # Every frame is empty (what a poor model may decode): there is no surface to show, so there are no
+        # time-lapse meshes, and none left from an earlier run may pass for this one's.
+        for name in (TIMELAPSE_GLB, TIMELAPSE_NAPARI):
+            (folder / name).unlink(missing_ok=True)
     return frames

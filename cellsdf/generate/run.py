@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions
+from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, MeshOptions, bytes_per_voxel
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.topology import LINE_RULES, RULES
 from cellsdf.generate.cell import RejectedCell, write_cell
@@ -26,6 +26,7 @@ from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_
 from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.io.atomic import atomic_path, temporary_name
 from cellsdf.io.hashing import file_sha256
+from cellsdf.io.limits import check_grid
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.trained import TrainedModel, load_trained, select_device
 
@@ -35,13 +36,6 @@ CELL_FILE = "cell.json"
 # manifest's config leaves them out.
 TOPOLOGIES = ("auto", "none", *RULES)
 NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose")
-# Bytes per voxel held at once while a frame is decoded and written (mask, TIFF page, decoder grids), and
-# what the SDF format adds (edt's distances and the normalised copy, float32), and the OME-Zarr (the 0/1
-# and 0/255 frames, and the compressor's buffer).
-_BYTES_PER_VOXEL = 6
-_SDF_BYTES_PER_VOXEL = 12
-_OMEZARR_BYTES_PER_VOXEL = 3
-_BASE_BYTES = 1 << 29
 
 
 def cell_name(index: int) -> str:
@@ -53,17 +47,6 @@ def run_key(arguments: dict, checkpoint_sha256: str) -> str:
     """Hash of a run's file-deciding arguments and checkpoint: equal keys write equal cells."""
     text = json.dumps({"arguments": arguments, "checkpoint": checkpoint_sha256}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux, free pages elsewhere)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def _check_options(
@@ -87,19 +70,7 @@ def _check_options(
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
         raise InputError("formats", f"choose one or more of {', '.join(FORMATS)}, got {formats}")
-    need = resolution**3 * (
-        _BYTES_PER_VOXEL
-        + (_SDF_BYTES_PER_VOXEL if "sdf" in formats else 0)
-        + (_OMEZARR_BYTES_PER_VOXEL if "omezarr" in formats else 0)
-    )
-    need += _BASE_BYTES
-    have = available_memory()
-    if need > have:
-        raise InputError(
-            "resolution",
-            f"{resolution}³ needs about {need / 2**30:.1f} GiB per frame, but only "
-            f"{have / 2**30:.1f} GiB is available; choose a smaller resolution",
-        )
+    check_grid("resolution", resolution, bytes_per_voxel(formats), base=WRITE_BASE_BYTES)
     if mesh_format not in MESH_FORMATS:
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {mesh_format!r}")
     if topology not in TOPOLOGIES:
@@ -165,8 +136,7 @@ def prepare_out(out: Path, key: str, overwrite: bool) -> None:
         raise InputError(out, "is a file; out must name a folder")
     record = out / RUN_FILE
     if record.is_file():
-        same = json.loads(record.read_text()).get("run_key") == key
-        if not same and not overwrite:
+        if not overwrite and _recorded_key(record) != key:
             raise InputError(
                 out, "holds a generate run with other arguments; pass overwrite=true to replace it"
             )
@@ -182,13 +152,24 @@ def prepare_out(out: Path, key: str, overwrite: bool) -> None:
         tmp.write_text(json.dumps({"run_key": key}) + "\n")
 
 
+def _recorded_key(record: Path) -> str:
+    """Return the run key in an existing ``run.json``; InputError naming it when it is damaged."""
+    try:
+        content = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(record, f"unreadable run record ({err}); remove it or pass overwrite=true") from None
+    if not isinstance(content, dict) or not isinstance(content.get("run_key"), str):
+        raise InputError(record, "not a generate run record (no run_key); remove it or pass overwrite=true")
+    return content["run_key"]
+
+
 def complete_cell(folder: Path, key: str) -> dict | None:
     """Return the record of a finished cell of run ``key``; None if it is missing or from another run."""
     try:
         record = json.loads((folder / CELL_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return record if record.get("run_key") == key else None
+    return record if isinstance(record, dict) and record.get("run_key") == key else None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ Reading: folders with 3D label masks, one sequence per track label. Writing: 2D 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,8 @@ _MASK_NAME = re.compile(r"^(?:man_track|man_seg|mask)(\d+)\.tiff?$")
 # Tracking markers cover every frame, segmentation ground truth often only a few; results are a fallback.
 _SUBFOLDERS = ("_GT/TRA", "_GT/SEG", "_RES")
 _SEQUENCE_DIR = re.compile(r"^(\d\d)(?:_GT|_RES)?$")
+# ASCII digits only: int() would also take other scripts' digits and underscores.
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,19}")
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,23 @@ def _read_frame(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
     labels = stack.data[0]
     if not np.issubdtype(labels.dtype, np.integer):
         raise InputError(path, f"CTC labels must be integers, got {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise InputError(path, f"CTC labels must not be negative, got {labels.min()}")
     return labels, stack.spacing
+
+
+def _objects(labels: np.ndarray) -> Iterator[tuple[int, tuple[slice, ...]]]:
+    """Yield each label present and its bounding box.
+
+    ``ndimage.find_objects`` lists every value up to the largest, so one voxel of label 2³² − 1 would ask for
+    a list of 4 billion entries; the labels present are numbered 1 .. K first.
+    """
+    ids, inverse = np.unique(labels, return_inverse=True)
+    numbered = inverse.reshape(labels.shape) + 1
+    numbered[labels == 0] = 0
+    for label, box in zip(ids.tolist(), ndimage.find_objects(numbered, max_label=len(ids)), strict=True):
+        if box is not None:
+            yield label, box
 
 
 def _read_folder(prefix: str, folder: Path, margin: int) -> list[Track]:
@@ -148,9 +166,7 @@ def _read_folder(prefix: str, folder: Path, margin: int) -> list[Track]:
             shape = labels.shape
         elif labels.shape != shape:
             raise InputError(file, f"frame shape {labels.shape} differs from {shape} of the first frame")
-        for label, box in enumerate(ndimage.find_objects(labels), start=1):
-            if box is None:
-                continue
+        for label, box in _objects(labels):
             lo = [s.start for s in box]
             hi = [s.stop for s in box]
             old = boxes.get(label)
@@ -418,13 +434,51 @@ def read_ctc_sequence(path: str | Path, name: str) -> CtcSequence:
     if images.shape != labels.shape:
         raise InputError(path, f"sequence {name}: images {images.shape} and labels {labels.shape} differ")
     table = path / f"{name}_GT" / "TRA" / "man_track.txt"
+    tracks = _read_track_table(table)
+    _check_track_rows(table, tracks, len(labels))
+    return CtcSequence(name, images, labels, tracks)
+
+
+def _read_track_table(table: Path) -> np.ndarray:
+    """Read ``L B E P`` rows of whole numbers as int64 (K, 4); blank lines and ``#`` comments are skipped.
+
+    Parsed here rather than with ``np.loadtxt``, which crashed the interpreter (numpy 2.4) on some non-ASCII
+    text.
+    """
     try:
-        tracks = np.loadtxt(table, dtype=np.int64, ndmin=2)
-    except ValueError as err:
-        raise InputError(table, f"not a table of L B E P rows ({err})") from None
-    if tracks.size and tracks.shape[1] != 4:
-        raise InputError(table, f"expected 4 columns (L B E P), got {tracks.shape[1]}")
-    return CtcSequence(name, images, labels, tracks.reshape(-1, 4))
+        text = table.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(table, f"unreadable track table ({err})") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split("#", 1)[0].split()
+        if not fields:
+            continue
+        if len(fields) != 4:
+            raise InputError(table, f"row {number}: expected 4 columns (L B E P), got {len(fields)}")
+        if not all(_WHOLE_NUMBER.fullmatch(field) for field in fields):
+            raise InputError(table, f"row {number}: expected 4 whole numbers (L B E P), got {line.strip()!r}")
+        values = [int(field) for field in fields]
+        if max(abs(v) for v in values) >= 2**63:
+            raise InputError(table, f"row {number}: a number is out of range: {line.strip()!r}")
+        rows.append(values)
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+def _check_track_rows(table: Path, tracks: np.ndarray, n_frames: int) -> None:
+    """Refuse rows that CTC tools would refuse: labels 1 and up, once each; frames in order and in range."""
+    labels = tracks[:, 0]
+    for row, (label, b, e, p) in enumerate(tracks.tolist(), start=1):
+        if label < 1:
+            raise InputError(table, f"row {row}: track label {label} must be 1 or more")
+        if not 0 <= b <= e < n_frames:
+            raise InputError(
+                table, f"row {row}: frames {b} .. {e} do not lie in order within 0 .. {n_frames - 1}"
+            )
+        if p != 0 and (p == label or p not in labels):
+            raise InputError(table, f"row {row}: parent {p} is neither 0 nor another track's label")
+    if len(np.unique(labels)) != len(labels):
+        raise InputError(table, "a track label is listed on more than one row")
 
 
 def _frames(array: np.ndarray, what: str) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from cellsdf.console import quiet_logger
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_folder, check_writable
+from cellsdf.io.limits import check_array
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
 
 # zarr and ome_zarr (with dask) take seconds to import, so every command would pay for them at start-up;
@@ -307,6 +308,8 @@ def _read_label(path: Path, location: ZarrLocation) -> OmeImage:
         multiscale = location.root_attrs["multiscales"][0]
         dataset = multiscale["datasets"][0]
         axes = Axes(multiscale.get("axes"), fmt=location.fmt).to_list()
+        if not isinstance(dataset, dict) or not all(isinstance(axis, dict) for axis in axes):
+            raise TypeError("datasets and axes must be JSON objects")
     except _ZARR_ERRORS as err:
         raise InputError(path, f"invalid multiscales metadata in {location.path} ({err!r})") from None
     try:
@@ -320,6 +323,7 @@ def _read_label(path: Path, location: ZarrLocation) -> OmeImage:
             path, f"the array has {array.ndim} dimensions but the metadata names {len(axes)} axes"
         )
     keep = _pick_axes(path, axes, array.shape)
+    check_array(path, array.shape, array.dtype, what=f"label image {location.path}")
     try:
         data = np.asarray(array.compute())
     except _ZARR_ERRORS as err:
@@ -372,7 +376,7 @@ def _scale(path: Path, multiscale: dict, dataset: dict, ndim: int) -> list[float
             raise InputError(
                 path, f"a scale in coordinateTransformations does not have {ndim} values: {scale}"
             )
-        combined = [c * check_size(path, "scale", s) for c, s in zip(combined, scale, strict=True)]
+        combined = [c * check_size(path, "scale", s, kind=None) for c, s in zip(combined, scale, strict=True)]
     return combined
 
 
@@ -388,11 +392,11 @@ def _sizes(
         if unit is None:
             sizes.append(None)
             continue
-        factor = (seconds_per if axis["type"] == "time" else micrometres_per)(str(unit))
+        kind = "time" if axis["type"] == "time" else "length"
+        factor = (seconds_per if kind == "time" else micrometres_per)(str(unit))
         if factor is None:
-            kind = "time" if axis["type"] == "time" else "length"
             raise InputError(path, f"unit {unit!r} of axis {axis['name']} is not a unit of {kind}")
-        sizes.append(check_size(path, f"scale of axis {axis['name']}", value) * factor)
+        sizes.append(check_size(path, f"scale of axis {axis['name']}", value, kind=kind, factor=factor))
     frame_interval = sizes.pop(0) if len(axes) == 4 else None
     spacing = None if None in sizes else (sizes[0], sizes[1], sizes[2])
     return spacing, frame_interval

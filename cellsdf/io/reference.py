@@ -15,6 +15,7 @@ import numpy as np
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
+from cellsdf.io.limits import check_allocation
 
 DATASET = "sdf_vid"
 
@@ -35,20 +36,36 @@ def read_reference_sdf(path: str | Path) -> np.ndarray:
     Raises
     ------
     InputError
-        If the file is missing or unreadable, has no ``sdf_vid``, is not 4D, or holds NaN.
+        If the file is missing or unreadable, has no ``sdf_vid``, is not 4D numbers, would not fit in memory,
+        or holds NaN.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
         with h5py.File(path, "r") as f:
-            if DATASET not in f:
+            data = f.get(DATASET)
+            if not isinstance(data, h5py.Dataset):
                 raise InputError(path, f"no dataset '{DATASET}' (found: {', '.join(f.keys()) or 'nothing'})")
-            raw = f[DATASET][()]
-    except OSError as err:
+            shape = data.shape or ()
+            if len(shape) != 4:
+                raise InputError(path, f"'{DATASET}' has shape {shape}; expected 4 axes (N, N, N, T)")
+            if 0 in shape:
+                raise InputError(path, f"'{DATASET}' has shape {shape}, which holds no values")
+            if data.dtype.kind not in "biuf":
+                raise InputError(path, f"'{DATASET}' holds {data.dtype}, not numbers")
+            # The file's values and their float32 copy in frame order are held at once.
+            elements = int(np.prod(shape, dtype=object))
+            check_allocation(
+                path,
+                elements * (data.dtype.itemsize + 4),
+                what=f"'{DATASET}' ({' x '.join(map(str, shape))} {data.dtype}) and its float32 copy",
+            )
+            raw = data[()]
+    except InputError:
+        raise
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as err:
         raise InputError(path, f"unreadable HDF5 file ({err})") from None
-    if raw.ndim != 4:
-        raise InputError(path, f"'{DATASET}' has shape {raw.shape}; expected 4 axes (N, N, N, T)")
     if not np.isfinite(raw).all():
         raise InputError(path, f"'{DATASET}' contains NaN or infinite values")
     return np.ascontiguousarray(raw.transpose(3, 2, 1, 0), dtype=np.float32)

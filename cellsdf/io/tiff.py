@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from xml.etree import ElementTree
 
 import numpy as np
 import tifffile
@@ -19,13 +20,18 @@ import tifffile
 from cellsdf.console import quiet_logger
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
+from cellsdf.io.limits import check_array
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
 
 # tifffile reports damaged files through its logger before raising; the InputError we raise says it once.
-# Damaged compressed data surfaces as zlib.error, or as a RuntimeError subclass when imagecodecs is installed.
+# Damaged compressed data surfaces as zlib.error, or as a RuntimeError subclass when imagecodecs is installed;
+# damaged tags and metadata as arithmetic and type errors deep in tifffile (found by fuzzing).
 _TIFF_ERRORS = (
     tifffile.TiffFileError,
     ValueError,
+    ArithmeticError,
+    TypeError,
+    AssertionError,
     struct.error,
     zlib.error,
     RuntimeError,
@@ -185,9 +191,10 @@ def read_timelapse(path: str | Path) -> Stack:
         interval that is not a positive number.
     """
     with _open(path) as (tif, header):
+        _check_pixels(path, tif, header.shape)
         data = _read(path, lambda: tif.series[0].asarray())
     spacing = header.spacing or (1.0, 1.0, 1.0)
-    return Stack(data.reshape(header.shape), spacing, header.frame_interval, header.has_time)
+    return Stack(_shaped(path, data, header.shape), spacing, header.frame_interval, header.has_time)
 
 
 def read_header(path: str | Path) -> Header:
@@ -224,13 +231,14 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
         shape = header.shape
         depth = shape[1]
         one_page_per_slice = len(tif.series[0].pages) == shape[0] * depth
+        _check_pixels(path, tif, shape[1:] if one_page_per_slice else shape)
         for t in range(shape[0]):
             if one_page_per_slice:
                 pages = range(t * depth, (t + 1) * depth)
                 frame = _read(path, lambda pages=pages: tif.asarray(key=pages, series=0))
             else:  # a volume stored in few pages can only be read whole
-                frame = _read(path, lambda: tif.series[0].asarray()).reshape(shape)[t]
-            yield frame.reshape(shape[1:])
+                frame = _shaped(path, _read(path, lambda: tif.series[0].asarray()), shape)[t]
+            yield _shaped(path, frame, shape[1:])
 
 
 @contextlib.contextmanager
@@ -259,6 +267,8 @@ def _open(path: str | Path) -> Iterator[tuple[tifffile.TiffFile, Header]]:
             has_time = True
         else:
             raise InputError(path, f"unsupported axes {axes} with shape {shape}; expected ZYX or TZYX")
+        if 0 in shape:
+            raise InputError(path, f"holds no pixels (axes {axes}, shape {shape})")
         if tif.is_imagej:
             spacing, frame_interval = _imagej_sizes(path, tif, meta)
         elif tif.is_ome:
@@ -272,14 +282,20 @@ def _imagej_sizes(
     path: Path, tif: tifffile.TiffFile, meta: dict
 ) -> tuple[tuple[float, float, float] | None, float]:
     """Voxel size (µm) and frame interval (s) from ImageJ metadata: z spacing, XY resolution, finterval."""
-    frame_interval = check_size(path, "finterval", meta["finterval"]) if "finterval" in meta else 1.0
+    interval = meta.get("finterval")
+    frame_interval = 1.0 if interval is None else check_size(path, "finterval", interval, kind="time")
     if "spacing" not in meta:
         return None, frame_interval
     x_res, y_res = tif.pages.first.resolution
     # A resolution of 0 means the file left XY unset; ImageJ shows 1 pixel per unit then.
-    y = 1.0 / check_size(path, "YResolution", y_res) if y_res else 1.0
-    x = 1.0 / check_size(path, "XResolution", x_res) if x_res else 1.0
-    return (check_size(path, "spacing", meta["spacing"]), y, x), frame_interval
+    y = _pixel_size(path, "YResolution", y_res) if y_res else 1.0
+    x = _pixel_size(path, "XResolution", x_res) if x_res else 1.0
+    return (check_size(path, "spacing", meta["spacing"], kind="length"), y, x), frame_interval
+
+
+def _pixel_size(path: Path, field: str, resolution: object) -> float:
+    """Pixel size (µm) from a TIFF resolution tag, which states pixels per unit."""
+    return check_size(path, f"1/{field}", 1.0 / check_size(path, field, resolution, kind=None), kind="length")
 
 
 def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, float] | None, float]:
@@ -291,7 +307,7 @@ def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, 
     try:
         images = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
         pixels = (images[0] if isinstance(images, list) else images)["Pixels"]
-    except (KeyError, IndexError, TypeError, ValueError) as err:
+    except (KeyError, IndexError, TypeError, ValueError, ElementTree.ParseError) as err:
         raise InputError(path, f"unreadable OME-XML metadata ({err!r})") from None
     frame_interval = 1.0
     if "TimeIncrement" in pixels:
@@ -299,7 +315,8 @@ def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, 
         factor = seconds_per(unit)
         if factor is None:
             raise InputError(path, f"TimeIncrementUnit {unit!r} in the OME-XML is not a unit of time")
-        frame_interval = check_size(path, "TimeIncrement", pixels["TimeIncrement"]) * factor
+        stated = pixels["TimeIncrement"]
+        frame_interval = check_size(path, "TimeIncrement", stated, kind="time", factor=factor)
     if not all(f"PhysicalSize{a}" in pixels for a in "ZYX"):
         return None, frame_interval
     sizes = []
@@ -308,8 +325,24 @@ def _ome_sizes(path: Path, tif: tifffile.TiffFile) -> tuple[tuple[float, float, 
         factor = micrometres_per(unit)
         if factor is None:
             raise InputError(path, f"PhysicalSize{axis}Unit {unit!r} in the OME-XML is not a unit of length")
-        sizes.append(check_size(path, f"PhysicalSize{axis}", pixels[f"PhysicalSize{axis}"]) * factor)
+        stated = pixels[f"PhysicalSize{axis}"]
+        sizes.append(check_size(path, f"PhysicalSize{axis}", stated, kind="length", factor=factor))
     return (sizes[0], sizes[1], sizes[2]), frame_interval
+
+
+def _check_pixels(path: str | Path, tif: tifffile.TiffFile, shape: tuple[int, ...]) -> None:
+    """Refuse pixels that the header declares larger than memory, before they are allocated."""
+    dtype = tif.series[0].dtype
+    if dtype is None:
+        raise InputError(path, "unreadable TIFF (its pixels have no known data type)")
+    check_array(path, shape, dtype, what="its pixels")
+
+
+def _shaped(path: str | Path, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Return the pixels in the shape the metadata declares; InputError when their number differs."""
+    if data.size != int(np.prod(shape)):
+        raise InputError(path, f"damaged TIFF: {data.size} pixels where the metadata declares {shape}")
+    return data.reshape(shape)
 
 
 def _read(path: Path, read: Callable[[], T]) -> T:

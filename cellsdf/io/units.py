@@ -131,8 +131,16 @@ def seconds_per(unit: str) -> float | None:
     return _SECONDS.get(unit.strip())
 
 
-def check_size(path: str | Path, field: str, value: object) -> float:
-    """Return a voxel size or frame interval read from a file; a stated size must be finite and positive.
+# Plausible sizes for microscopy, wide enough for any light or electron microscope and time-lapse: a voxel
+# from 0.1 nm to 1 cm, a frame interval from 1 µs to about 116 days. Outside them a value is a unit mistake
+# or a damaged file, and would give grids of nonsense physical size downstream.
+PLAUSIBLE = {"length": (1e-4, 1e4, "µm"), "time": (1e-6, 1e7, "s")}
+
+
+def check_size(
+    path: str | Path, field: str, value: object, *, kind: str | None, factor: float = 1.0
+) -> float:
+    """Return a voxel size or frame interval read from a file, in µm or s; it must be finite and plausible.
 
     Parameters
     ----------
@@ -141,22 +149,42 @@ def check_size(path: str | Path, field: str, value: object) -> float:
     field : str
         The metadata field, named by the error.
     value : object
-        The stated value.
+        The stated value, in the file's unit.
+    kind : {'length', 'time'} or None
+        What the value measures; its converted value must lie in :data:`PLAUSIBLE` for that kind. None
+        checks only that it is a positive number (a factor that is itself not a size, such as one of
+        several scales that multiply).
+    factor : float
+        The file unit's size in µm (length) or s (time).
 
     Returns
     -------
     float
-        ``value``.
+        ``value * factor``.
 
     Raises
     ------
     InputError
-        If the value is not a number, or is zero, negative, NaN or infinite.
+        If the value is not a number, is zero, negative, NaN or infinite, or lies outside the plausible range.
+
+    Examples
+    --------
+    >>> check_size("a.tif", "PhysicalSizeX", "200", kind="length", factor=1e-3)
+    0.2
     """
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(path, f"{field} in the metadata is not a number: {value!r}") from None
     if not (math.isfinite(number) and number > 0):
         raise InputError(path, f"{field} in the metadata must be a positive number, got {value!r}")
-    return number
+    size = number * factor
+    if kind is not None:
+        least, most, unit = PLAUSIBLE[kind]
+        if not least <= size <= most:
+            raise InputError(
+                path,
+                f"{field} in the metadata gives {size:.6g} {unit}, outside the plausible {least:g} .. "
+                f"{most:g} {unit}",
+            )
+    return size

@@ -25,6 +25,10 @@ from cellsdf.lift.views import View
 from cellsdf.model.placement import PlacedDecoder
 from cellsdf.model.siren import SirenDecoder
 
+# Bytes per voxel the visual hull holds at once: float64 grid, rotated grid and view points (3 x 24 bytes),
+# pixel coordinates (16), the sampled mask (4) and the bool result.
+HULL_BYTES_PER_VOXEL = 93
+
 
 def project_volume(volume: np.ndarray, view: np.ndarray) -> np.ndarray:
     """Silhouette of a binary volume seen through a view: rotate by R_v (nearest voxel), then any along z.

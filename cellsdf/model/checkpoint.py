@@ -7,6 +7,8 @@ resuming) and slim model files (``model.pt``: hyper-parameters and weights only,
 
 from __future__ import annotations
 
+import pickle
+import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from cellsdf.io.atomic import atomic_path
 from cellsdf.model.autodecoder import AutoDecoder
 
 MODEL_FORMAT = "cellsdf-model/1"
+_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)", re.IGNORECASE)
 BUILT_IN = ("plat", "cele", "filo")
 
 
@@ -48,6 +51,43 @@ def resolve_checkpoint(name: str | Path) -> Path:
     return Path(name)
 
 
+def load_plain(path: Path, *, what: str) -> object:
+    """Load a torch file that may hold only tensors and plain containers, without running code from it.
+
+    Parameters
+    ----------
+    path : Path
+        An existing file.
+    what : str
+        What the file should be (``checkpoint``, ``texture model``), for the messages.
+
+    Returns
+    -------
+    object
+        The file's content.
+
+    Raises
+    ------
+    InputError
+        If the file is truncated or not a torch file, or holds pickled objects other than weights.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        # weights_only refuses a pickled object other than tensors and plain containers by naming its global;
+        # such a file is not damaged but unsafe, and calling it truncated would send the user the wrong way.
+        found = _GLOBAL.search(str(err)) if isinstance(err, pickle.UnpicklingError) else None
+        if found is not None:
+            objects = found.group(1)
+            raise InputError(
+                path,
+                f"not a plain cellsdf {what}: it contains objects that are not weights ({objects}); "
+                "refused without running them",
+            ) from None
+        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(path, f"cannot read the {what} (truncated or not a torch file): {problem}") from err
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint file without running any code from it.
 
@@ -64,17 +104,13 @@ def read_checkpoint(path: str | Path) -> dict:
     Raises
     ------
     InputError
-        If the file is missing, truncated or unreadable, or not an auto-decoder checkpoint.
+        If the file is missing, truncated or unreadable, not an auto-decoder checkpoint, or holds pickled
+        objects other than weights (refused without running them).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, f"checkpoint not found (built-in models: {', '.join(BUILT_IN)})")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        problem = f"cannot read the checkpoint (truncated or not a torch file): {problem}"
-        raise InputError(path, problem) from err
+    checkpoint = load_plain(path, what="checkpoint")
     if not isinstance(checkpoint, dict) or not {"hyper_parameters", "state_dict"} <= checkpoint.keys():
         raise InputError(path, "not a cellsdf auto-decoder checkpoint (no hyper-parameters and weights)")
     if "n_sequences" not in checkpoint["hyper_parameters"]:
@@ -92,6 +128,17 @@ def state_differences(expected: dict[str, torch.Tensor], found: dict[str, torch.
         if k in found and found[k].shape != v.shape
     ]
     return lines
+
+
+def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
+    """Return the keys of a state dict whose floating-point tensors hold NaN or infinite values.
+
+    Examples
+    --------
+    >>> non_finite({"a": torch.zeros(2), "b": torch.tensor([1.0, float("nan")]), "n": torch.tensor(3)})
+    ['b']
+    """
+    return [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
 
 
 def check_compatible(path: str | Path, model: AutoDecoder) -> None:
@@ -120,15 +167,28 @@ def load_autodecoder(path: str | Path) -> AutoDecoder:
 
 
 def autodecoder_from(checkpoint: dict, path: str | Path) -> AutoDecoder:
-    """Rebuild the auto-decoder of a checkpoint already read (:func:`read_checkpoint`) from ``path``."""
+    """Rebuild the auto-decoder of a checkpoint already read (:func:`read_checkpoint`) from ``path``.
+
+    The hyper-parameters are first checked against the weights' shapes on a model built without memory
+    (PyTorch's meta device), so a small file whose hyper-parameters ask for millions of sequences is refused
+    before anything that size is allocated; weights that are NaN or infinite are refused as a broken file.
+    """
     try:
-        model = AutoDecoder(**checkpoint["hyper_parameters"])
-    except (TypeError, ValueError) as err:
+        with torch.device("meta"):
+            shapes = AutoDecoder(**checkpoint["hyper_parameters"]).state_dict()
+    except (TypeError, ValueError, RuntimeError) as err:
         raise InputError(path, f"checkpoint hyper-parameters do not build an auto-decoder: {err}") from err
-    differences = state_differences(model.state_dict(), checkpoint["state_dict"])
+    state = checkpoint["state_dict"]
+    differences = state_differences(shapes, state)
     if differences:
         raise InputError(path, f"checkpoint weights do not match its hyper-parameters: {differences[0]}")
-    model.load_state_dict(checkpoint["state_dict"])
+    broken = non_finite(state)
+    if broken:
+        raise InputError(
+            path, f"broken checkpoint: weights {', '.join(broken[:3])} hold NaN or infinite values"
+        )
+    model = AutoDecoder(**checkpoint["hyper_parameters"])
+    model.load_state_dict(state)
     return model.eval()
 
 
@@ -145,9 +205,21 @@ def export_model(model: AutoDecoder, path: str | Path) -> Path:
     Returns
     -------
     Path
+
+    Raises
+    ------
+    InputError
+        If a weight is NaN or infinite (training diverged); nothing is written then.
     """
     path = Path(path)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    broken = non_finite(state)
+    if broken:
+        raise InputError(
+            path,
+            f"not written: weights {', '.join(broken[:3])} became NaN or infinite in training; lower the "
+            "learning rates (model.lr.*)",
+        )
     with atomic_path(path) as tmp:
         payload = {"format": MODEL_FORMAT, "hyper_parameters": dict(model.hparams), "state_dict": state}
         torch.save(payload, tmp)

@@ -121,13 +121,26 @@ def expected_scale(model: TrainedModel, data: PreparedDataset) -> float | None:
 
 
 def model_volume(model: TrainedModel) -> float:
-    """Mean volume of the model's training cells in model units³ (codes decoded at 32³, t = −1, 0 and 1)."""
+    """Mean volume of the model's training cells in model units³ (codes decoded at 32³, t = −1, 0 and 1).
+
+    Raises
+    ------
+    InputError
+        If every code decodes empty.
+    """
     step = grid_step(_VOLUME_RESOLUTION)
     voxels = [
         np.count_nonzero(mask)
         for latent in model.latents
         for mask in model.decode_masks(latent, _VOLUME_TIMES, resolution=_VOLUME_RESOLUTION)
     ]
+    if not any(voxels):
+        # Nothing to scale masks to: the starting scale would divide by zero.
+        raise InputError(
+            model.file,
+            "its learned codes decode to no cell at all, so scale=fit has no cell size to start from; "
+            "the model is unusable (use another checkpoint)",
+        )
     return float(np.mean(voxels)) * step**3
 
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, MeshOptions
+from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, MeshOptions, bytes_per_voxel
 from cellsdf.errors import InputError, check_whole
 from cellsdf.geometry.grid import frame_times
+from cellsdf.io.limits import check_grid
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def output_options(
         raise InputError("formats", f"choose one or more of {', '.join(FORMATS)}, got {formats}")
     if mesh_format not in MESH_FORMATS:
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {mesh_format!r}")
+    # The decoded frame is scored against its target on the same grid: one bool mask more per voxel.
+    check_grid("resolution", resolution, bytes_per_voxel(formats) + 1, base=WRITE_BASE_BYTES)
     return OutputOptions(resolution, frames, tuple(formats), MeshOptions(format=mesh_format), bool(progress))
 
 

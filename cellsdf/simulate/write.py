@@ -10,12 +10,16 @@ from scipy import ndimage
 
 from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import check_writable
+from cellsdf.io.limits import check_grid
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.progress import track
 from cellsdf.simulate import CELL_LINES, sequence_rng, simulate_frames
 from cellsdf.simulate.lines import line_constants, line_spacing
 
 _FIELD_COLUMNS = 8
+# Bytes per voxel of one sequence's frame held at once: the bool frame, the TIFF page and the simulator's
+# float work arrays over the cell's box (a generous bound, so a refusal comes before an allocation fails).
+_FRAME_BYTES_PER_VOXEL = 32
 
 
 def simulate_to_folder(
@@ -73,6 +77,9 @@ def simulate_to_folder(
     check_whole(sequences, "sequences")
     check_whole(frames, "frames")
     check_whole(size, "size", 16)
+    # The labels layout holds every sequence's uint16 tile of the field besides the frame being simulated.
+    tiles = 2 * sequences if layout == "labels" else 0
+    check_grid("size", size, _FRAME_BYTES_PER_VOXEL + tiles)
     spacing = line_spacing(cell_line, size) if spacing is None else spacing
     frame_interval = line_constants(cell_line).frame_interval if frame_interval is None else frame_interval
     out = Path(out)

@@ -14,17 +14,19 @@ import tifffile
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from cellsdf.decode.volumes import MESH_FORMATS, MeshOptions, write_volumes
+from cellsdf.decode.volumes import MESH_FORMATS, MeshOptions, bytes_per_voxel, write_volumes
 from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.hashing import file_sha256
+from cellsdf.io.limits import check_grid
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.field import FieldOptions, fit_field
 from cellsdf.lift.figure import write_lift_picture
 from cellsdf.lift.latent import FitOptions, depth_observable, fit_hypotheses, model_scale
 from cellsdf.lift.refine import RefineOptions, refine_hypothesis
+from cellsdf.lift.render import HULL_BYTES_PER_VOXEL
 from cellsdf.lift.views import parse_degrees, parse_views, rotation_from_degrees
 from cellsdf.model.trained import load_trained
 
@@ -83,6 +85,9 @@ def _run(cfg: DictConfig) -> dict:
             "needs mode=latent and views along two or more directions: from one, nothing says where in "
             "depth what it adds lies",
         )
+    size = views[0].mask.shape[0]
+    resolution = resolution or size
+    check_grid("resolution", resolution, HULL_BYTES_PER_VOXEL + bytes_per_voxel(["tiff", "mesh"]))
     model = ckpt = None
     if latent:
         if cfg.ckpt is None:
@@ -90,8 +95,6 @@ def _run(cfg: DictConfig) -> dict:
         model = load_trained(str(cfg.ckpt))
         ckpt = model.file
     out = check_out_folder(cfg.out, cfg.overwrite)
-    size = views[0].mask.shape[0]
-    resolution = resolution or size
     spacing = (float(cfg.pixel_size or 1.0) * (size - 1) / (resolution - 1),) * 3
     mesh = MeshOptions(format=cfg.mesh_format)
     turns = [rotation_from_degrees(d) for d in novel]

@@ -10,6 +10,7 @@ import torch
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
+from cellsdf.model.checkpoint import load_plain, non_finite
 from cellsdf.texture.gan_module import TextureGAN
 from cellsdf.texture.networks import Generator
 from cellsdf.texture.pairs import CONDITION_CHANNELS, condition_channels
@@ -125,14 +126,28 @@ def export_texture_model(model: TextureGAN, path: str | Path) -> Path:
     -------
     Path
         The written file.
+
+    Raises
+    ------
+    InputError
+        If a weight is NaN or infinite in float16; nothing is written then.
     """
     path = Path(path)
     generator = model.generator
+    # Half precision halves the shipped file; the generator's output moves by well under one ADU.
+    state = {k: v.detach().cpu().to(torch.float16) for k, v in generator.state_dict().items()}
+    broken = non_finite(state)
+    if broken:
+        # A generator with NaN weights writes black images without a word; refuse it instead.
+        raise InputError(
+            path,
+            f"not written: generator weights {', '.join(broken[:3])} are NaN or infinite (or beyond float16) "
+            "after training; lower the learning rate",
+        )
     content = {
         "format": MODEL_FORMAT,
         "generator": model.generator_config(),
-        # Half precision halves the shipped file; the generator's output moves by well under one ADU.
-        "state_dict": {k: v.detach().cpu().to(torch.float16) for k, v in generator.state_dict().items()},
+        "state_dict": state,
         "condition_channels": list(CONDITION_CHANNELS),
         "side_multiple": generator.side_multiple,
         "crop": int(model.hparams.crop),
@@ -146,13 +161,7 @@ def export_texture_model(model: TextureGAN, path: str | Path) -> Path:
 def _read(path: Path) -> dict:
     if not path.is_file():
         raise InputError(path, "texture model not found")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(
-            path, f"cannot read the texture model (truncated or not a torch file): {problem}"
-        ) from err
+    content = load_plain(path, what="texture model")
     if not isinstance(content, dict) or content.get("format") != MODEL_FORMAT:
         raise InputError(
             path, f"not a cellsdf texture model (expected format {MODEL_FORMAT}, e.g. from texture-train)"
@@ -179,10 +188,14 @@ def load_texture_model(path: str | Path | None = None, device: str | torch.devic
     Raises
     ------
     InputError
-        If the file is missing, unreadable, not a texture model, or its weights do not fit its settings.
+        If the file is missing, unreadable, not a texture model, or its weights do not fit its settings or
+        are NaN or infinite.
     """
     path = shipped_texture_model() if path is None else Path(path)
     content = _read(path)
+    broken = non_finite(content["state_dict"]) if isinstance(content.get("state_dict"), dict) else []
+    if broken:
+        raise InputError(path, f"broken texture model: weights {', '.join(broken[:3])} are NaN or infinite")
     try:
         generator = Generator(**content["generator"])
         generator.load_state_dict({k: v.float() for k, v in content["state_dict"].items()})
