@@ -1,6 +1,8 @@
 """Bad command lines, table-driven: each ends with exit code 2, one line on stderr naming the option, no
 traceback, and no file of an earlier run changed."""
 
+from pathlib import Path
+
 import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
@@ -203,3 +205,34 @@ def test_overwrite_replaces_the_earlier_run_as_a_whole_and_keeps_other_files(tmp
         "manifest.json",
         "notes.txt",
     ]
+
+
+def test_a_full_disk_is_one_line_and_the_earlier_files_stay_whole(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import cellsdf.io.tiff
+
+    out = tmp_path / "sim"
+    common = [
+        "simulate",
+        "cellline=cele",
+        "sequences=1",
+        "frames=2",
+        "size=16",
+        f"out={out}",
+        "progress=false",
+    ]
+    main(common)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(path, *args, **kwargs):
+        Path(path).write_bytes(b"half a file")  # what a writer leaves when the disk fills under it
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(cellsdf.io.tiff.tifffile, "imwrite", full_disk)
+    with pytest.raises(SystemExit) as exit_info:
+        main([*common, "seed=1", "overwrite=true"])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("cellsdf simulate: error:") and "No space left on device" in line
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporary file left either

@@ -40,8 +40,10 @@ def see_the_packages_of_this_python(env_dir):
     (Path(purelib.stdout.strip()) / "_tests_python.pth").write_text(lines)
 
 
-def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
-    """A plain (non-editable) install must carry conf/ and data/ inside the package."""
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The package built as a wheel and installed in a new virtual environment; returns that environment."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     # Build from a clean copy: setuptools leaves a build/ folder whose stale modules would enter later wheels.
     source = tmp_path / "src"
     junk = shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".*_cache", ".venv*", "venv")
@@ -65,6 +67,12 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     see_the_packages_of_this_python(env_dir)
     python = env_dir / "bin" / "python"
     run_ok([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--quiet", wheel])
+    return env_dir
+
+
+def test_wheel_installs_and_runs_outside_the_source_tree(installed, tmp_path):
+    """A plain (non-editable) install must carry conf/ and data/ inside the package."""
+    env_dir, python = installed, installed / "bin" / "python"
     run = run_ok(
         [
             python,
@@ -94,12 +102,15 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
         cwd=tmp_path,
     )
     assert (out / "cele_000.tif").is_file() and (out / "manifest.json").is_file()
-    # A shipped model reconstructs its own training cells anywhere: the data are made again from its recipe
-    # (cele's, 8 x 10 frames at 64³, is the quickest to make).
+
+
+@pytest.mark.slow
+def test_a_shipped_model_reconstructs_its_cells_in_a_fresh_environment(installed, tmp_path):
+    """The shipped model's training data are made again from its recipe (33 x 30 frames at 128³: minutes)."""
     recon = tmp_path / "recon"
     run_ok(
         [
-            cellsdf,
+            installed / "bin" / "cellsdf",
             "reconstruct",
             "ckpt=cele",
             "sequences=[cele_000]",
