@@ -35,7 +35,7 @@ def hydra_error_line(text: str) -> str:
     >>> hydra_error_line(text + "\nConfig search path: ...")
     "In 'train': Could not find 'cellline/xyz'; available: cele, plat"
     >>> hydra_error_line("LexerNoViableAltException: out=/tmp/zürich")[:44]
-    "cannot read the option 'out=/tmp/zürich': put"
+    "cannot read the option 'out=/tmp/zürich': qu"
     """
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("Set the environment variable")]

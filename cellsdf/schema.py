@@ -21,9 +21,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from cellsdf.dataset.labels import BORDERS, LINKS
 from cellsdf.decode.volumes import FORMATS, MESH_FORMATS
 from cellsdf.errors import InputError
-from cellsdf.evaluate.metrics import METRICS
+from cellsdf.evaluate.metrics import select_metrics
 from cellsdf.evaluate.topology import RULES
 from cellsdf.generate.sampling import ROTATIONS, SAMPLERS
+from cellsdf.io.spacing import check_spacing
 from cellsdf.reconstruct.fit import SCALE_MODES
 from cellsdf.simulate.lines import LINES
 
@@ -53,7 +54,7 @@ class Whole:
         within = self.most is None or (isinstance(value, int) and value <= self.most)
         if not isinstance(value, int) or isinstance(value, bool) or value < self.least or not within:
             span = f">= {self.least}" if self.most is None else f"in [{self.least}, {self.most}]"
-            raise InputError(key, f"must be a whole number {span}{_or_null(self.null)}, got {value!r}")
+            raise InputError(key, f"must be an integer {span}{_or_null(self.null)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Real:
             raise InputError(key, f"must be a finite number{_or_null(self.null)}, got {value!r}")
         low_ok = value > self.low if self.above else value >= self.low  # type: ignore[operator]
         if not low_ok or value > self.high:  # type: ignore[operator]
-            raise InputError(key, f"must be {self._span()}{_or_null(self.null)}, got {value!r}")
+            raise InputError(key, f"must be a number {self._span()}{_or_null(self.null)}, got {value!r}")
 
     def _span(self) -> str:
         if self.high == math.inf:
@@ -156,6 +157,17 @@ class ListOf:
 
 
 @dataclass(frozen=True)
+class Checked:
+    """A value whose check belongs to the library function that reads it; its message is that function's."""
+
+    check: Callable[[str, object], object]
+
+    def __call__(self, key: str, value: object) -> None:
+        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
+        self.check(key, OmegaConf.to_container(value) if isinstance(value, ListConfig) else value)
+
+
+@dataclass(frozen=True)
 class Anything:
     """A value that a library checks itself when it uses it (Lightning's ``devices``, lift's view list)."""
 
@@ -171,8 +183,11 @@ def _or_null(null: bool) -> str:
 _POSITIVE = Real(0, above=True)
 _NONNEG = Real(0)
 _FRACTION = Real(0, 1)
-_SPACING = ListOf(_POSITIVE, length=3, null=True)
+_SPACING = Checked(check_spacing)
 _GRID = Whole(4, 4096)
+# Output grids have no fixed ceiling: the command checks the size against the memory available and says what
+# it would need.
+_OUTPUT_GRID = Whole(8)
 _DEVICE = Text(null=False)
 _LINE = OneOf(tuple(LINES))
 
@@ -276,8 +291,8 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         **_within("celllines.", {f"{line}.name": OneOf((line,)) for line in ("plat", "cele", "filo")}),
         **_within("texture.", TEXTURE),
         "out": Text(null=False),
-        "sequences": Whole(2),
-        "frames": Whole(2),
+        "sequences": Whole(1),
+        "frames": Whole(1),
         "size": Whole(16, 512),
         "points_per_frame": Whole(1),
         "eval_size": _GRID,
@@ -292,7 +307,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "cellline.name": _LINE,
         "sequences": Whole(1),
         "frames": Whole(1),
-        "size": _GRID,
+        "size": _OUTPUT_GRID,
         "spacing": _SPACING,
         "out": Text(null=False),
         "layout": OneOf(("files", "labels")),
@@ -313,7 +328,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "data.path": Text(),
         "data.remake_in": Text(),
         "sequences": ListOf(Text(null=False), null=True, one=True),
-        "resolution": _GRID,
+        "resolution": _OUTPUT_GRID,
         "frames": Whole(1, null=True),
         **MESHES,
         "device": _DEVICE,
@@ -330,7 +345,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "code_reg": Real(0, null=True),
         "rotation": Flag(),
         "points_per_step": Whole(1),
-        "resolution": _GRID,
+        "resolution": _OUTPUT_GRID,
         "frames": Whole(1, null=True),
         **MESHES,
         "device": _DEVICE,
@@ -340,7 +355,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "out": Text(null=False),
         "n": Whole(1),
         "frames": Whole(1),
-        "resolution": _GRID,
+        "resolution": _OUTPUT_GRID,
         "frame_interval": Real(0, above=True, null=True),
         **_within("sampler.", SAMPLER),
         "rotation": OneOf(ROTATIONS),
@@ -398,7 +413,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "out": Text(),
         "hypotheses": Whole(1),
         "rotation_start": OneOf(("upright", "uniform")),
-        "resolution": Whole(4, 4096, null=True),
+        "resolution": Whole(8, null=True),
         "novel_views": ListOf(ListOf(Real(), length=3)),
         "pixel_size": Real(0, above=True, null=True),
         "depth": Whole(2),
@@ -429,7 +444,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "real": ListOf(Text(null=False), null=True, one=True),
         "generated": ListOf(Text(null=False), null=True, one=True),
         "out": Text(null=False),
-        "metrics": ListOf(OneOf(("all", *METRICS)), one=True),
+        "metrics": Checked(lambda _key, value: select_metrics(value)),
         "per_frame": Flag(),
         "points": Whole(1),
         "max_shapes": Whole(2),
@@ -506,7 +521,7 @@ def check_options(command: str, cfg: DictConfig) -> None:
     >>> check_options("simulate", OmegaConf.create({"seed": 0, "size": "abc"}))
     Traceback (most recent call last):
     ...
-    cellsdf.errors.InputError: size: must be a whole number in [4, 4096], got 'abc'
+    cellsdf.errors.InputError: size: must be an integer >= 8, got 'abc'
     """
     rules = {**COMMON, **SCHEMAS[command]}
     for key, rule in rules.items():

@@ -196,8 +196,8 @@ def test_fit_in_the_datas_own_units_keeps_the_cells_size(model, held_out, tmp_pa
     ("option", "problem"),
     [
         ("scale=free", "scale: choose one of fit, fixed, got 'free'"),
-        ("scale_prior=-1", "scale_prior: must be a number >= 0 (0: no prior), got -1"),
-        ("scale_prior=nan", "scale_prior: must be a number >= 0 (0: no prior), got nan"),
+        ("scale_prior=-1", "scale_prior: must be a number >= 0, got -1"),
+        ("scale_prior=nan", "scale_prior: must be a finite number, got nan"),
     ],
 )
 def test_fit_refuses_bad_scale_options(option, problem, held_out, tmp_path, capsys):

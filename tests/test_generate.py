@@ -155,7 +155,7 @@ def test_restart_skips_complete_cells(tmp_path, capsys):
         (["n=0"], "n: must be an integer >= 1"),
         (["frames=0"], "frames: must be an integer >= 1"),
         (["max_draws=0"], "max_draws: must be an integer >= 1"),
-        (["frame_interval=-5"], "frame_interval: must be null or > 0 seconds"),
+        (["frame_interval=-5"], "frame_interval: must be a number > 0 or null"),
         (["sampler.name=uniform"], "sampler.name: choose one of"),
         (["rotation=euler"], "rotation: choose one of"),
         (["shard=2", "num_shards=2"], "shard: must lie in"),
