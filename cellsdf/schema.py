@@ -25,6 +25,7 @@ from cellsdf.evaluate.metrics import select_metrics
 from cellsdf.evaluate.topology import RULES
 from cellsdf.generate.sampling import ROTATIONS, SAMPLERS
 from cellsdf.io.spacing import check_spacing
+from cellsdf.model.checkpoint import BUILT_IN
 from cellsdf.reconstruct.fit import SCALE_MODES
 from cellsdf.simulate.lines import LINES
 
@@ -574,9 +575,12 @@ def check_paths(command: str, cfg: DictConfig) -> None:
     for key in input_keys:
         value = OmegaConf.select(cfg, key, default=None)
         for given in value if isinstance(value, (list, ListConfig)) else [value]:
-            if not isinstance(given, str) or not given:
+            # A built-in model's name (ckpt=plat) is not a path, whatever lies in the working folder.
+            if not isinstance(given, str) or not given or (key == "ckpt" and given in BUILT_IN):
                 continue
             source = Path(given).expanduser().resolve()
+            if not source.exists():
+                continue
             if target == source or (source.is_dir() and source in target.parents):
                 where = "is" if target == source else "lies inside"
                 raise InputError(out_key, f"{out} {where} the input {key}={given}; choose another output")

@@ -138,6 +138,16 @@ def test_an_output_that_is_or_lies_in_an_input_is_refused(tmp_path, capsys, comm
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
+def test_a_built_in_model_name_is_not_an_input_path(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from cellsdf.schema import check_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plat").mkdir()  # an earlier `generate ckpt=plat out=plat`
+    check_paths("generate", OmegaConf.create({"ckpt": "plat", "out": "plat"}))
+
+
 def test_an_output_under_a_file_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(SystemExit) as exit_info:
