@@ -177,6 +177,12 @@ def dataset_spec(draw) -> dict:
 
 
 def _put(group: h5py.Group, name: str, spec: dict) -> None:
+    # A layout that puts an object under a dataset replaces that dataset with a group, as a writer would.
+    parts = name.split("/")
+    for depth in range(1, len(parts)):
+        parent = "/".join(parts[:depth])
+        if parent in group and not isinstance(group[parent], h5py.Group):
+            del group[parent]
     if name in group:
         del group[name]
     dtype = h5py.string_dtype() if spec["dtype"] == "str" else np.dtype(spec["dtype"])
