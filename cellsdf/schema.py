@@ -210,6 +210,7 @@ PREPARE: dict[str, Rule] = {
     "points_per_frame": Whole(1),
     "surface_fraction": _FRACTION,
     "surface_sigmas": ListOf(_POSITIVE, least=1),
+    "thin_power": _NONNEG,
     "exact_band": _POSITIVE,
     "eval_size": _GRID,
 }

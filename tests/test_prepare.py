@@ -160,3 +160,38 @@ def test_anisotropic_voxels_give_distances_and_masks_in_micrometres(tmp_path):
     expected = (np.linalg.norm(cube_grid(32), axis=-1) <= 3.0 * scale).reshape((32,) * 3)
     got = read_eval_masks(out, [0])[0].astype(bool)
     assert (got & expected).sum() / (got | expected).sum() > 0.85
+
+
+def test_thin_power_gives_thin_parts_more_samples_with_the_same_distances(tmp_path):
+    # A ball (radius 9 voxels) with a rod 3 voxels across sticking out of it along x, as a filopodium.
+    frame = blob((40, 40, 56), radii=(9, 9, 9), centre=(20, 20, 16))
+    frame[19:22, 19:22, 26:50] = True
+    write_timelapse(tmp_path / "in" / "a.tif", np.stack([frame, frame]))
+    near_rod = {}
+    for power in (0, 1):
+        out = tmp_path / f"d{power}.h5"
+        main(
+            [
+                "prepare",
+                f"input={tmp_path / 'in'}",
+                f"out={out}",
+                "points_per_frame=4000",
+                f"thin_power={power}",
+            ]
+        )
+        data = read_prepared(out)
+        with h5py.File(out) as f:
+            centre = f["frame_centre"][()]
+        voxels = data.points / data.scale + centre[:, None, :]  # the TIFF has no spacing: 1 µm voxels
+        rod = (voxels[..., 2] > 28) & (np.hypot(voxels[..., 0] - 20, voxels[..., 1] - 20) < 4)
+        near_rod[power] = rod.mean()
+        # The weighting moves samples, not values: they are the frame's distances wherever they lie.
+        expected = interpolate_sdf(
+            signed_distance_reference(frame) * data.scale,
+            -centre[0] * data.scale,
+            np.full(3, data.scale),
+            data.points[0].astype(np.float64),
+        )
+        exact = expected < 0.15
+        np.testing.assert_allclose(data.sdf[0][exact], expected[exact], atol=1e-5)
+    assert near_rod[1] > 1.8 * near_rod[0] > 0.02

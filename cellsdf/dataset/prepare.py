@@ -46,6 +46,7 @@ def prepare_dataset(
     points_per_frame: int = 16384,
     surface_fraction: float = 0.8,
     surface_sigmas: tuple[float, ...] = (0.01, 0.05),
+    thin_power: float = 0.0,
     exact_band: float = 0.15,
     eval_size: int = 64,
     seed: int = 0,
@@ -76,6 +77,9 @@ def prepare_dataset(
         Share of samples near the surface.
     surface_sigmas : tuple of float
         Gaussian jitter scales of near-surface samples, normalised units.
+    thin_power : float
+        Near-surface samples are drawn with weight ``max(h, 1) ** -thin_power`` (``h`` the local
+        half-thickness in voxels), so that thin parts get more of them; 0: uniformly over the surface.
     exact_band : float
         Distance from the cell (normalised units) within which stored SDF values are exact.
     eval_size : int
@@ -132,6 +136,7 @@ def prepare_dataset(
         "points_per_frame": points_per_frame,
         "surface_fraction": surface_fraction,
         "surface_sigmas": list(surface_sigmas),
+        "thin_power": thin_power,
         "exact_band": exact_band,
         "eval_size": eval_size,
         "seed": seed,
@@ -155,7 +160,14 @@ def prepare_dataset(
                     sdf = signed_distance(crop_padded(mask, lo, hi), seq.spacing) * np.float32(scale)
                     origin = (lo * spacing - frame_centres[index][k]) * scale
                     points, values = sample_points(
-                        sdf, origin, step, points_per_frame, rng, surface_fraction, tuple(surface_sigmas)
+                        sdf,
+                        origin,
+                        step,
+                        points_per_frame,
+                        rng,
+                        surface_fraction,
+                        tuple(surface_sigmas),
+                        thin_power=thin_power,
                     )
                     eval_mask = interpolate_sdf(sdf, origin, step, eval_points) <= 0
                     write_frame(
@@ -210,7 +222,7 @@ def prepare_source(
         Normalised units per µm to use instead of fitting the data into the cube (a trained model's scale).
     **steps
         ``centre``, ``margin``, ``points_per_frame``, ``surface_fraction``, ``surface_sigmas``,
-        ``exact_band``, ``eval_size`` of :func:`prepare_dataset`.
+        ``thin_power``, ``exact_band``, ``eval_size`` of :func:`prepare_dataset`.
 
     Returns
     -------
