@@ -465,7 +465,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "topology": OneOf(RULES, null=True),
         "n": Whole(2),
         "frames": Whole(1),
-        "size": Whole(16, 1024),
+        "size": Whole(16, 1024, null=True),
         "resamples": Whole(1),
         **_within("sampler.", SAMPLER),
         "rotation": OneOf(ROTATIONS),

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from cellsdf.cli import main
+from cellsdf.simulate.lines import line_constants, line_spacing
 
 
 def test_fidelity_scores_a_shipped_model_with_floors(tmp_path):
@@ -19,9 +20,19 @@ def test_fidelity_scores_a_shipped_model_with_floors(tmp_path):
     assert {"novelty_ratio", "copies"} <= keys
     # Generated cells are decoded at the references' voxel size, so descriptors compare in the same µm.
     assert card["generated_spacing"][0] == pytest.approx(card["spacing"][0], rel=0.05)
+    assert card["grid"] == 32
     assert "| 1-NNA |" in (out / "scorecard.md").read_text()
     for name in ("scorecard.html", "preview.png", "manifest.json"):
         assert (out / name).is_file()
+
+
+def test_each_line_is_scored_on_its_own_grid_by_default(tmp_path):
+    # filo's filopodia are 1 voxel across at 64³, so it is scored at 128³ (0.4 µm voxels); plat at 64³.
+    assert line_spacing("filo", line_constants("filo").score_size) == (0.4, 0.4, 0.4)
+    out = tmp_path / "fid"
+    main(["fidelity", f"out={out}", "ckpt=plat", "n=2", "frames=1", "resamples=10", "progress=false"])
+    card = json.loads((out / "fidelity.json").read_text())
+    assert card["grid"] == 64 and card["spacing"] == pytest.approx([0.4, 0.4, 0.4])
 
 
 @pytest.mark.parametrize(

@@ -15,16 +15,21 @@ class LineConstants:
         Voxel size (z, y, x) in µm on a 256³ grid; other grids keep the same field of view.
     frame_interval : float
         Seconds between frames.
+    score_size : int
+        Grid side on which ``cellsdf fidelity`` scores the line: the smallest at which its thinnest parts are
+        at least 2 voxels across, so that a decoded cell's pieces are the model's and not the grid's.
     """
 
     spacing_at_256: tuple[float, float, float]
     frame_interval: float
+    score_size: int
 
 
 LINES = {
-    "plat": LineConstants((0.1, 0.1, 0.1), 60.0),  # a 25.6 µm field
-    "cele": LineConstants((0.1, 0.1, 0.1), 60.0),
-    "filo": LineConstants((0.2, 0.2, 0.2), 30.0),  # a 51 µm field
+    "plat": LineConstants((0.1, 0.1, 0.1), 60.0, 64),  # a 25.6 µm field
+    "cele": LineConstants((0.1, 0.1, 0.1), 60.0, 64),
+    # A 51 µm field; filopodia about 1 µm across are 1 voxel at 64³ (0.8 µm) and 2-3 at 128³ (0.4 µm).
+    "filo": LineConstants((0.2, 0.2, 0.2), 30.0, 128),
 }
 
 

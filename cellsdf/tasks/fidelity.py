@@ -18,6 +18,7 @@ from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.model.trained import load_trained, select_device
+from cellsdf.simulate.lines import line_constants
 
 
 def run(cfg: DictConfig) -> dict:
@@ -30,7 +31,6 @@ def run(cfg: DictConfig) -> dict:
 def _run(cfg: DictConfig) -> dict:
     count = check_whole(cfg.n, "n", 2)
     frames = check_whole(cfg.frames, "frames", 1)
-    size = check_whole(cfg.size, "size", 16)
     resamples = check_whole(cfg.resamples, "resamples", 10)
     s = cfg.sampler
     sampler = SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation, s.scale)
@@ -51,15 +51,17 @@ def _run(cfg: DictConfig) -> dict:
         "sampler": sampler,
         "progress": cfg.progress,
     }
+    size = None
     if own:
         sets = folder_sets(
             model, reference=cfg.reference, reference_b=cfg.reference_b, training=cfg.training, **options
         )
     else:
+        size = line_constants(line).score_size if cfg.size is None else cfg.size
         sets = simulated_sets(model, cell_line=line, size=size, **options)
     card = score_sets(sets, rule=rule, seed=cfg.seed, resamples=resamples)
     drawn = model_sampler(sampler, model.sampler)
-    card.update(model=str(model.file), cell_line=line, sampler=asdict(drawn))
+    card.update(model=str(model.file), cell_line=line, grid=size, sampler=asdict(drawn))
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "fidelity.json") as tmp:
         tmp.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
