@@ -370,6 +370,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "shard": Whole(0),
         "num_shards": Whole(1),
         "device": _DEVICE,
+        "precision": OneOf(("auto", "32", "bf16")),
     },
     "benchmark": {
         **_within("texture.", TEXTURE),

@@ -49,6 +49,7 @@ CASES = [
     ("generate", ["mesh.faces=2"], "mesh.faces"),
     ("generate", ["frame_interval=-60"], "frame_interval"),
     ("generate", ["topology=loose"], "topology"),
+    ("generate", ["precision=16"], "precision"),
     ("reconstruct", ["resolution=0"], "resolution"),
     ("reconstruct", ["frames=-2"], "frames"),
     ("reconstruct", ["mesh_format=dae"], "mesh_format"),

@@ -77,6 +77,8 @@ def decode_masks(
     resolution: int,
     rotation: torch.Tensor | None = None,
     clamp: float = 0.1,
+    *,
+    precision: str = "32",
 ) -> Iterator[np.ndarray]:
     """Decode one sequence frame by frame as binary masks, narrow-band (see :mod:`cellsdf.decode.narrowband`).
 
@@ -95,6 +97,8 @@ def decode_masks(
     clamp : float
         The model's training loss clamp, up to which its outputs are distances (sets the narrow band's
         coarsest block).
+    precision : {'32', 'bf16'}
+        Type of the hidden layers' products (see :func:`~cellsdf.decode.narrowband.decode_narrowband`).
 
     Yields
     ------
@@ -102,7 +106,9 @@ def decode_masks(
         bool (R, R, R) mask, ``sdf <= 0``, axes (z, y, x).
     """
     for t in times:
-        yield decode_narrowband(decoder, latent, float(t), resolution, rotation, clamp=clamp)
+        yield decode_narrowband(
+            decoder, latent, float(t), resolution, rotation, clamp=clamp, precision=precision
+        )
 
 
 def reference_sdf(mask: np.ndarray) -> np.ndarray:

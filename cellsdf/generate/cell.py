@@ -88,6 +88,7 @@ def write_cell(
     title: str = "cell",
     progress: bool = False,
     topology: str | None = None,
+    precision: str = "32",
 ) -> list[dict]:
     """Decode one generated cell frame by frame and write its files and ``preview.png`` into ``folder``.
 
@@ -120,6 +121,8 @@ def write_cell(
     topology : {'single', 'divide_once'}, optional
         The cell line's rule (:mod:`cellsdf.evaluate.topology`): a cell whose connected components break
         it (floating fragments, a division that merges back or never happens) is rejected.
+    precision : {'auto', '32', 'bf16'}
+        Decode precision (:meth:`~cellsdf.model.trained.TrainedModel.decode_masks`).
 
     Returns
     -------
@@ -135,7 +138,8 @@ def write_cell(
     """
     folder = Path(folder)
     watcher = _Watcher(preview_frames(len(times)), len(times), topology)
-    masks = watcher.watch(model.decode_masks(latent, times, resolution=resolution, rotation=rotation))
+    decoded = model.decode_masks(latent, times, resolution=resolution, rotation=rotation, precision=precision)
+    masks = watcher.watch(decoded)
     masks = track(masks, title, total=len(times), show=progress)
     frames = write_volumes(masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh)
     row = PreviewRow(title, watcher.projections, watcher.last, len(times) - 1, spacing, frame_interval)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cellsdf.decode.dense import resolve_precision
 from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, MeshOptions, bytes_per_voxel
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.topology import LINE_RULES, RULES
@@ -35,6 +36,7 @@ CELL_FILE = "cell.json"
 # Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
 # manifest's config leaves them out.
 TOPOLOGIES = ("auto", "none", *RULES)
+DECODE_PRECISIONS = ("auto", "32", "bf16")
 NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose")
 
 
@@ -60,6 +62,7 @@ def _check_options(
     max_draws: int,
     frame_interval: float | None,
     topology: str,
+    precision: str,
 ) -> None:
     """Refuse bad options with one line naming the option, before anything is loaded or written."""
     for name, value in (("n", n), ("frames", frames), ("max_draws", max_draws)):
@@ -75,6 +78,8 @@ def _check_options(
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {mesh_format!r}")
     if topology not in TOPOLOGIES:
         raise InputError("topology", f"choose one of {', '.join(TOPOLOGIES)}, got {topology!r}")
+    if precision not in DECODE_PRECISIONS:
+        raise InputError("precision", f"choose one of {', '.join(DECODE_PRECISIONS)}, got {precision!r}")
     if sampler.name not in SAMPLERS:
         raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {sampler.name!r}")
     if sampler.rotation not in ROTATIONS:
@@ -187,6 +192,7 @@ class Request:
     max_draws: int = 50
     frame_interval: float | None = None
     topology: str = "auto"
+    precision: str = "auto"
 
 
 def make_request(
@@ -205,6 +211,7 @@ def make_request(
     max_draws: int = 50,
     frame_interval: float | None = None,
     topology: str = "auto",
+    precision: str = "auto",
 ) -> Request:
     """Check a generate run's options and collect them (InputError names a bad one).
 
@@ -225,6 +232,7 @@ def make_request(
         max_draws=max_draws,
         frame_interval=frame_interval,
         topology=topology,
+        precision=precision,
     )
     mesh = MeshOptions(mesh_format, smoothing, faces, timelapse_faces)
     return Request(
@@ -239,6 +247,7 @@ def make_request(
         max_draws,
         frame_interval,
         topology,
+        precision,
     )
 
 
@@ -283,8 +292,13 @@ def generate_cells(
         )
     model = load_trained(request.ckpt, device=select_device(device))
     ckpt = model.file
-    # sampler.name=auto is the model's own choice; the run's key and records name what was drawn from.
-    request = replace(request, sampler=model_sampler(request.sampler, model.sampler))
+    # sampler.name=auto is the model's own choice, precision=auto this machine's; the run's key and records
+    # name what was used.
+    request = replace(
+        request,
+        sampler=model_sampler(request.sampler, model.sampler),
+        precision=resolve_precision(request.precision, model.device),
+    )
     latents = learned_codes(model, request.sampler)
     rule = topology_rule(model, request.topology)
     scale, interval = timing(model, request.frames, request.frame_interval)
@@ -350,6 +364,7 @@ def _make_cell(
                 title=name,
                 progress=progress,
                 topology=rule,
+                precision=request.precision,
             )
         except RejectedCell as err:
             rejected.append(str(err))
@@ -410,6 +425,7 @@ def _write_manifest_when_complete(
         redraws=sum(r["redraws"] for r in records),
         rejections=_summed([r.get("rejections", {}) for r in records]),
         topology=request.topology,
+        precision=request.precision,
     )
 
 

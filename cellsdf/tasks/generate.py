@@ -31,6 +31,7 @@ def run(cfg: DictConfig) -> dict:
         max_draws=cfg.max_draws,
         frame_interval=cfg.frame_interval,
         topology=cfg.topology,
+        precision=str(cfg.precision),
     )
     config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_KEY}
     # Shards of one run write their own cells into the same folder at the same time: each shard has its lock.
