@@ -176,3 +176,61 @@ def test_auto_precision_follows_the_hardware():
     assert resolve_precision("32", "cpu") == "32" and resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(ValueError, match="precision must be one of"):
         resolve_precision("fp8", "cpu")
+
+
+def moving_capsules(points: np.ndarray, t: float) -> np.ndarray:
+    """The capsules of :func:`capsules` shifted along x by ``t``, plus a ball that exists only for t > 0.5."""
+    values = capsules(points - np.array([0.0, 0.0, t]))
+    if t > 0.5:
+        values = np.minimum(values, np.linalg.norm(points - (0.0, 0.7, -0.7), axis=1) - 0.15)
+    return values.astype(np.float32)
+
+
+@pytest.mark.parametrize("shift", [0.02, 0.3])
+def test_tracking_follows_a_surface_that_left_the_band(monkeypatch, shift):
+    # Exact distances: the tracked mask must be the dense one, also after a move of 5 voxels (0.3 at 37³).
+    monkeypatch.setattr(
+        narrowband, "decode_points", lambda d, z, t, p, r, c, **_: moving_capsules(p, t).astype(np.float32)
+    )
+    resolution = 37
+    grid = cube_grid(resolution)
+    before = moving_capsules(grid, 0.0).reshape((resolution,) * 3) <= 0
+    after = moving_capsules(grid, shift).reshape((resolution,) * 3) <= 0
+    assert np.count_nonzero(before != after) > (500 if shift > 0.1 else 10)
+    counts = []
+    mask = narrowband.decode_tracked(None, None, shift, before, coarse=4, margin=1.0, counts=counts)
+    np.testing.assert_array_equal(mask, after)
+    assert sum(counts) < resolution**3 / 3
+
+
+def test_tracking_reports_a_surface_it_cannot_see(monkeypatch):
+    # A ball that appears far from the old surface touches none of it: the coarse check must say so.
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, r, c, **_: moving_capsules(p, t))
+    resolution = 37
+    before = moving_capsules(cube_grid(resolution), 0.4).reshape((resolution,) * 3) <= 0
+    with pytest.raises(narrowband.TrackingLost, match="coarse block"):
+        narrowband.decode_tracked(None, None, 0.6, before, coarse=4, margin=1.0)
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_tracked_frames_agree_with_dense(models, name):
+    model = models[name]
+    latent, rotation = frame(model, 1, "learned")
+    previous = decode_narrowband(model.decoder, latent, 0.0, 48, rotation)
+    for t in (0.07, 0.14, 0.35):
+        dense = decode_dense(model.decoder, latent, t, 48, rotation) <= 0
+        counts = []
+        mask = narrowband.decode_tracked(model.decoder, latent, t, previous, rotation, counts=counts)
+        assert (mask == dense).mean() >= 0.9999, (t, np.count_nonzero(mask != dense))
+        full = []
+        decode_narrowband(model.decoder, latent, t, 48, rotation, counts=full)
+        assert sum(counts) < sum(full)
+        previous = mask
+
+
+def test_tracking_refuses_a_previous_mask_that_is_not_a_grid(models):
+    model = models["plat"]
+    with pytest.raises(ValueError, match="previous must be a cubic bool mask"):
+        narrowband.decode_tracked(
+            model.decoder, model.latents.weight[0].detach(), 0.0, np.zeros((4, 4, 5), bool)
+        )

@@ -15,7 +15,7 @@ import torch
 from cellsdf.bench.measure import TARGET_SIZE, in_fresh_process, reset_peak, resident_mib
 from cellsdf.bench.row import Row
 from cellsdf.decode.dense import bf16_fast, decode_dense, decode_points
-from cellsdf.decode.narrowband import decode_narrowband
+from cellsdf.decode.narrowband import decode_narrowband, decode_tracked
 from cellsdf.errors import InputError
 from cellsdf.geometry.surface import surface_shell
 from cellsdf.model.checkpoint import load_autodecoder
@@ -257,3 +257,94 @@ def _bf16_agreement_row(label: str, size: int, low: dict | None, narrow: dict, j
         points=None if low is None else low["points"],
         reference_points=narrow["points"],
     )
+
+
+def tracking_rows(
+    model: str = "plat",
+    *,
+    size: int = 256,
+    sequence: int = 0,
+    t: float = 0.0,
+    step: float = 2.0 / 29.0,
+    judge: bool = True,
+) -> list[Row]:
+    """Time a frame decoded by following the previous frame's surface against the full narrow band.
+
+    The previous frame (``t - step``, one frame of a 30-frame sequence by default) is decoded narrow-band,
+    untimed; then frame ``t`` both ways, float32, in this process.
+
+    Parameters
+    ----------
+    model : str
+        Checkpoint path or built-in model name.
+    size : int
+        Grid side.
+    sequence : int
+        Training sequence whose learned latent and rotation are decoded.
+    t : float
+        Time of the timed frame, in [-1, 1].
+    step : float
+        Time between the two frames.
+    judge : bool
+        Give the rows a verdict (the targets are stated for 256³).
+
+    Returns
+    -------
+    list of Row
+        Agreement of the tracked mask with the narrow-band one (% voxels), seconds per frame against the
+        narrow band, and points decoded against the voxels within one voxel of the surface.
+    """
+    autodecoder = load_autodecoder(model)
+    index = torch.tensor([sequence])
+    latent = autodecoder.latents(index)[0].detach()
+    rotation = autodecoder.rotation_matrices(index)
+    rotation = None if rotation is None else rotation[0]
+    decoder, clamp = autodecoder.decoder, float(autodecoder.hparams.clamp)
+    previous = decode_narrowband(decoder, latent, t - step, size, rotation, clamp=clamp)
+    full: list[int] = []
+    start = time.perf_counter()
+    reference = decode_narrowband(decoder, latent, t, size, rotation, clamp=clamp, counts=full)
+    plain_seconds = time.perf_counter() - start
+    counts: list[int] = []
+    start = time.perf_counter()
+    mask = decode_tracked(decoder, latent, t, previous, rotation, clamp=clamp, counts=counts)
+    seconds = time.perf_counter() - start
+    label = f"decode {model} sequence {sequence} t={t:g} after t={t - step:.3g}, tracked {size}³"
+    agreement = 100.0 * float((mask == reference).mean())
+    shell = int(surface_shell(reference).sum())
+    spent = sum(counts) / shell if shell else None
+    return [
+        Row(
+            name=f"{label} vs narrow-band (% voxels equal)",
+            ours=agreement,
+            reference=None,
+            ratio=None,
+            target=f">= {TARGET_BF16_AGREEMENT} % of voxels",
+            passed=agreement >= TARGET_BF16_AGREEMENT if judge else None,
+            peak_mib=None,
+            points=sum(counts),
+            reference_points=sum(full),
+        ),
+        Row(
+            name=f"{label} (s/frame)",
+            ours=seconds,
+            reference=plain_seconds,
+            ratio=plain_seconds / seconds,
+            target="(narrow band from the coarse grid as the plain way)",
+            passed=None,
+            peak_mib=None,
+            points=sum(counts),
+            reference_points=sum(full),
+        ),
+        Row(
+            name=f"{label} points decoded vs voxels within one voxel of the surface",
+            ours=float(sum(counts)),
+            reference=float(shell),
+            ratio=spent,
+            target=f"<= {TARGET_POINTS_RATIO:g}x the voxels at {TARGET_SIZE}³",
+            passed=spent <= TARGET_POINTS_RATIO if judge and spent is not None else None,
+            peak_mib=None,
+            points=sum(counts),
+            reference_points=shell,
+        ),
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from cellsdf.bench.decode import decode_rows
+from cellsdf.bench.decode import decode_rows, tracking_rows
 from cellsdf.bench.descriptors import descriptors_row
 from cellsdf.bench.end_to_end import benchmark_row, generate_row
 from cellsdf.bench.lift import lift_row
@@ -101,7 +101,8 @@ def bench_rows(
     Returns
     -------
     list of Row
-        Simulate rows, signed distance, prepare, descriptors, training, decode, generate, benchmark, lift.
+        Simulate rows, signed distance, prepare, descriptors, training, decode, tracking, generate, benchmark,
+        lift.
 
     Raises
     ------
@@ -151,6 +152,7 @@ def bench_rows(
             judge=judge,
         )
     )
+    report(tracking_rows(decode_model, size=max(8, size), sequence=decode_sequence, t=decode_t, judge=judge))
     report(generate_row(decode_model, size=size, frames=generate_frames, seed=seed))
     report(
         benchmark_row(

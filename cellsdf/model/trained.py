@@ -147,6 +147,8 @@ class TrainedModel:
         scale: float = 1.0,
         translation: np.ndarray | torch.Tensor | None = None,
         precision: str = "32",
+        tracking: bool = False,
+        lost: list[int] | None = None,
     ) -> Iterator[np.ndarray]:
         """Decode a code frame by frame into binary masks with this model's clamp.
 
@@ -170,6 +172,10 @@ class TrainedModel:
         precision : {'auto', '32', 'bf16'}
             Type of the decoder's hidden products; ``auto``: bf16 where this device computes it natively
             (:func:`~cellsdf.decode.dense.resolve_precision`).
+        tracking : bool
+            Follow each frame's surface from the previous one (:func:`~cellsdf.decode.volumes.decode_masks`).
+        lost : list of int, optional
+            Receives the indices of frames where tracking was lost (decoded from the coarse grid instead).
 
         Yields
         ------
@@ -184,7 +190,15 @@ class TrainedModel:
             matrix = axis_angle_matrix(torch.as_tensor(rotation, dtype=torch.float32).detach().cpu())
         if scale == 1.0 and translation is None:
             yield from decode_masks(
-                self.decoder, code, times, resolution, matrix, clamp=self.clamp, precision=precision
+                self.decoder,
+                code,
+                times,
+                resolution,
+                matrix,
+                clamp=self.clamp,
+                precision=precision,
+                tracking=tracking,
+                lost=lost,
             )
             return
         placed = PlacedDecoder(
@@ -196,7 +210,14 @@ class TrainedModel:
         )
         # Distances come out in grid units, so the narrow band's blocks grow with the scale.
         yield from decode_masks(
-            placed, code, times, resolution, clamp=self.clamp * scale, precision=precision
+            placed,
+            code,
+            times,
+            resolution,
+            clamp=self.clamp * scale,
+            precision=precision,
+            tracking=tracking,
+            lost=lost,
         )
 
     def to(self, device: torch.device | str) -> TrainedModel:
