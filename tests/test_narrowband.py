@@ -8,6 +8,7 @@ from cellsdf.decode.narrowband import block_radius, decode_narrowband, default_c
 from cellsdf.geometry.grid import cube_grid
 from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.model.checkpoint import BUILT_IN, load_autodecoder
+from cellsdf.model.siren import SirenDecoder
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +235,19 @@ def test_tracking_refuses_a_previous_mask_that_is_not_a_grid(models):
         narrowband.decode_tracked(
             model.decoder, model.latents.weight[0].detach(), 0.0, np.zeros((4, 4, 5), bool)
         )
+
+
+def test_a_field_that_never_settles_costs_at_most_a_seventh_more_than_dense():
+    # An untrained decoder's values stay within the clamp everywhere, so no block is settled: the worst case.
+    torch.manual_seed(0)
+    decoder = SirenDecoder(16, [64, 64, 64], inject=[2])
+    latent = torch.randn(16) * 0.1
+    dense = decode_dense(decoder, latent, 0.0, 32) <= 0
+    counts = []
+    mask = decode_narrowband(decoder, latent, 0.0, 32, counts=counts)
+    assert counts[-1] == 32**3 and sum(counts) <= 32**3 * 8 / 7
+    np.testing.assert_array_equal(mask, dense)
+    tracked = []
+    later = narrowband.decode_tracked(decoder, latent, 0.1, mask, counts=tracked)
+    assert sum(tracked) <= 32**3 + (32 // 2) ** 3
+    assert (later == (decode_dense(decoder, latent, 0.1, 32) <= 0)).mean() >= 0.999

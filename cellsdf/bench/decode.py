@@ -19,11 +19,13 @@ from cellsdf.decode.narrowband import decode_narrowband, decode_tracked
 from cellsdf.errors import InputError
 from cellsdf.geometry.surface import surface_shell
 from cellsdf.model.checkpoint import load_autodecoder
+from cellsdf.model.siren import SirenDecoder
 
 TARGET_AGREEMENT = 99.9  # % of voxels equal to the dense decoder's mask
 TARGET_BF16_AGREEMENT = 99.99  # % of voxels of the bf16 narrow-band mask equal to the float32 one
 TARGET_SPEEDUP = 20.0  # dense seconds / narrow-band seconds at 256³
 TARGET_PEAK_MIB = 2048.0  # peak memory of a narrow-band 256³ decode
+TARGET_WORST_CASE = 1.3  # narrow-band seconds / dense seconds where no block settles
 TARGET_POINTS_RATIO = 1.5  # points decoded per 256³ frame / voxels within one voxel of the surface
 
 _MEMORY = "peak resident memory of a fresh process during the decode, minus its level before it"
@@ -348,3 +350,52 @@ def tracking_rows(
             reference_points=shell,
         ),
     ]
+
+
+def untrained_row(model: str = "plat", *, size: int = 64, seed: int = 0, judge: bool = True) -> Row:
+    """Time the narrow band against dense on an untrained decoder, whose field settles no block.
+
+    A decoder of ``model``'s shape with fresh weights outputs values within the clamp everywhere, as the noisy
+    field of a briefly trained model does in places: the narrow band then refines every block down to every
+    voxel, its worst case, and must stay close to the dense decode (1 + 1/8 + 1/64 ... of its points).
+
+    Parameters
+    ----------
+    model : str
+        Checkpoint path or built-in model name whose decoder shape is used.
+    size : int
+        Grid side.
+    seed : int
+        Seed of the fresh weights and code.
+    judge : bool
+        Give the row a verdict.
+
+    Returns
+    -------
+    Row
+        Seconds per frame of the narrow band against dense, points of both.
+    """
+    shape = load_autodecoder(model).hparams.decoder
+    torch.manual_seed(seed)
+    decoder = SirenDecoder(**shape)
+    latent = torch.randn(decoder.latent_size) * 0.1
+    counts: list[int] = []
+    start = time.perf_counter()
+    mask = decode_narrowband(decoder, latent, 0.0, size, counts=counts)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    dense = decode_dense(decoder, latent, 0.0, size) <= 0
+    dense_seconds = time.perf_counter() - start
+    slower = seconds / dense_seconds
+    agreement = 100.0 * float((mask == dense).mean())
+    return Row(
+        name=f"decode untrained {model}-shaped decoder, narrow-band vs dense {size}³ (s/frame)",
+        ours=seconds,
+        reference=dense_seconds,
+        ratio=dense_seconds / seconds,
+        target=f"<= {TARGET_WORST_CASE:g}x the dense time ({agreement:.3f} % voxels equal)",
+        passed=slower <= TARGET_WORST_CASE if judge else None,
+        peak_mib=None,
+        points=sum(counts),
+        reference_points=size**3,
+    )
