@@ -256,14 +256,20 @@ _NEIGHBOURS = np.array([offset for offset in np.ndindex(3, 3, 3) if offset != (1
 
 
 def _sign_changes(signs: np.ndarray) -> np.ndarray:
-    """(N, 3) voxels with a neighbour (of the 26) of the other sign: both sides of every change."""
+    """(N, 3) voxels with a face neighbour of the other sign: both sides of every change.
+
+    These seed the tracking. Voxels of different sign that touch only along an edge or a corner need not be
+    among them: the eight voxels of a 2³ cube holding both signs include two face neighbours of different
+    sign, which are seeds and touch all eight, so the closure over 26 neighbours reaches the others.
+    """
     box = crop_box(signs)
     if box is None or signs.all():
         return np.empty((0, 3), np.int64)
     crop, origin = box
-    # Grown minus shrunk by the 3³ cube: voxels within one step (of the 26) of the other sign.
-    grown = ndimage.maximum_filter(crop, size=3, mode="nearest")
-    shrunk = ndimage.minimum_filter(crop, size=3, mode="nearest")
+    faces = ndimage.generate_binary_structure(3, 1)
+    # Grown and shrunk by the voxel and its 6 faces differ exactly where a face neighbour has the other sign.
+    grown = ndimage.maximum_filter(crop, footprint=faces, mode="nearest")
+    shrunk = ndimage.minimum_filter(crop, footprint=faces, mode="nearest")
     found = np.argwhere(grown != shrunk) + origin
     return found[((found >= 0) & (found < len(signs))).all(axis=1)]
 
@@ -286,14 +292,14 @@ def decode_tracked(
 
     Consecutive frames of a cell differ little, so instead of refining from the coarse grid (as
     :func:`decode_narrowband` does), the voxels on both sides of ``previous``'s surface are decoded, the rest
-    keep ``previous``'s sign, and the surface is then followed: wherever a decoded voxel and a voxel that
-    still carries the old sign differ, the latter is decoded too, until every sign change of the mask lies
-    between two decoded voxels. A surface that moved, grew or shrank is followed however far it went (one
-    voxel a round); what tracking cannot see is a piece of surface that touches no old one (a fragment that
-    appears from nothing). The coarse check catches those: the coarse blocks' centres are decoded as in
+    keep ``previous``'s sign, and the surface is then followed: wherever a decoded voxel and a neighbour (of
+    the 26) that still carries the old sign differ, the latter is decoded too, until every sign change of the
+    mask lies between two decoded voxels. A surface that moved, grew or shrank is followed however far it went
+    (one voxel a round); what tracking cannot see is a piece of surface that touches no old one (a fragment
+    that appears from nothing). The coarse check catches those: the coarse blocks' centres are decoded as in
     :func:`decode_narrowband`, and a block that the surface cannot reach (``|sdf| > margin * radius``) must
-    hold its centre's sign throughout, as must the 8 voxels around every centre farther than ``margin``
-    times their own radius from the surface; otherwise :class:`TrackingLost` is raised.
+    hold its centre's sign throughout, as must the 8 voxels around every centre farther than ``margin`` times
+    their own radius from the surface; otherwise :class:`TrackingLost` is raised.
 
     Parameters
     ----------
