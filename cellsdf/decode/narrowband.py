@@ -296,10 +296,10 @@ def decode_tracked(
     the 26) that still carries the old sign differ, the latter is decoded too, until every sign change of the
     mask lies between two decoded voxels. A surface that moved, grew or shrank is followed however far it went
     (one voxel a round); what tracking cannot see is a piece of surface that touches no old one (a fragment
-    that appears from nothing). The coarse check catches those: the coarse blocks' centres are decoded as in
-    :func:`decode_narrowband`, and a block that the surface cannot reach (``|sdf| > margin * radius``) must
-    hold its centre's sign throughout, as must the 8 voxels around every centre farther than ``margin`` times
-    their own radius from the surface; otherwise :class:`TrackingLost` is raised.
+    that appears from nothing). The coarse check catches those that the coarse grid sees: its centres are
+    decoded as in :func:`decode_narrowband`, and a block that the surface cannot reach (``|sdf| > margin *
+    radius``) must hold its centre's sign throughout, as must the 8 voxels around every centre farther than
+    ``margin`` times their own radius from the surface; otherwise :class:`TrackingLost` is raised.
 
     Parameters
     ----------

@@ -34,6 +34,7 @@ from cellsdf.io.hashing import file_sha256
 from cellsdf.io.limits import check_grid
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.trained import TrainedModel, load_trained, select_device
+from cellsdf.progress import track
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
@@ -346,7 +347,8 @@ def generate_cells(
                 )
                 for i in todo
             ]
-            written = [job.result() for job in jobs]
+            # Cells are written whole by the workers: the bar counts cells, not frames.
+            written = [job.result() for job in track(jobs, "cells", show=progress)]
     else:
         for index in todo:
             record = _make_cell(model, latents, request, index, out, times, spacing, interval, progress, rule)

@@ -40,7 +40,8 @@ def run(cfg: DictConfig) -> dict:
     part = f"shard{cfg.shard}" if isinstance(cfg.shard, int) else ""
     mine = len(range(cfg.shard, request.n, cfg.num_shards)) if isinstance(cfg.shard, int) else request.n
     workers, threads = default_parallelism(mine)
-    workers = workers if cfg.workers is None else cfg.workers
+    # Shards run side by side are the parallelism already; workers inside each would only compete.
+    workers = (1 if cfg.num_shards > 1 else workers) if cfg.workers is None else cfg.workers
     threads = threads if cfg.threads is None else cfg.threads
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
