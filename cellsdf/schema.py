@@ -177,6 +177,16 @@ class Anything:
         return
 
 
+def _precision(key: str, value: object) -> None:
+    """Check a decode precision: ``auto``, ``bf16`` or ``32`` (which YAML reads as a number)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (str, int))
+        or str(value) not in ("auto", "32", "bf16")
+    ):
+        raise InputError(key, f"choose one of auto, 32, bf16, got {value!r}")
+
+
 def _or_null(null: bool) -> str:
     return " or null" if null else ""
 
@@ -370,6 +380,10 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "shard": Whole(0),
         "num_shards": Whole(1),
         "device": _DEVICE,
+        "precision": Checked(_precision),
+        "tracking": Flag(),
+        "workers": Whole(1, null=True),
+        "threads": Whole(1, null=True),
     },
     "benchmark": {
         **_within("texture.", TEXTURE),
@@ -493,6 +507,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "decode_t": Real(-1, 1),
         "decode_sizes": ListOf(Whole(4, 1024), least=1),
         "generate_frames": Whole(1),
+        "generate_cells": Whole(1),
         "benchmark_sequences": Whole(1),
         "benchmark_frames": Whole(1),
         "benchmark_distinct": Whole(1),

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cellsdf.bench import Row
-from cellsdf.bench.decode import decode_rows
+from cellsdf.bench.decode import decode_rows, tracking_rows
 from cellsdf.bench.descriptors import descriptors_row
 from cellsdf.bench.measure import fastest, measure
 from cellsdf.bench.prepare import sdf_row, simulate_row
@@ -114,3 +114,13 @@ def test_decode_rows_refuse_options_that_do_not_fit():
         decode_rows("plat", sizes=[16], sequence=33)
     with pytest.raises(InputError, match="decode_sizes: needs grid sides >= 2"):
         decode_rows("plat", sizes=[])
+
+
+def test_tracking_rows():
+    agreement, speed, points = tracking_rows("cele", size=24, sequence=2, t=0.1, judge=False)
+    assert agreement.ours >= 99.9 and agreement.points == speed.points == points.points > 0
+    assert (
+        speed.ours > 0 and speed.reference > 0 and speed.ratio == pytest.approx(speed.reference / speed.ours)
+    )
+    assert points.reference > 0 and points.ratio == pytest.approx(points.ours / points.reference)
+    assert all(row.passed is None for row in (agreement, speed, points))

@@ -2,10 +2,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 
 from cellsdf.cli import main
 from cellsdf.dataset.prepared import read_prepared
+from cellsdf.decode.dense import bf16_fast
 from cellsdf.io.tiff import read_timelapse
 
 SMALL = ["frames=6", "size=32", "progress=false"]
@@ -113,6 +115,7 @@ def test_bench_writes_rows(tmp_path, capsys):
             "points_per_frame=200",
             "compile_limit_s=null",
             "generate_frames=2",
+            "generate_cells=2",
             "benchmark_sequences=3",
             "benchmark_frames=2",
             "benchmark_distinct=2",
@@ -123,24 +126,45 @@ def test_bench_writes_rows(tmp_path, capsys):
     # Each row is printed as it is measured, before the table.
     printed = capsys.readouterr().out
     assert printed.index(f"{rows[-1]['row']}: ours") < printed.index("cellsdf bench (size 24)")
-    expected = ["simulate"] * 3 + ["signed", "prepare", "evaluate", "train", "train"] + ["decode"] * 4
-    assert [r["row"].split()[0] for r in rows] == [*expected, "generate", "benchmark", "lift"]
+    expected = ["simulate"] * 3 + ["signed", "prepare", "evaluate", "train", "train"] + ["decode"] * 13
+    assert [r["row"].split()[0] for r in rows] == [*expected, "generate", "generate", "benchmark", "lift"]
     lift_row = rows.pop()
     assert "16² mask" in lift_row["row"] and lift_row["ours"] > 0 and lift_row["passed"] is None
     benchmark_row = rows.pop()
     assert benchmark_row["row"] == "benchmark gan: 3 x 2 frames at 24² (s)" and benchmark_row["ours"] > 0
     assert benchmark_row["passed"] is None
+    cells_row = rows.pop()
+    assert "2 cells x 2 frames at 24³" in cells_row["row"] and "projected to 33 cells" in cells_row["row"]
+    assert cells_row["ours"] > 0 and cells_row["passed"] is None
     generate_row = rows.pop()
     assert "2 frames at 24³" in generate_row["row"] and generate_row["ours"] > 0
     assert generate_row["passed"] is None
+    gpu = rows.pop()
+    assert "on CUDA" in gpu["row"] and (gpu["ours"] is None) == (not torch.cuda.is_available())
+    untrained = rows.pop()
+    assert untrained["points"] >= untrained["reference_points"] == 8**3 and untrained["ratio"] > 0
+    tracked_agreement, tracked_speed, tracked_points = rows[-3:]
+    del rows[-3:]
+    assert tracked_agreement["ours"] >= 99.9 and tracked_speed["ours"] > 0 and tracked_points["ratio"] > 0
+    # Decode rows, per size (12³, 24³): agreement with dense, bf16 agreement with float32; then at 24³ speed
+    # against dense, bf16 speed against float32, points against the surface's voxels, memory.
+    decode = rows[-8:]
+    bf16 = bf16_fast("cpu")
+    assert all((r["ours"] is not None) == bf16 for r in (decode[1], decode[3], decode[5]))
     # The last decode row is a memory rise in a fresh process, which may be 0 MiB on so small a grid.
-    assert all(r["ours"] > 0 for r in rows[:-1]) and all(r["peak_mib"] >= 0 for r in rows)
-    assert all(r["ratio"] > 0 for r in rows[3:8] + rows[-2:-1])
+    assert all(r["ours"] > 0 for r in rows[:-1] if r["ours"] is not None) and all(
+        r["peak_mib"] >= 0 for r in rows if r["peak_mib"] is not None
+    )
+    assert all(r["ratio"] > 0 for r in rows[3:8] + [decode[4], decode[6]])
     # Decode rows at grids scaled down from 128³ and 256³: not judged, but the masks must still agree.
-    agreement = rows[-4:-2]
-    assert ["12³" in agreement[0]["row"], "24³" in agreement[1]["row"]] == [True, True]
+    agreement = [decode[0], decode[2]] + ([decode[1], decode[3]] if bf16 else [])
+    assert ["12³" in decode[0]["row"], "24³" in decode[2]["row"]] == [True, True]
     assert all(r["ours"] >= 99.9 and r["passed"] is None for r in agreement)
-    assert rows[-2]["points"] > 0 and rows[-2]["reference_points"] == 24**3
+    assert decode[4]["points"] > 0 and decode[4]["reference_points"] == 24**3
+    assert (
+        decode[6]["reference_points"] > 0
+        and decode[6]["ratio"] == decode[4]["points"] / decode[6]["reference_points"]
+    )
 
 
 @pytest.mark.parametrize("command", ["simulate", "prepare"])

@@ -265,3 +265,23 @@ def test_generate_surfaces_in_memory_match_the_generated_files(tmp_path):
     written = read_napari_surface(tmp_path / "gen_001/mesh/timelapse_napari.npz")
     for ours, theirs in zip(cell.napari_surface(), written, strict=True):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_workers_write_exactly_the_files_of_one_worker(tmp_path):
+    args = ["ckpt=cele", "n=3", *SMALL]
+    generate(tmp_path / "one", *args, "workers=1")
+    manifest = generate(tmp_path / "two", *args, "workers=2", "threads=1")
+    assert manifest is not None and "workers" not in manifest["config"]
+    assert tree(tmp_path / "two") == tree(tmp_path / "one")
+
+
+def test_tracked_frames_match_frames_decoded_from_the_coarse_grid(tmp_path):
+    args = ["ckpt=plat", "n=1", "resolution=40", "frames=4", "progress=false", "formats=[tiff]"]
+    tracked = generate(tmp_path / "tracked", *args)
+    plain = generate(tmp_path / "plain", *args, "tracking=false", "precision=32")
+    decodes = [frame["decode"] for frame in tracked["items"][0]["frames"]]
+    assert decodes == ["narrow-band", "tracked", "tracked", "tracked"] and tracked["tracking_lost"] == 0
+    assert {frame["decode"] for frame in plain["items"][0]["frames"]} == {"narrow-band"}
+    assert plain["precision"] == "32" and tracked["precision"] in ("32", "bf16")
+    masks = [read_timelapse(tmp_path / run / "gen_000" / "mask.tif").data for run in ("tracked", "plain")]
+    assert masks[0].any() and (masks[0] == masks[1]).mean() >= 0.9999

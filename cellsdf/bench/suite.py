@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
-from cellsdf.bench.decode import decode_rows
+from cellsdf.bench.decode import decode_rows, tracking_rows, untrained_row
 from cellsdf.bench.descriptors import descriptors_row
-from cellsdf.bench.end_to_end import benchmark_row, generate_row
+from cellsdf.bench.end_to_end import benchmark_row, generate_cells_row, generate_row
+from cellsdf.bench.gpu import gpu_decode_rows
 from cellsdf.bench.lift import lift_row
 from cellsdf.bench.measure import TARGET_SIZE
 from cellsdf.bench.prepare import prepare_row, sdf_row, simulate_row
 from cellsdf.bench.row import Row
 from cellsdf.bench.training import training_rows
+from cellsdf.progress import track
 from cellsdf.texture.models import Texture
 
 
@@ -39,12 +42,14 @@ def bench_rows(
     decode_t: float = 0.0,
     decode_sizes: Sequence[int] = (128, 256),
     generate_frames: int = 30,
+    generate_cells: int = 3,
     benchmark_sequences: int = 33,
     benchmark_frames: int = 30,
     benchmark_distinct: int = 3,
     lift_model: str = "plat",
     lift_hypotheses: int = 4,
     on_row: Callable[[Row], None] | None = None,
+    progress: bool = False,
 ) -> list[Row]:
     """Measure every row of ``cellsdf bench``, in the order of its table.
 
@@ -89,6 +94,8 @@ def bench_rows(
         Decode grid sides at size 256.
     generate_frames : int
         Frames of the generated cell.
+    generate_cells : int
+        Cells of the timed part of a 33-cell run (with as many workers as cores).
     benchmark_sequences, benchmark_frames, benchmark_distinct : int
         Benchmark row input: time-lapses, their frames, and the simulated sequences they are copied from.
     lift_model : str
@@ -97,11 +104,15 @@ def bench_rows(
         Hypotheses fitted as one batch.
     on_row : callable, optional
         Called with each row as soon as it is measured.
+    progress : bool
+        A progress bar over the steps (groups of rows).
 
     Returns
     -------
     list of Row
-        Simulate rows, signed distance, prepare, descriptors, training, decode, generate, benchmark, lift.
+        Simulate rows, signed distance, prepare, descriptors, training, decode, tracking, untrained decoder,
+        decode on CUDA
+        (a row saying it was not run without CUDA), generate, generate cells, benchmark, lift.
 
     Raises
     ------
@@ -117,51 +128,119 @@ def bench_rows(
             if on_row is not None:
                 on_row(row)
 
-    for line in cell_lines:
-        report(simulate_row(line, size=size, frames=simulate_frames, seed=seed))
-    report(sdf_row(prepare_cell_line, size=size, seed=seed))
-    report(
-        prepare_row(
-            prepare_cell_line, size=size, frames=prepare_frames, seed=seed, points_per_frame=points_per_frame
+    steps: list[tuple[str, Callable[[], Row | list[Row]]]] = [
+        (f"simulate {line}", partial(simulate_row, line, size=size, frames=simulate_frames, seed=seed))
+        for line in cell_lines
+    ]
+    steps.append(("signed distance", partial(sdf_row, prepare_cell_line, size=size, seed=seed)))
+    steps.append(
+        (
+            "prepare",
+            partial(
+                prepare_row,
+                prepare_cell_line,
+                size=size,
+                frames=prepare_frames,
+                seed=seed,
+                points_per_frame=points_per_frame,
+            ),
         )
     )
-    report(descriptors_row(size=size, frames=evaluate_frames, seed=seed))
-    report(
-        training_rows(
-            decoder,
-            frames=train_frames,
-            # The target is stated for 4096 points per frame; smaller sizes scale the batch down.
-            points=max(64, train_points * size // TARGET_SIZE),
-            seed=seed,
-            clamp=clamp,
-            warmup=train_warmup,
-            steps=train_steps,
-            rounds=train_rounds,
-            compile_limit_s=compile_limit_s,
-            judge=judge,
+    steps.append(("descriptors", partial(descriptors_row, size=size, frames=evaluate_frames, seed=seed)))
+    steps.append(
+        (
+            "training",
+            partial(
+                training_rows,
+                decoder,
+                frames=train_frames,
+                # The target is stated for 4096 points per frame; smaller sizes scale the batch down.
+                points=max(64, train_points * size // TARGET_SIZE),
+                seed=seed,
+                clamp=clamp,
+                warmup=train_warmup,
+                steps=train_steps,
+                rounds=train_rounds,
+                compile_limit_s=compile_limit_s,
+                judge=judge,
+            ),
         )
     )
-    report(
-        decode_rows(
-            decode_model,
-            # The targets are stated for 128³ and 256³; smaller sizes scale the grids down.
-            sizes=[max(8, s * size // TARGET_SIZE) for s in decode_sizes],
-            sequence=decode_sequence,
-            t=decode_t,
-            judge=judge,
+    steps.append(
+        (
+            "decode",
+            partial(
+                decode_rows,
+                decode_model,
+                # The targets are stated for 128³ and 256³; smaller sizes scale the grids down.
+                sizes=[max(8, s * size // TARGET_SIZE) for s in decode_sizes],
+                sequence=decode_sequence,
+                t=decode_t,
+                judge=judge,
+            ),
         )
     )
-    report(generate_row(decode_model, size=size, frames=generate_frames, seed=seed))
-    report(
-        benchmark_row(
-            texture,
-            sequences=benchmark_sequences,
-            frames=benchmark_frames,
-            size=size,
-            distinct=benchmark_distinct,
-            seed=seed,
+    steps.append(
+        (
+            "tracking",
+            partial(
+                tracking_rows,
+                decode_model,
+                size=max(8, size),
+                sequence=decode_sequence,
+                t=decode_t,
+                judge=judge,
+            ),
+        )
+    )
+    steps.append(
+        (
+            "untrained decoder",
+            partial(
+                untrained_row, decode_model, size=max(8, 64 * size // TARGET_SIZE), seed=seed, judge=judge
+            ),
+        )
+    )
+    steps.append(
+        (
+            "decode on CUDA",
+            partial(gpu_decode_rows, decode_model, size=size, sequence=decode_sequence, t=decode_t),
+        )
+    )
+    steps.append(
+        ("generate", partial(generate_row, decode_model, size=size, frames=generate_frames, seed=seed))
+    )
+    steps.append(
+        (
+            "generate cells",
+            partial(
+                generate_cells_row,
+                decode_model,
+                size=size,
+                frames=generate_frames,
+                cells=generate_cells,
+                seed=seed,
+            ),
+        )
+    )
+    steps.append(
+        (
+            "benchmark",
+            partial(
+                benchmark_row,
+                texture,
+                sequences=benchmark_sequences,
+                frames=benchmark_frames,
+                size=size,
+                distinct=benchmark_distinct,
+                seed=seed,
+            ),
         )
     )
     lift_size = max(16, 64 * size // TARGET_SIZE)  # the target is stated for a 64² mask
-    report(lift_row(lift_model, size=lift_size, hypotheses=lift_hypotheses, seed=seed + 1))
+    steps.append(
+        ("lift", partial(lift_row, lift_model, size=lift_size, hypotheses=lift_hypotheses, seed=seed + 1))
+    )
+    for _, step in track(steps, "cellsdf bench", show=progress):
+        report(step())
     return rows

@@ -28,8 +28,14 @@ class Field(Protocol):
         """Return the per-sequence terms of (B, L) codes."""
         ...
 
-    def forward_terms(self, terms: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
-        """Return (B, P) signed distances at (B, P, 4) points (z, y, x, t), given :meth:`sequence_terms`."""
+    def forward_terms(
+        self, terms: list[torch.Tensor], coords: torch.Tensor, *, hidden_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """Return (B, P) signed distances at (B, P, 4) points (z, y, x, t), given :meth:`sequence_terms`.
+
+        ``hidden_dtype`` (e.g. ``torch.bfloat16``) is the type of the hidden layers' matrix products; None
+        keeps the weights' type throughout.
+        """
         ...
 
     def parameters(self, recurse: bool = True) -> Iterator[torch.nn.Parameter]:

@@ -14,7 +14,7 @@ from scipy import ndimage
 
 from cellsdf.dataset.sdf import signed_distance
 from cellsdf.decode.field import Field
-from cellsdf.decode.narrowband import decode_narrowband
+from cellsdf.decode.narrowband import TrackingLost, decode_narrowband, decode_tracked
 from cellsdf.geometry.surface import SMOOTHING, crop_box, display_mesh, frame_mesh
 from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
 from cellsdf.io.omezarr import omezarr_writer
@@ -77,6 +77,10 @@ def decode_masks(
     resolution: int,
     rotation: torch.Tensor | None = None,
     clamp: float = 0.1,
+    *,
+    precision: str = "32",
+    tracking: bool = False,
+    lost: list[int] | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode one sequence frame by frame as binary masks, narrow-band (see :mod:`cellsdf.decode.narrowband`).
 
@@ -95,14 +99,37 @@ def decode_masks(
     clamp : float
         The model's training loss clamp, up to which its outputs are distances (sets the narrow band's
         coarsest block).
+    precision : {'32', 'bf16'}
+        Type of the hidden layers' products (see :func:`~cellsdf.decode.narrowband.decode_narrowband`).
+    tracking : bool
+        Decode every frame after the first by following the previous frame's surface
+        (:func:`~cellsdf.decode.narrowband.decode_tracked`); a frame whose coarse check fails is decoded
+        from the coarse grid instead, and its index is appended to ``lost``.
+    lost : list of int, optional
+        Receives the indices of frames where tracking was lost.
 
     Yields
     ------
     np.ndarray
         bool (R, R, R) mask, ``sdf <= 0``, axes (z, y, x).
     """
-    for t in times:
-        yield decode_narrowband(decoder, latent, float(t), resolution, rotation, clamp=clamp)
+    previous = None
+    for index, t in enumerate(times):
+        mask = None
+        if tracking and previous is not None:
+            try:
+                mask = decode_tracked(
+                    decoder, latent, float(t), previous, rotation, clamp=clamp, precision=precision
+                )
+            except TrackingLost:
+                if lost is not None:
+                    lost.append(index)
+        if mask is None:
+            mask = decode_narrowband(
+                decoder, latent, float(t), resolution, rotation, clamp=clamp, precision=precision
+            )
+        previous = mask
+        yield mask
 
 
 def reference_sdf(mask: np.ndarray) -> np.ndarray:

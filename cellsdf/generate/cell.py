@@ -88,6 +88,8 @@ def write_cell(
     title: str = "cell",
     progress: bool = False,
     topology: str | None = None,
+    precision: str = "32",
+    tracking: bool = False,
 ) -> list[dict]:
     """Decode one generated cell frame by frame and write its files and ``preview.png`` into ``folder``.
 
@@ -120,12 +122,17 @@ def write_cell(
     topology : {'single', 'divide_once'}, optional
         The cell line's rule (:mod:`cellsdf.evaluate.topology`): a cell whose connected components break
         it (floating fragments, a division that merges back or never happens) is rejected.
+    precision : {'auto', '32', 'bf16'}
+        Decode precision (:meth:`~cellsdf.model.trained.TrainedModel.decode_masks`).
+    tracking : bool
+        Decode each frame after the first by following the previous frame's surface.
 
     Returns
     -------
     list of dict
-        Per frame: ``voxels``, ``components`` (connected components, face neighbours) and
-        ``mesh`` (file name or None).
+        Per frame: ``voxels``, ``components`` (connected components, face neighbours),
+        ``mesh`` (file name or None) and ``decode`` (``narrow-band``, ``tracked``, or ``narrow-band, tracking
+        lost`` where the coarse check found a surface that tracking missed).
 
     Raises
     ------
@@ -135,9 +142,22 @@ def write_cell(
     """
     folder = Path(folder)
     watcher = _Watcher(preview_frames(len(times)), len(times), topology)
-    masks = watcher.watch(model.decode_masks(latent, times, resolution=resolution, rotation=rotation))
+    lost: list[int] = []
+    decoded = model.decode_masks(
+        latent,
+        times,
+        resolution=resolution,
+        rotation=rotation,
+        precision=precision,
+        tracking=tracking,
+        lost=lost,
+    )
+    masks = watcher.watch(decoded)
     masks = track(masks, title, total=len(times), show=progress)
     frames = write_volumes(masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh)
+    for index, frame in enumerate(frames):
+        method = "tracked" if tracking and index > 0 else "narrow-band"
+        frame["decode"] = "narrow-band, tracking lost" if index in lost else method
     row = PreviewRow(title, watcher.projections, watcher.last, len(times) - 1, spacing, frame_interval)
     write_preview_rows(folder / "preview.png", [row])
     return frames

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from cellsdf.decode.dense import resolve_precision
 from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, MeshOptions, bytes_per_voxel
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.topology import LINE_RULES, RULES
@@ -29,13 +34,15 @@ from cellsdf.io.hashing import file_sha256
 from cellsdf.io.limits import check_grid
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.trained import TrainedModel, load_trained, select_device
+from cellsdf.progress import track
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
 # Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
 # manifest's config leaves them out.
 TOPOLOGIES = ("auto", "none", *RULES)
-NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose")
+DECODE_PRECISIONS = ("auto", "32", "bf16")
+NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose", "workers", "threads")
 
 
 def cell_name(index: int) -> str:
@@ -60,6 +67,7 @@ def _check_options(
     max_draws: int,
     frame_interval: float | None,
     topology: str,
+    precision: str,
 ) -> None:
     """Refuse bad options with one line naming the option, before anything is loaded or written."""
     for name, value in (("n", n), ("frames", frames), ("max_draws", max_draws)):
@@ -75,6 +83,8 @@ def _check_options(
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {mesh_format!r}")
     if topology not in TOPOLOGIES:
         raise InputError("topology", f"choose one of {', '.join(TOPOLOGIES)}, got {topology!r}")
+    if precision not in DECODE_PRECISIONS:
+        raise InputError("precision", f"choose one of {', '.join(DECODE_PRECISIONS)}, got {precision!r}")
     if sampler.name not in SAMPLERS:
         raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {sampler.name!r}")
     if sampler.rotation not in ROTATIONS:
@@ -187,6 +197,8 @@ class Request:
     max_draws: int = 50
     frame_interval: float | None = None
     topology: str = "auto"
+    precision: str = "auto"
+    tracking: bool = True
 
 
 def make_request(
@@ -205,6 +217,8 @@ def make_request(
     max_draws: int = 50,
     frame_interval: float | None = None,
     topology: str = "auto",
+    precision: str = "auto",
+    tracking: bool = True,
 ) -> Request:
     """Check a generate run's options and collect them (InputError names a bad one).
 
@@ -225,6 +239,7 @@ def make_request(
         max_draws=max_draws,
         frame_interval=frame_interval,
         topology=topology,
+        precision=precision,
     )
     mesh = MeshOptions(mesh_format, smoothing, faces, timelapse_faces)
     return Request(
@@ -239,6 +254,8 @@ def make_request(
         max_draws,
         frame_interval,
         topology,
+        precision,
+        bool(tracking),
     )
 
 
@@ -252,8 +269,13 @@ def generate_cells(
     overwrite: bool = False,
     device: str = "auto",
     progress: bool = False,
+    workers: int = 1,
+    threads: int | None = None,
 ) -> dict:
     """Write shard ``shard`` of ``num_shards`` of a generate run into ``out``, skipping complete cells.
+
+    With ``workers`` above 1, cells are written by that many spawned worker processes at once (each loads
+    the model); every cell is drawn from its own seed, so the files are those of one worker.
 
     Parameters
     ----------
@@ -271,6 +293,11 @@ def generate_cells(
         ``auto``, ``cpu`` or ``cuda[:i]``.
     progress : bool
         Progress bars over frames.
+    workers : int
+        Cells written at once, each in its own process (1: in this process).
+    threads : int, optional
+        Torch threads of each worker process; None leaves torch's setting. This process's own setting is
+        the caller's (the command sets it, see :func:`default_parallelism`).
 
     Returns
     -------
@@ -283,8 +310,13 @@ def generate_cells(
         )
     model = load_trained(request.ckpt, device=select_device(device))
     ckpt = model.file
-    # sampler.name=auto is the model's own choice; the run's key and records name what was drawn from.
-    request = replace(request, sampler=model_sampler(request.sampler, model.sampler))
+    # sampler.name=auto is the model's own choice, precision=auto this machine's; the run's key and records
+    # name what was used.
+    request = replace(
+        request,
+        sampler=model_sampler(request.sampler, model.sampler),
+        precision=resolve_precision(request.precision, model.device),
+    )
     latents = learned_codes(model, request.sampler)
     rule = topology_rule(model, request.topology)
     scale, interval = timing(model, request.frames, request.frame_interval)
@@ -299,18 +331,79 @@ def generate_cells(
             # Cells beyond n belong to an earlier, larger run.
             if stale.is_dir() and stale.name[4:].isdigit() and int(stale.name[4:]) >= request.n:
                 shutil.rmtree(stale, ignore_errors=True)
-    written, skipped = [], []
+    todo, skipped = [], []
     for index in range(shard, request.n, num_shards):
-        folder = out / cell_name(index)
-        if not overwrite and complete_cell(folder, key) is not None:
-            skipped.append(folder.name)
-            continue
-        record = _make_cell(model, latents, request, index, out, times, spacing, interval, progress, rule)
-        record.update(run_key=key, checkpoint_sha256=checkpoint_sha256)
-        _finish_cell(out, folder, record)
-        written.append(folder.name)
+        if not overwrite and complete_cell(out / cell_name(index), key) is not None:
+            skipped.append(cell_name(index))
+        else:
+            todo.append(index)
+    written: list[str] = []
+    if workers > 1 and len(todo) > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool:
+            jobs = [
+                pool.submit(
+                    _write_in_worker, request, out, i, key, checkpoint_sha256, str(model.device), threads
+                )
+                for i in todo
+            ]
+            # Cells are written whole by the workers: the bar counts cells, not frames.
+            written = [job.result() for job in track(jobs, "cells", show=progress)]
+    else:
+        for index in todo:
+            record = _make_cell(model, latents, request, index, out, times, spacing, interval, progress, rule)
+            record.update(run_key=key, checkpoint_sha256=checkpoint_sha256)
+            _finish_cell(out, out / cell_name(index), record)
+            written.append(cell_name(index))
     manifest = _write_manifest_when_complete(out, request, config, key, checkpoint_sha256)
     return {"out": out, "written": written, "skipped": skipped, "manifest": manifest}
+
+
+def default_parallelism(cells: int) -> tuple[int, int]:
+    """Return (workers, torch threads per worker) for writing ``cells`` cells on this machine's CPUs.
+
+    One worker per usable core (at most one per cell), one thread each: a cell's decode is many small matrix
+    products and sines, which a second thread speeds up little, and on a 2-core machine that another job
+    keeps busy, torch's default of one thread per core made ``generate`` 2.2x-3x slower than one thread.
+
+    Examples
+    --------
+    >>> workers, threads = default_parallelism(1)
+    >>> workers, threads
+    (1, 1)
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, cells)), 1
+
+
+@lru_cache(maxsize=1)
+def _worker_model(ckpt: str, device: str) -> TrainedModel:
+    """Load the model of a worker process once for all the cells it writes."""
+    return load_trained(ckpt, device=device)
+
+
+def _write_in_worker(
+    request: Request,
+    out: Path,
+    index: int,
+    key: str,
+    checkpoint_sha256: str,
+    device: str,
+    threads: int | None,
+) -> str:
+    """Write cell ``index`` of ``request`` (sampler and precision resolved) in a worker process."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    model = _worker_model(request.ckpt, device)
+    latents = learned_codes(model, request.sampler)
+    rule = topology_rule(model, request.topology)
+    scale, interval = timing(model, request.frames, request.frame_interval)
+    spacing = grid_spacing(request.resolution, scale)
+    times = frame_times(request.frames).tolist()
+    record = _make_cell(model, latents, request, index, out, times, spacing, interval, False, rule)
+    record.update(run_key=key, checkpoint_sha256=checkpoint_sha256)
+    _finish_cell(out, out / cell_name(index), record)
+    return cell_name(index)
 
 
 def _make_cell(
@@ -350,6 +443,8 @@ def _make_cell(
                 title=name,
                 progress=progress,
                 topology=rule,
+                precision=request.precision,
+                tracking=request.tracking,
             )
         except RejectedCell as err:
             rejected.append(str(err))
@@ -410,6 +505,10 @@ def _write_manifest_when_complete(
         redraws=sum(r["redraws"] for r in records),
         rejections=_summed([r.get("rejections", {}) for r in records]),
         topology=request.topology,
+        precision=request.precision,
+        tracking_lost=sum(
+            frame.get("decode") == "narrow-band, tracking lost" for r in records for frame in r["frames"]
+        ),
     )
 
 

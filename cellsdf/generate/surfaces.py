@@ -70,6 +70,8 @@ def generate_surfaces(
     topology: str = "auto",
     smoothing: int = SMOOTHING,
     faces: int | None = 20000,
+    precision: str = "auto",
+    tracking: bool = True,
 ) -> Generator[int, None, GeneratedSurfaces]:
     """Draw and decode one generated cell into display meshes, frame by frame, in memory.
 
@@ -99,6 +101,10 @@ def generate_surfaces(
         Taubin iterations of each mesh.
     faces : int or None
         Decimate each frame's mesh to at most this many faces; None keeps the full mesh.
+    precision : {'auto', '32', 'bf16'}
+        Decoder arithmetic, as ``cellsdf generate precision=``.
+    tracking : bool
+        Follow each frame's surface from the previous one, as ``cellsdf generate tracking=``.
 
     Yields
     ------
@@ -143,7 +149,10 @@ def generate_surfaces(
     for _ in range(max_draws if sampler.random else 1):
         latent, rotation, info = draw_cell(latents, sampler, rng, index, count)
         watcher = _Watcher([], frames, rule)
-        masks = watcher.watch(model.decode_masks(latent, times, resolution=resolution, rotation=rotation))
+        decoded = model.decode_masks(
+            latent, times, resolution=resolution, rotation=rotation, precision=precision, tracking=tracking
+        )
+        masks = watcher.watch(decoded)
         meshes = []
         try:
             for frame, mask in enumerate(masks):

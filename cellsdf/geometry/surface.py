@@ -50,6 +50,37 @@ def crop_box(mask: np.ndarray, *, pad: int = _PAD) -> tuple[np.ndarray, np.ndarr
     return crop, origin
 
 
+def surface_shell(mask: np.ndarray) -> np.ndarray:
+    """Voxels next to the surface: those with a voxel of the other sign among their 18 neighbours.
+
+    The surface passes midway between voxels of different sign, so these are the voxels whose centre lies
+    within about one voxel of it (edge neighbours are √2 voxels apart): the fewest a decoder must evaluate to
+    place the surface, the yardstick for the points a narrow-band decode spends.
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        bool (Z, Y, X).
+
+    Returns
+    -------
+    np.ndarray
+        bool (Z, Y, X), True on both sides of every sign change; voxels beyond the grid count as the grid's
+        border voxels (a mask filling the grid has no shell).
+
+    Examples
+    --------
+    >>> mask = np.zeros((5, 5, 5), bool)
+    >>> mask[1:4, 1:4, 1:4] = True
+    >>> int(surface_shell(mask).sum())  # the cube but its centre, and all around it but the grid's corners
+    116
+    """
+    edges = ndimage.generate_binary_structure(3, 2)
+    grown = ndimage.binary_dilation(mask, edges, border_value=0)
+    shrunk = ndimage.binary_erosion(mask, edges, border_value=1)
+    return (grown & ~mask) | (mask & ~shrunk)
+
+
 def surface_mesh(
     crop: np.ndarray,
     spacing: tuple[float, float, float],

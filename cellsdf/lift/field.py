@@ -56,10 +56,12 @@ class FreeField(SirenDecoder):
         self.register_buffer("centre", torch.as_tensor(np.asarray(centre), dtype=torch.float32))
         self.register_buffer("radius", torch.tensor(float(radius)))
 
-    def forward_terms(self, terms: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
-        """Ball distance plus the SIREN's residual at (B, P, 4) points."""
+    def forward_terms(
+        self, terms: list[torch.Tensor], coords: torch.Tensor, *, hidden_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """Ball distance plus the SIREN's residual at (B, P, 4) points; ``hidden_dtype`` as the SIREN's."""
         ball = (coords[..., :3] - self.centre).norm(dim=-1) - self.radius
-        return ball + super().forward_terms(terms, coords)
+        return ball + super().forward_terms(terms, coords, hidden_dtype=hidden_dtype)
 
 
 @dataclass(frozen=True)

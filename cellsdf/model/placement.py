@@ -132,10 +132,13 @@ class PlacedDecoder(nn.Module):
         """Return the decoder's per-sequence terms (see :meth:`SirenDecoder.sequence_terms`)."""
         return self.decoder.sequence_terms(latent)
 
-    def forward_terms(self, terms: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
-        """World-unit SDF at (B, P, 4) view points (z, y, x, t)."""
+    def forward_terms(
+        self, terms: list[torch.Tensor], coords: torch.Tensor, *, hidden_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """World-unit SDF at (B, P, 4) view points (z, y, x, t); ``hidden_dtype`` as the decoder's."""
         xyz = coords[..., :3] @ self.matrix.T + self.offset
-        values = self.decoder.forward_terms(terms, torch.cat([xyz, coords[..., 3:]], dim=-1))
+        placed = torch.cat([xyz, coords[..., 3:]], dim=-1)
+        values = self.decoder.forward_terms(terms, placed, hidden_dtype=hidden_dtype)
         return torch.maximum(values, xyz.abs().amax(dim=-1) - 1.0) * self.scale
 
     def forward(self, latent: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:

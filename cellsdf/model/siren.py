@@ -133,8 +133,29 @@ class SirenDecoder(nn.Module):
         """
         return self.forward_terms(self.sequence_terms(latent), coords)
 
-    def forward_terms(self, terms: list[torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
-        """Like :meth:`forward`, from :meth:`sequence_terms` computed once (for many chunks of a grid)."""
+    def forward_terms(
+        self, terms: list[torch.Tensor], coords: torch.Tensor, *, hidden_dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
+        """Like :meth:`forward`, from :meth:`sequence_terms` computed once (for many chunks of a grid).
+
+        Parameters
+        ----------
+        terms : list of torch.Tensor
+            :meth:`sequence_terms` of the (B, L) codes.
+        coords : torch.Tensor
+            (B, P, 4) points.
+        hidden_dtype : torch.dtype, optional
+            Multiply the hidden activations by the hidden weights in this type (``torch.bfloat16``: about
+            1.5x faster where the CPU has bf16 instructions). Only those products are rounded: the
+            coordinates' columns, the per-sequence terms, the sums and the sines stay in the weights' type,
+            since ω0 = 30 times a coordinate rounded to bf16 would move the first layer's phase by up to
+            0.1 rad. None: everything in the weights' type.
+
+        Returns
+        -------
+        torch.Tensor
+            (B, P) signed distances, in the weights' type.
+        """
         batch, points, _ = coords.shape
         h = None
         for i in range(len(self.layers)):
@@ -142,7 +163,11 @@ class SirenDecoder(nn.Module):
             pre = terms[i][:, None, :]
             if w_x is not None:
                 pre = pre + coords @ w_x.T
-            if h is not None:
+            if h is not None and hidden_dtype is not None:
+                # In place on the widened product: adding a bf16 tensor to a float32 one is several times
+                # slower than widening it first.
+                pre = (h.to(hidden_dtype) @ w_h.T.to(hidden_dtype)).to(pre.dtype).add_(pre)
+            elif h is not None:
                 # One fused multiply-add over all points; the per-sequence part rides in as the added term.
                 pre = torch.baddbmm(pre.expand(batch, points, -1), h, w_h.T.expand(batch, -1, -1))
             h = torch.sin(pre)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cellsdf.decode.dense import resolve_precision
 from cellsdf.decode.volumes import decode_masks
 from cellsdf.errors import InputError
 from cellsdf.geometry.rotation import axis_angle_matrix
@@ -145,6 +146,9 @@ class TrainedModel:
         rotation: np.ndarray | torch.Tensor | None = None,
         scale: float = 1.0,
         translation: np.ndarray | torch.Tensor | None = None,
+        precision: str = "32",
+        tracking: bool = False,
+        lost: list[int] | None = None,
     ) -> Iterator[np.ndarray]:
         """Decode a code frame by frame into binary masks with this model's clamp.
 
@@ -165,6 +169,13 @@ class TrainedModel:
             Placement scale s (grid units per model unit).
         translation : array or tensor, optional
             (3,) placement translation c (grid units); default the origin.
+        precision : {'auto', '32', 'bf16'}
+            Type of the decoder's hidden products; ``auto``: bf16 where this device computes it natively
+            (:func:`~cellsdf.decode.dense.resolve_precision`).
+        tracking : bool
+            Follow each frame's surface from the previous one (:func:`~cellsdf.decode.volumes.decode_masks`).
+        lost : list of int, optional
+            Receives the indices of frames where tracking was lost (decoded from the coarse grid instead).
 
         Yields
         ------
@@ -172,12 +183,23 @@ class TrainedModel:
             bool (R, R, R) mask per time, ``sdf <= 0``.
         """
         parameter = next(self.decoder.parameters())
+        precision = resolve_precision(precision, parameter.device)
         code = torch.as_tensor(latent, dtype=parameter.dtype, device=parameter.device)
         matrix = None
         if rotation is not None:
             matrix = axis_angle_matrix(torch.as_tensor(rotation, dtype=torch.float32).detach().cpu())
         if scale == 1.0 and translation is None:
-            yield from decode_masks(self.decoder, code, times, resolution, matrix, clamp=self.clamp)
+            yield from decode_masks(
+                self.decoder,
+                code,
+                times,
+                resolution,
+                matrix,
+                clamp=self.clamp,
+                precision=precision,
+                tracking=tracking,
+                lost=lost,
+            )
             return
         placed = PlacedDecoder(
             self.decoder,
@@ -187,7 +209,16 @@ class TrainedModel:
             np.zeros(3) if translation is None else np.asarray(translation, np.float64),
         )
         # Distances come out in grid units, so the narrow band's blocks grow with the scale.
-        yield from decode_masks(placed, code, times, resolution, clamp=self.clamp * scale)
+        yield from decode_masks(
+            placed,
+            code,
+            times,
+            resolution,
+            clamp=self.clamp * scale,
+            precision=precision,
+            tracking=tracking,
+            lost=lost,
+        )
 
     def to(self, device: torch.device | str) -> TrainedModel:
         """Move the weights to ``device``; return self."""

@@ -56,12 +56,14 @@ def _run(cfg: DictConfig) -> dict:
         decode_t=cfg.decode_t,
         decode_sizes=list(cfg.decode_sizes),
         generate_frames=cfg.generate_frames,
+        generate_cells=cfg.generate_cells,
         benchmark_sequences=cfg.benchmark_sequences,
         benchmark_frames=cfg.benchmark_frames,
         benchmark_distinct=cfg.benchmark_distinct,
         lift_model=cfg.lift_model,
         lift_hypotheses=cfg.lift_hypotheses,
         on_row=show,
+        progress=cfg.progress,
     )
     table = Table(title=f"cellsdf bench (size {cfg.size})")
     for column in COLUMNS:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError
-from cellsdf.generate.run import NOT_IN_KEY, cell_name, generate_cells, make_request
+from cellsdf.generate.run import NOT_IN_KEY, cell_name, default_parallelism, generate_cells, make_request
 from cellsdf.generate.sampling import SamplerOptions
 from cellsdf.io.lock import writing_folder
 from cellsdf.options import as_list
@@ -31,21 +32,35 @@ def run(cfg: DictConfig) -> dict:
         max_draws=cfg.max_draws,
         frame_interval=cfg.frame_interval,
         topology=cfg.topology,
+        precision=str(cfg.precision),
+        tracking=cfg.tracking,
     )
     config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_KEY}
     # Shards of one run write their own cells into the same folder at the same time: each shard has its lock.
     part = f"shard{cfg.shard}" if isinstance(cfg.shard, int) else ""
-    with writing_folder(cfg.out, part=part):
-        result = generate_cells(
-            request,
-            cfg.out,
-            config,
-            shard=cfg.shard,
-            num_shards=cfg.num_shards,
-            overwrite=cfg.overwrite,
-            device=cfg.device,
-            progress=cfg.progress,
-        )
+    mine = len(range(cfg.shard, request.n, cfg.num_shards)) if isinstance(cfg.shard, int) else request.n
+    workers, threads = default_parallelism(mine)
+    # Shards run side by side are the parallelism already; workers inside each would only compete.
+    workers = (1 if cfg.num_shards > 1 else workers) if cfg.workers is None else cfg.workers
+    threads = threads if cfg.threads is None else cfg.threads
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with writing_folder(cfg.out, part=part):
+            result = generate_cells(
+                request,
+                cfg.out,
+                config,
+                shard=cfg.shard,
+                num_shards=cfg.num_shards,
+                overwrite=cfg.overwrite,
+                device=cfg.device,
+                progress=cfg.progress,
+                workers=workers,
+                threads=threads,
+            )
+    finally:
+        torch.set_num_threads(before)
     out = result["out"]
     shards = f" (shard {cfg.shard} of {cfg.num_shards})" if cfg.num_shards > 1 else ""
     print(
