@@ -128,6 +128,28 @@ def _voxel_sdf(
     return sdf
 
 
+def _first_level(
+    resolution: int,
+    coarse: int | None,
+    margin: float,
+    chunk: int,
+    clamp: float,
+    rotation: torch.Tensor | None,
+) -> int:
+    """Check the arguments and return the first level's block side (``coarse``, or the default)."""
+    if coarse is None:
+        _check(resolution, 2, margin, chunk, clamp, rotation)
+        coarse = default_coarse(resolution, clamp)
+    _check(resolution, coarse, margin, chunk, clamp, rotation)
+    return coarse
+
+
+def _coarse_blocks(resolution: int, coarse: int) -> tuple[int, np.ndarray]:
+    """Blocks per axis at the first level and the (N, 3) block indices, which may reach beyond the grid."""
+    side = -(-resolution // coarse)
+    return side, np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
 def decode_narrowband(
     decoder: Field,
     latent: torch.Tensor,
@@ -203,14 +225,10 @@ def decode_narrowband(
     >>> mask.shape, mask.dtype
     ((32, 32, 32), dtype('bool'))
     """
-    if coarse is None:
-        _check(resolution, 2, margin, chunk, clamp, rotation)
-        coarse = default_coarse(resolution, clamp)
-    _check(resolution, coarse, margin, chunk, clamp, rotation)
+    coarse = _first_level(resolution, coarse, margin, chunk, clamp, rotation)
     axis = grid_axis(resolution)
     spacing = grid_step(resolution)
-    side = -(-resolution // coarse)  # blocks per axis at the first level
-    blocks = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    side, blocks = _coarse_blocks(resolution, coarse)
     signs = np.empty((0, 0, 0), bool)
     size = coarse
     with torch.inference_mode():
@@ -338,10 +356,7 @@ def decode_tracked(
     if len(shape) != 3 or len(set(shape)) != 1 or np.asarray(previous).dtype != bool:
         raise ValueError(f"previous must be a cubic bool mask, got {np.asarray(previous).dtype} {shape}")
     resolution = shape[0]
-    if coarse is None:
-        _check(resolution, 2, margin, chunk, clamp, rotation)
-        coarse = default_coarse(resolution, clamp)
-    _check(resolution, coarse, margin, chunk, clamp, rotation)
+    coarse = _first_level(resolution, coarse, margin, chunk, clamp, rotation)
     axis = grid_axis(resolution)
     signs = np.array(previous, dtype=bool, copy=True)
     decoded = np.zeros(signs.shape, bool)
@@ -389,10 +404,8 @@ def _coarse_check(
 ) -> None:
     """Raise TrackingLost where a coarse block's centre shows a sign that the tracked mask lacks."""
     resolution = len(signs)
-    spacing = grid_step(resolution)
-    side = -(-resolution // coarse)
-    blocks = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-    centres = -1.0 + spacing * (blocks * coarse + 0.5 * (coarse - 1))
+    side, blocks = _coarse_blocks(resolution, coarse)
+    centres = -1.0 + grid_step(resolution) * (blocks * coarse + 0.5 * (coarse - 1))
     sdf = decode_points(decoder, latent, t, centres, rotation, chunk, precision=precision)
     if counts is not None:
         counts.append(len(centres))
