@@ -221,6 +221,7 @@ PREPARE: dict[str, Rule] = {
     "surface_fraction": _FRACTION,
     "surface_sigmas": ListOf(_POSITIVE, least=1),
     "thin_power": _NONNEG,
+    "interior_fraction": _FRACTION,
     "exact_band": _POSITIVE,
     "eval_size": _GRID,
 }
@@ -546,6 +547,21 @@ def check_options(command: str, cfg: DictConfig) -> None:
         if OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False) is _MISSING:
             continue
         rule(key, OmegaConf.select(cfg, key))
+    for key in rules:
+        if key.endswith("interior_fraction"):
+            _check_shares(cfg, key[: -len("interior_fraction")])
+
+
+def _check_shares(cfg: DictConfig, prefix: str) -> None:
+    """Check that the near-surface and interior shares of the samples add up to at most 1."""
+    surface = OmegaConf.select(cfg, prefix + "surface_fraction", default=None)
+    interior = OmegaConf.select(cfg, prefix + "interior_fraction", default=None)
+    if surface is not None and interior is not None and surface + interior > 1.0:
+        raise InputError(
+            prefix + "interior_fraction",
+            f"{prefix}surface_fraction + {prefix}interior_fraction must be at most 1, "
+            f"got {surface} + {interior}",
+        )
 
 
 _MISSING = object()

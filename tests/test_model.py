@@ -45,6 +45,21 @@ def test_folded_forward_equals_plain_forward(compose_cfg, name):
     assert (decoder(latent.flip(0), coords) - folded).abs().max() > 1e-3
 
 
+def test_float32_decode_without_gradients_matches_the_plain_path(compose_cfg):
+    # The decode path takes its sines from NumPy (float32 on the CPU, no autograd): it must give what the
+    # plain torch path gives, and leave training's path (gradients on) untouched.
+    torch.manual_seed(0)
+    decoder = SirenDecoder(**preset(compose_cfg, "small"))
+    latent, coords = (x.float() for x in inputs(decoder))
+    with torch.no_grad():
+        fast = decoder(latent, coords)
+        plain = plain_forward(decoder, latent, coords)
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4)
+    z = latent.clone().requires_grad_(True)
+    decoder(z, coords).sum().backward()
+    assert z.grad is not None and z.grad.abs().max() > 0
+
+
 @pytest.mark.parametrize("name", ["reference", "small"])
 def test_gradients_of_folded_and_plain_paths_agree(compose_cfg, name):
     torch.manual_seed(0)

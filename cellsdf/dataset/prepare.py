@@ -47,6 +47,7 @@ def prepare_dataset(
     surface_fraction: float = 0.8,
     surface_sigmas: tuple[float, ...] = (0.01, 0.05),
     thin_power: float = 0.0,
+    interior_fraction: float = 0.0,
     exact_band: float = 0.15,
     eval_size: int = 64,
     seed: int = 0,
@@ -78,8 +79,10 @@ def prepare_dataset(
     surface_sigmas : tuple of float
         Gaussian jitter scales of near-surface samples, normalised units.
     thin_power : float
-        Near-surface samples are drawn with weight ``max(h, 1) ** -thin_power`` (``h`` the local
-        half-thickness in voxels), so that thin parts get more of them; 0: uniformly over the surface.
+        Near-surface and interior samples are drawn with weight ``max(h, 1) ** -thin_power`` (``h`` the
+        local half-thickness in voxels), so that thin parts get more of them; 0: uniformly.
+    interior_fraction : float
+        Share of samples inside the cell (taken from the uniform share, so at most ``1 - surface_fraction``).
     exact_band : float
         Distance from the cell (normalised units) within which stored SDF values are exact.
     eval_size : int
@@ -137,6 +140,7 @@ def prepare_dataset(
         "surface_fraction": surface_fraction,
         "surface_sigmas": list(surface_sigmas),
         "thin_power": thin_power,
+        "interior_fraction": interior_fraction,
         "exact_band": exact_band,
         "eval_size": eval_size,
         "seed": seed,
@@ -168,6 +172,7 @@ def prepare_dataset(
                         surface_fraction,
                         tuple(surface_sigmas),
                         thin_power=thin_power,
+                        interior_fraction=interior_fraction,
                     )
                     eval_mask = interpolate_sdf(sdf, origin, step, eval_points) <= 0
                     write_frame(
@@ -222,7 +227,7 @@ def prepare_source(
         Normalised units per µm to use instead of fitting the data into the cube (a trained model's scale).
     **steps
         ``centre``, ``margin``, ``points_per_frame``, ``surface_fraction``, ``surface_sigmas``,
-        ``thin_power``, ``exact_band``, ``eval_size`` of :func:`prepare_dataset`.
+        ``thin_power``, ``interior_fraction``, ``exact_band``, ``eval_size`` of :func:`prepare_dataset`.
 
     Returns
     -------

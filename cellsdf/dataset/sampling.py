@@ -46,14 +46,16 @@ def sample_points(
     surface_fraction: float = 0.8,
     sigmas: tuple[float, ...] = (0.01, 0.05),
     thin_power: float = 0.0,
+    interior_fraction: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw training points in [-1, 1]³ and their signed distances.
 
     Near-surface points start at a random voxel next to the zero level, move uniformly within that voxel and
     then by Gaussian noise; the near-surface share is split evenly over the noise scales ``sigmas``.
-    With ``thin_power`` > 0 the start voxels are drawn with weight ``max(h, 1) ** -thin_power``, ``h`` the
-    local half-thickness in voxels (:func:`local_thickness`): thin parts such as filopodia, whose sign a
-    decoder gets wrong first, get more samples than their share of the surface.
+    Interior points lie uniformly within random voxels inside the cell. With ``thin_power`` > 0 the start
+    voxels of both are drawn with weight ``max(h, 1) ** -thin_power``, ``h`` the local half-thickness in
+    voxels (:func:`local_thickness`): thin parts such as filopodia, whose sign a decoder gets wrong first, get
+    more samples than their share of the surface and of the volume.
 
     Parameters
     ----------
@@ -73,6 +75,9 @@ def sample_points(
         Standard deviations of the Gaussian jitter, in normalised units.
     thin_power : float
         Exponent of the thin-part weighting, >= 0; 0 draws start voxels uniformly.
+    interior_fraction : float
+        Share of points inside the cell, in [0, 1 - surface_fraction]: along a filopodium one voxel deep
+        the surface samples' jitter lands mostly outside, so the decoder sees few of its negative values.
 
     Returns
     -------
@@ -83,22 +88,34 @@ def sample_points(
     """
     if not 0.0 <= surface_fraction <= 1.0:
         raise ValueError(f"surface_fraction must lie in [0, 1], got {surface_fraction}")
+    if not 0.0 <= interior_fraction <= 1.0 - surface_fraction:
+        raise ValueError(
+            f"interior_fraction must lie in [0, 1 - surface_fraction = {1.0 - surface_fraction:g}], "
+            f"got {interior_fraction}"
+        )
     if not thin_power >= 0.0:
         raise ValueError(f"thin_power must be >= 0, got {thin_power}")
-    near = np.flatnonzero(np.abs(sdf) <= step.max())
-    n_surface = int(round(n * surface_fraction)) if near.size else 0
-    seeds = None
-    if n_surface:
+    thickness = local_thickness(sdf, step).ravel() if thin_power > 0.0 else None
+
+    def draw(candidates: np.ndarray, count: int) -> np.ndarray:
+        """Voxel indices (count, 3) drawn from flat indices, weighted toward thin parts by ``thin_power``."""
         weights = None
-        if thin_power > 0.0:
-            weights = np.maximum(local_thickness(sdf, step).ravel()[near], 1.0) ** -thin_power
+        if thickness is not None:
+            weights = np.maximum(thickness[candidates], 1.0) ** -thin_power
             weights /= weights.sum()
-        seeds = np.stack(np.unravel_index(rng.choice(near, n_surface, p=weights), sdf.shape), axis=1)
+        return np.stack(np.unravel_index(rng.choice(candidates, count, p=weights), sdf.shape), axis=1)
+
+    near = np.flatnonzero(np.abs(sdf) <= step.max())
+    inside = np.flatnonzero(sdf < 0) if interior_fraction > 0.0 else near[:0]
+    n_surface = int(round(n * surface_fraction)) if near.size else 0
+    n_interior = int(round(n * interior_fraction)) if inside.size else 0
     parts = []
     if n_surface:
-        voxel = origin + (seeds + rng.uniform(-0.5, 0.5, seeds.shape)) * step
+        voxel = origin + (draw(near, n_surface) + rng.uniform(-0.5, 0.5, (n_surface, 3))) * step
         scale = np.asarray(sigmas)[np.arange(n_surface) % len(sigmas)]
         parts.append(voxel + rng.normal(size=voxel.shape) * scale[:, None])
-    parts.append(rng.uniform(-1.0, 1.0, (n - n_surface, 3)))
+    if n_interior:
+        parts.append(origin + (draw(inside, n_interior) + rng.uniform(-0.5, 0.5, (n_interior, 3))) * step)
+    parts.append(rng.uniform(-1.0, 1.0, (n - n_surface - n_interior, 3)))
     points = np.clip(np.concatenate(parts), -1.0, 1.0)
     return points.astype(np.float32), interpolate_sdf(sdf, origin, step, points)

@@ -11,10 +11,47 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 COORDS = 4  # (z, y, x, t)
+
+
+def sine_(pre: torch.Tensor) -> torch.Tensor:
+    """Take the sine of a fresh pre-activation, in place where that is faster.
+
+    Without autograd, a float32 CPU tensor goes through NumPy's SIMD sine, which is about 2.4x faster than
+    torch's on AVX512 CPUs (0.62 ms against 1.51 ms for 8192 x 192 values on one thread, within 7e-8 of the
+    float64 sine); the sines are a quarter of a float32 decode and half of a bf16 one. Elsewhere (training,
+    GPUs, other types) it is ``torch.sin``.
+
+    Parameters
+    ----------
+    pre : torch.Tensor
+        Pre-activations that nothing else refers to (they may be overwritten).
+
+    Returns
+    -------
+    torch.Tensor
+        sin(pre), possibly ``pre`` itself.
+
+    Examples
+    --------
+    >>> with torch.no_grad():
+    ...     bool(torch.allclose(sine_(torch.tensor([0.0, math.pi / 2])), torch.tensor([0.0, 1.0])))
+    True
+    """
+    if (
+        not torch.is_grad_enabled()
+        and pre.device.type == "cpu"
+        and pre.dtype == torch.float32
+        and pre.is_contiguous()
+    ):
+        values = pre.numpy()
+        np.sin(values, out=values)
+        return pre
+    return torch.sin(pre)
 
 
 def siren_init_(layer: nn.Linear, omega: float, first: bool) -> None:
@@ -170,7 +207,7 @@ class SirenDecoder(nn.Module):
             elif h is not None:
                 # One fused multiply-add over all points; the per-sequence part rides in as the added term.
                 pre = torch.baddbmm(pre.expand(batch, points, -1), h, w_h.T.expand(batch, -1, -1))
-            h = torch.sin(pre)
+            h = sine_(pre)
         return (h @ self.output.weight.T + self.output.bias).squeeze(-1)
 
 
