@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from cellsdf.geometry.surface import bounding_box
+
 RULES = ("single", "divide_once")
 LINE_RULES = {"plat": "single", "filo": "single", "cele": "divide_once"}
 _FULL = np.ones((3, 3, 3), dtype=bool)
@@ -40,7 +42,12 @@ def component_counts(masks: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     >>> component_counts(frames).tolist()
     [1, 2]
     """
-    return np.array([ndimage.label(np.asarray(m, dtype=bool), structure=_FULL)[1] for m in masks], dtype=int)
+    counts = []
+    for mask in masks:
+        # Labelling only the bounding box is several times faster on a 256³ frame the cell fills a part of.
+        box = bounding_box(mask)
+        counts.append(0 if box is None else ndimage.label(np.asarray(mask, bool)[box], structure=_FULL)[1])
+    return np.array(counts, dtype=int)
 
 
 def check_rule(counts: Sequence[int], rule: str) -> dict[str, object]:
