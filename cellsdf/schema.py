@@ -251,7 +251,9 @@ TRAINER: dict[str, Rule] = {
     "devices": Anything(),
     "max_epochs": Whole(1),
     "max_time": Duration(),
-    "precision": OneOf(("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true", "64")),
+    "precision": OneOf(
+        ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true", "64")
+    ),
     "gradient_clip_val": Real(0, null=True),
     "check_val_every_n_epoch": Whole(1),
     "log_every_n_steps": Whole(1),

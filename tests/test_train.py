@@ -13,6 +13,7 @@ import torch
 from helpers import two_blob_dataset
 
 from cellsdf.cli import main
+from cellsdf.decode.dense import bf16_fast
 from cellsdf.io.csvlog import MetricsTable
 from cellsdf.model.checkpoint import load_autodecoder
 
@@ -96,6 +97,8 @@ def test_run_on_simulated_cells_writes_model_checkpoints_logs_and_manifest(tmp_p
         assert (tmp_path / name).is_file(), name
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["command"] == "train" and manifest["epochs"] == 2 and manifest["val_loss"] > 0
+    # trainer.precision=auto: bf16 autocast where this CPU multiplies bf16 natively.
+    assert manifest["precision"] == ("bf16-mixed" if bf16_fast("cpu") else "32-true")
     rows = metric_rows(tmp_path)
     assert [r["epoch"] for r in rows if r["val/loss"]] == ["0", "1"]
     assert len([r for r in rows if r["train/loss"]]) == 4
