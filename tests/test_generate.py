@@ -9,9 +9,11 @@ from helpers import dead_pid, run_ok
 from cellsdf.cli import main
 from cellsdf.generate.cell import frame_problem
 from cellsdf.generate.sampling import (
+    arc_latent,
     around_latent,
     gaussian_latent,
     interpolated_latent,
+    mixed_latent,
 )
 from cellsdf.io.atomic import temporary_name
 from cellsdf.io.hashing import file_sha256
@@ -60,6 +62,26 @@ def test_latent_samplers():
     np.testing.assert_allclose(
         interpolated_latent(latents, 1, 3, 0.25), 0.75 * latents[1] + 0.25 * latents[3]
     )
+
+
+def test_arc_sampler_keeps_the_codes_distance_from_their_mean():
+    # Codes at right angles and equal distance from their mean, as an auto-decoder learns them: the straight
+    # path's midpoint comes 1/sqrt(2) as near the mean, the arc's stays at the codes' distance.
+    latents = np.eye(6) * 0.3
+    mean = latents.mean(axis=0)
+    radius = np.linalg.norm(latents[0] - mean)
+    rng_arc, rng_mix = np.random.default_rng(4), np.random.default_rng(4)
+    for _ in range(20):
+        code, (i, j), w = arc_latent(latents, rng_arc)
+        straight, pair, weight = mixed_latent(latents, rng_mix)
+        assert (i, j) == pair and w == weight  # the same draws as mix
+        assert np.linalg.norm(code - mean) == pytest.approx(radius, rel=1e-9)
+        # In the plane of the two centred codes, between them.
+        a, b = latents[i] - mean, latents[j] - mean
+        coef = np.linalg.lstsq(np.stack([a, b], axis=1), code - mean, rcond=None)[0]
+        assert coef.min() >= -1e-9 and np.allclose(np.stack([a, b], axis=1) @ coef, code - mean)
+        if 0.2 < w < 0.8:
+            assert np.linalg.norm(straight - mean) < 0.95 * radius
 
 
 def test_frame_problem():

@@ -164,76 +164,53 @@ def test_anisotropic_voxels_give_distances_and_masks_in_micrometres(tmp_path):
     assert (got & expected).sum() / (got | expected).sum() > 0.85
 
 
-def test_thin_power_gives_thin_parts_more_samples_with_the_same_distances(tmp_path):
-    # A ball (radius 9 voxels) with a rod 3 voxels across sticking out of it along x, as a filopodium.
+def _ball_and_rod_samples(folder, name, *options):
+    """Prepare a ball (radius 9 voxels) with a rod 3 voxels across sticking out of it along x, as a
+    filopodium; return the samples' voxel positions, their distances, and the prepared file's config.
+
+    The sampling may move samples, not change values: wherever they lie, they are the frame's distances.
+    """
     frame = blob((40, 40, 56), radii=(9, 9, 9), centre=(20, 20, 16))
     frame[19:22, 19:22, 26:50] = True
-    write_timelapse(tmp_path / "in" / "a.tif", np.stack([frame, frame]))
+    if not (folder / "in" / "a.tif").exists():
+        write_timelapse(folder / "in" / "a.tif", frame[None])
+    out = folder / f"{name}.h5"
+    main(["prepare", f"input={folder / 'in'}", f"out={out}", "points_per_frame=4000", *options])
+    data = read_prepared(out)
+    with h5py.File(out) as f:
+        centre = f["frame_centre"][()]
+        config = json.loads(f.attrs["config"])
+    expected = interpolate_sdf(
+        signed_distance_reference(frame) * data.scale,
+        -centre[0] * data.scale,
+        np.full(3, data.scale),
+        data.points[0].astype(np.float64),
+    )
+    exact = expected < 0.15
+    np.testing.assert_allclose(data.sdf[0][exact], expected[exact], atol=1e-5)
+    voxels = data.points[0] / data.scale + centre[0]  # the TIFF has no spacing: 1 µm voxels
+    return voxels, data.sdf[0], config
+
+
+def test_thin_power_gives_thin_parts_more_samples_with_the_same_distances(tmp_path):
     near_rod = {}
     for power in (0, 1):
-        out = tmp_path / f"d{power}.h5"
-        main(
-            [
-                "prepare",
-                f"input={tmp_path / 'in'}",
-                f"out={out}",
-                "points_per_frame=4000",
-                f"thin_power={power}",
-            ]
-        )
-        data = read_prepared(out)
-        with h5py.File(out) as f:
-            centre = f["frame_centre"][()]
-        voxels = data.points / data.scale + centre[:, None, :]  # the TIFF has no spacing: 1 µm voxels
-        rod = (voxels[..., 2] > 28) & (np.hypot(voxels[..., 0] - 20, voxels[..., 1] - 20) < 4)
+        voxels, _, _ = _ball_and_rod_samples(tmp_path, f"d{power}", f"thin_power={power}")
+        rod = (voxels[:, 2] > 28) & (np.hypot(voxels[:, 0] - 20, voxels[:, 1] - 20) < 4)
         near_rod[power] = rod.mean()
-        # The weighting moves samples, not values: they are the frame's distances wherever they lie.
-        expected = interpolate_sdf(
-            signed_distance_reference(frame) * data.scale,
-            -centre[0] * data.scale,
-            np.full(3, data.scale),
-            data.points[0].astype(np.float64),
-        )
-        exact = expected < 0.15
-        np.testing.assert_allclose(data.sdf[0][exact], expected[exact], atol=1e-5)
     assert near_rod[1] > 1.8 * near_rod[0] > 0.02
 
 
 def test_interior_samples_reach_the_inside_of_thin_parts(tmp_path):
-    # The ball-and-rod frame of the thin_power test: interior samples add negative values along the rod, where
-    # the jitter of surface samples lands mostly outside; their distances are the frame's.
-    frame = blob((40, 40, 56), radii=(9, 9, 9), centre=(20, 20, 16))
-    frame[19:22, 19:22, 26:50] = True
-    write_timelapse(tmp_path / "in" / "a.tif", frame[None])
+    # Interior samples add negative values along the rod, where the jitter of surface samples lands mostly
+    # outside.
     inside_rod = {}
     for interior in (0.0, 0.15):
-        out = tmp_path / f"i{interior}.h5"
-        main(
-            [
-                "prepare",
-                f"input={tmp_path / 'in'}",
-                f"out={out}",
-                "points_per_frame=4000",
-                "surface_fraction=0.7",
-                f"interior_fraction={interior}",
-                "thin_power=2",
-            ]
-        )
-        data = read_prepared(out)
-        with h5py.File(out) as f:
-            centre = f["frame_centre"][()]
-            assert json.loads(f.attrs["config"])["interior_fraction"] == interior
-        voxels = data.points[0] / data.scale + centre[0]
+        options = ("surface_fraction=0.7", f"interior_fraction={interior}", "thin_power=2")
+        voxels, sdf, config = _ball_and_rod_samples(tmp_path, f"i{interior}", *options)
+        assert config["interior_fraction"] == interior
         rod = (voxels[:, 2] > 28) & (np.hypot(voxels[:, 0] - 20, voxels[:, 1] - 20) < 1.5)
-        inside_rod[interior] = int(np.count_nonzero(rod & (data.sdf[0] < 0)))
-        expected = interpolate_sdf(
-            signed_distance_reference(frame) * data.scale,
-            -centre[0] * data.scale,
-            np.full(3, data.scale),
-            data.points[0].astype(np.float64),
-        )
-        exact = expected < 0.15
-        np.testing.assert_allclose(data.sdf[0][exact], expected[exact], atol=1e-5)
+        inside_rod[interior] = int(np.count_nonzero(rod & (sdf < 0)))
     # Both runs draw the same surface samples (same seed); the difference is the 600 interior ones, which
     # find the rod (7 % of the cell's volume) about six times as often as its share.
     assert inside_rod[0.15] - inside_rod[0.0] > 0.25 * 600

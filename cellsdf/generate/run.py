@@ -102,8 +102,8 @@ def learned_codes(model: TrainedModel, sampler: SamplerOptions) -> np.ndarray:
     latents, ckpt = model.latents, model.file
     if sampler.name == "gaussian" and sampler.std is None and len(latents) < 2:
         raise InputError(ckpt, "has one learned code; a covariance needs two, so pass sampler.std=<value>")
-    if sampler.name == "mix" and len(latents) < 2:
-        raise InputError(ckpt, "has one learned code; sampler mix needs two")
+    if sampler.name in ("mix", "arc") and len(latents) < 2:
+        raise InputError(ckpt, f"has one learned code; sampler {sampler.name} needs two")
     if sampler.name == "interpolate" and not all(0 <= i < len(latents) for i in sampler.path):
         raise InputError(
             "sampler.path", f"indices must lie in 0 .. {len(latents) - 1}, got {list(sampler.path)}"
