@@ -187,6 +187,13 @@ def _precision(key: str, value: object) -> None:
         raise InputError(key, f"choose one of auto, 32, bf16, got {value!r}")
 
 
+def _between(key: str, value: object) -> None:
+    """Check a range of weights: two numbers, 0 <= low <= high <= 1."""
+    ListOf(Real(0, 1), length=2)(key, value)
+    if value[0] > value[1]:
+        raise InputError(key, f"must be [low, high] with low <= high, got {list(value)}")
+
+
 def _or_null(null: bool) -> str:
     return " or null" if null else ""
 
@@ -275,6 +282,7 @@ SAMPLER: dict[str, Rule] = {
     "scale": _POSITIVE,
     "noise": _NONNEG,
     "path": ListOf(Whole(0), length=2),
+    "between": Checked(_between),
 }
 # Both texture models' settings; a config holds the chosen one's.
 TEXTURE: dict[str, Rule] = {

@@ -47,6 +47,8 @@ CASES = [
     ("generate", ["sampler.name=foo"], "sampler.name"),
     ("generate", ["sampler.scale=0"], "sampler.scale"),
     ("generate", ["sampler.path=[0]"], "sampler.path"),
+    ("generate", ["sampler.between=[0.8,0.2]"], "sampler.between: must be [low, high] with low <= high"),
+    ("fidelity", ["sampler.between=[0,2]"], "sampler.between[1]"),
     ("generate", ["formats=[tiff,jpeg]"], "formats[1]"),
     ("generate", ["mesh.faces=2"], "mesh.faces"),
     ("generate", ["frame_interval=-60"], "frame_interval"),

@@ -82,6 +82,8 @@ def test_arc_sampler_keeps_the_codes_distance_from_their_mean():
         assert coef.min() >= -1e-9 and np.allclose(np.stack([a, b], axis=1) @ coef, code - mean)
         if 0.2 < w < 0.8:
             assert np.linalg.norm(straight - mean) < 0.95 * radius
+    weights = [arc_latent(latents, rng_arc, (0.2, 0.8))[2] for _ in range(200)]
+    assert 0.2 <= min(weights) < 0.25 and 0.75 < max(weights) <= 0.8
 
 
 def test_frame_problem():
@@ -258,10 +260,12 @@ def test_one_frame_of_a_dividing_line_is_not_asked_to_divide(tmp_path):
 def test_mix_sampler_draws_between_two_learned_codes(tmp_path):
     from cellsdf.model.trained import load_trained
 
-    manifest = generate(tmp_path / "g", "ckpt=plat", "n=2", "sampler.name=mix", *SMALL)
+    manifest = generate(
+        tmp_path / "g", "ckpt=plat", "n=2", "sampler.name=mix", "sampler.between=[0.3,0.6]", *SMALL
+    )
     latents = load_trained("plat").latents
     for item in manifest["items"]:
-        assert item["sampler"] == "mix" and 0.0 <= item["weight"] <= 1.0
+        assert item["sampler"] == "mix" and 0.3 <= item["weight"] <= 0.6 and item["between"] == [0.3, 0.6]
         first, second = item["learned_codes"]
         assert first != second and 0 <= min(first, second) and max(first, second) < len(latents)
 

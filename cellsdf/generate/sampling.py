@@ -7,6 +7,7 @@ one per cell from (seed, cell index), so a cell does not depend on which shard o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -79,7 +80,9 @@ def around_latent(latents: np.ndarray, rng: np.random.Generator, noise: float) -
     return latents[index] + noise * rng.standard_normal(latents.shape[1]), index
 
 
-def mixed_latent(latents: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int], float]:
+def mixed_latent(
+    latents: np.ndarray, rng: np.random.Generator, between: tuple[float, float] = (0.0, 1.0)
+) -> tuple[np.ndarray, tuple[int, int], float]:
     """Draw a code on the straight path between two learned codes picked at random.
 
     With few sequences in many dimensions, a Gaussian fitted to the codes puts most of its mass where no
@@ -91,11 +94,14 @@ def mixed_latent(latents: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
         (S, L) learned codes, S >= 2.
     rng : numpy.random.Generator
         Source of randomness.
+    between : tuple of float
+        Range (within [0, 1]) of the second code's weight: (0.2, 0.8) keeps draws a fifth of the path away
+        from either learned code, so that fewer cells are near copies of a training cell.
 
     Returns
     -------
     tuple
-        float64 (L,) code, the two codes' indices, and the weight ``w`` of the second (uniform in [0, 1]).
+        float64 (L,) code, the two codes' indices, and the second code's weight ``w``, uniform in ``between``.
 
     Examples
     --------
@@ -105,11 +111,13 @@ def mixed_latent(latents: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
     True
     """
     first, second = rng.choice(len(latents), size=2, replace=False)
-    weight = float(rng.uniform())
+    weight = float(rng.uniform(*between))
     return interpolated_latent(latents, int(first), int(second), weight), (int(first), int(second)), weight
 
 
-def arc_latent(latents: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int], float]:
+def arc_latent(
+    latents: np.ndarray, rng: np.random.Generator, between: tuple[float, float] = (0.0, 1.0)
+) -> tuple[np.ndarray, tuple[int, int], float]:
     """Draw a code on the great-circle arc between two learned codes picked at random, about their mean.
 
     Learned codes of an auto-decoder lie at about the same distance from their mean and nearly at right
@@ -126,7 +134,7 @@ def arc_latent(latents: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
     True
     """
     first, second = (int(i) for i in rng.choice(len(latents), size=2, replace=False))
-    weight = float(rng.uniform())
+    weight = float(rng.uniform(*between))
     mean = latents.mean(axis=0)
     a, b = latents[first] - mean, latents[second] - mean
     cosine = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
@@ -175,6 +183,8 @@ class SamplerOptions:
         Rotation of each generated cell.
     scale : float
         ``gaussian``: factor on the spread around the codes' mean (1: as fitted; below 1: truncated).
+    between : tuple of float
+        ``mix``, ``arc``: range of the second code's weight.
     """
 
     name: str = "auto"
@@ -183,6 +193,20 @@ class SamplerOptions:
     path: tuple[int, int] = (0, 1)
     rotation: str = "uniform"
     scale: float = 1.0
+    between: tuple[float, float] = (0.0, 1.0)
+
+    @classmethod
+    def from_config(cls, sampler: Mapping, rotation: str) -> SamplerOptions:
+        """Build the options from a command's ``sampler`` group and its ``rotation``."""
+        return cls(
+            name=sampler["name"],
+            std=sampler["std"],
+            noise=sampler["noise"],
+            path=tuple(sampler["path"]),
+            rotation=rotation,
+            scale=sampler["scale"],
+            between=tuple(float(w) for w in sampler["between"]),
+        )
 
     @property
     def random(self) -> bool:
@@ -211,6 +235,8 @@ def model_sampler(options: SamplerOptions, chosen: dict | None) -> SamplerOption
         return options
     chosen = chosen or {"name": "gaussian"}
     fields = {k: chosen[k] for k in ("name", "std", "noise", "scale") if k in chosen}
+    if "between" in chosen:
+        fields["between"] = tuple(chosen["between"])
     return replace(options, **fields)
 
 
@@ -245,8 +271,8 @@ def draw_cell(
         info.update(noise=options.noise, learned_code=source)
     elif options.name in ("mix", "arc"):
         draw = mixed_latent if options.name == "mix" else arc_latent
-        latent, pair, weight = draw(latents, rng)
-        info.update(learned_codes=list(pair), weight=weight)
+        latent, pair, weight = draw(latents, rng, options.between)
+        info.update(learned_codes=list(pair), weight=weight, between=list(options.between))
     else:
         fraction = index / (count - 1) if count > 1 else 0.0
         latent = interpolated_latent(latents, *options.path, fraction)

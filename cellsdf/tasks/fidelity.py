@@ -32,8 +32,7 @@ def _run(cfg: DictConfig) -> dict:
     count = check_whole(cfg.n, "n", 2)
     frames = check_whole(cfg.frames, "frames", 1)
     resamples = check_whole(cfg.resamples, "resamples", 10)
-    s = cfg.sampler
-    sampler = SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation, s.scale)
+    sampler = SamplerOptions.from_config(cfg.sampler, cfg.rotation)
     model = load_trained(cfg.ckpt, device=select_device(cfg.device))
     own = cfg.reference is not None or cfg.reference_b is not None
     chosen = cfg.cellline.name if cfg.get("cellline") else None

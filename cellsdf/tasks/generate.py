@@ -16,14 +16,13 @@ def run(cfg: DictConfig) -> dict:
     """Generate as configured in ``conf/generate.yaml``; return the output folder and the cells written."""
     if cfg.ckpt is None or cfg.out is None:
         raise InputError("generate", "needs ckpt=<model file or plat|cele|filo> and out=<folder>")
-    s = cfg.sampler
     request = make_request(
         ckpt=cfg.ckpt,
         n=cfg.n,
         frames=cfg.frames,
         resolution=cfg.resolution,
         seed=cfg.seed,
-        sampler=SamplerOptions(s.name, s.std, s.noise, tuple(s.path), cfg.rotation, s.scale),
+        sampler=SamplerOptions.from_config(cfg.sampler, cfg.rotation),
         formats=as_list(cfg.formats),
         mesh_format=cfg.mesh_format,
         smoothing=cfg.mesh.smoothing,
