@@ -244,7 +244,7 @@ def test_auto_sampler_is_the_one_recorded_in_the_model(tmp_path):
 
     copy = tmp_path / "model.pt"
     copy.write_bytes(resolve_checkpoint("plat").read_bytes())
-    assert load_trained(copy).sampler == {"name": "mix"}  # the shipped choice
+    assert load_trained(copy).sampler == {"name": "arc", "between": [0.2, 0.8]}  # the shipped choice
     record_sampler(copy, {"name": "around", "noise": 0.05})
     assert load_trained(copy).sampler == {"name": "around", "noise": 0.05}
     manifest = generate(tmp_path / "g", f"ckpt={copy}", "n=1", *SMALL)

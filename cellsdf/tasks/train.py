@@ -195,7 +195,7 @@ def _train(cfg: DictConfig, out: Path) -> dict:
             config,
             cfg.seed,
             [{"file": "model.pt", "sequences": data.n_sequences, "frames": len(data.frame_t)}],
-            training_seconds=round(seconds, 1),
+            training_seconds=round(seconds, 3),
             epochs=epochs,
             epochs_this_call=epochs - epochs_before,
             resumed_from=None if cfg.ckpt_path is None else str(cfg.ckpt_path),
