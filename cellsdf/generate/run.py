@@ -27,7 +27,14 @@ from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, Mesh
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.topology import LINE_RULES, RULES
 from cellsdf.generate.cell import RejectedCell, write_cell
-from cellsdf.generate.sampling import ROTATIONS, SAMPLERS, SamplerOptions, draw_cell, model_sampler
+from cellsdf.generate.sampling import (
+    PAIR_SAMPLERS,
+    ROTATIONS,
+    SAMPLERS,
+    SamplerOptions,
+    draw_cell,
+    model_sampler,
+)
 from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.io.atomic import atomic_path, temporary_name
 from cellsdf.io.hashing import file_sha256
@@ -102,7 +109,7 @@ def learned_codes(model: TrainedModel, sampler: SamplerOptions) -> np.ndarray:
     latents, ckpt = model.latents, model.file
     if sampler.name == "gaussian" and sampler.std is None and len(latents) < 2:
         raise InputError(ckpt, "has one learned code; a covariance needs two, so pass sampler.std=<value>")
-    if sampler.name in ("mix", "arc") and len(latents) < 2:
+    if sampler.name in PAIR_SAMPLERS and len(latents) < 2:
         raise InputError(ckpt, f"has one learned code; sampler {sampler.name} needs two")
     if sampler.name == "interpolate" and not all(0 <= i < len(latents) for i in sampler.path):
         raise InputError(

@@ -15,6 +15,7 @@ import numpy as np
 from cellsdf.geometry.rotation import uniform_rotation
 
 SAMPLERS = ("auto", "gaussian", "around", "mix", "arc", "interpolate")
+PAIR_SAMPLERS = ("mix", "arc")  # samplers that draw between two learned codes
 ROTATIONS = ("uniform", "none")
 
 
@@ -110,9 +111,16 @@ def mixed_latent(
     >>> i != j and bool(np.allclose(code, (1 - w) * codes[i] + w * codes[j]))
     True
     """
-    first, second = rng.choice(len(latents), size=2, replace=False)
-    weight = float(rng.uniform(*between))
-    return interpolated_latent(latents, int(first), int(second), weight), (int(first), int(second)), weight
+    first, second, weight = _pair_and_weight(latents, rng, between)
+    return interpolated_latent(latents, first, second, weight), (first, second), weight
+
+
+def _pair_and_weight(
+    latents: np.ndarray, rng: np.random.Generator, between: tuple[float, float]
+) -> tuple[int, int, float]:
+    """Pick two different learned codes and the second one's weight, uniform in ``between``."""
+    first, second = (int(i) for i in rng.choice(len(latents), size=2, replace=False))
+    return first, second, float(rng.uniform(*between))
 
 
 def arc_latent(
@@ -133,8 +141,7 @@ def arc_latent(
     >>> bool(np.isclose(np.linalg.norm(code), np.linalg.norm(codes[i])))
     True
     """
-    first, second = (int(i) for i in rng.choice(len(latents), size=2, replace=False))
-    weight = float(rng.uniform(*between))
+    first, second, weight = _pair_and_weight(latents, rng, between)
     mean = latents.mean(axis=0)
     a, b = latents[first] - mean, latents[second] - mean
     cosine = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
@@ -269,7 +276,7 @@ def draw_cell(
     elif options.name == "around":
         latent, source = around_latent(latents, rng, options.noise)
         info.update(noise=options.noise, learned_code=source)
-    elif options.name in ("mix", "arc"):
+    elif options.name in PAIR_SAMPLERS:
         draw = mixed_latent if options.name == "mix" else arc_latent
         latent, pair, weight = draw(latents, rng, options.between)
         info.update(learned_codes=list(pair), weight=weight, between=list(options.between))
