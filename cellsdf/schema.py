@@ -207,6 +207,7 @@ _GRID = Whole(4, 4096)
 # it would need.
 _OUTPUT_GRID = Whole(8)
 _DEVICE = Text(null=False)
+_JOIN = Real(0, 10)  # voxels: how close to zero the field must stay for a fragment to be joined
 _LINE = OneOf(tuple(LINES))
 
 COMMON: dict[str, Rule] = {
@@ -248,6 +249,7 @@ MODEL: dict[str, Rule] = {
     "clamp": _POSITIVE,
     "code_reg": _NONNEG,
     "code_reg_warmup": Whole(0),
+    "code_noise": _NONNEG,
     "rotations": Flag(),
     "rotation_epochs": Whole(0),
     "eikonal_weight": _NONNEG,
@@ -393,6 +395,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "device": _DEVICE,
         "precision": Checked(_precision),
         "tracking": Flag(),
+        "join": _JOIN,
         "workers": Whole(1, null=True),
         "threads": Whole(1, null=True),
     },
@@ -494,6 +497,8 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "resamples": Whole(1),
         **_within("sampler.", SAMPLER),
         "rotation": OneOf(ROTATIONS),
+        "join": _JOIN,
+        "max_draws": Whole(1),
         "device": _DEVICE,
     },
     "bench": {

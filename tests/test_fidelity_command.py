@@ -62,3 +62,22 @@ def test_own_data_is_scored_against_held_out_folders(tmp_path):
     card = json.loads((out / "fidelity.json").read_text())
     assert card["counts"] == {"generated": 3, "reference": 3, "reference_b": 3}
     assert card["rule"] == "single" and card["spacing"] == pytest.approx([0.8, 0.8, 0.8])
+
+
+def test_with_max_draws_the_scored_cells_are_those_generate_writes(tmp_path):
+    from cellsdf.generate.fidelity import matching_resolution
+    from cellsdf.model.trained import load_trained
+
+    common = ["ckpt=cele", "n=4", "frames=3", "sampler.name=gaussian", "progress=false"]
+    out = tmp_path / "fid"
+    main(["fidelity", f"out={out}", *common, "size=32", "resamples=20", "max_draws=50"])
+    card = json.loads((out / "fidelity.json").read_text())
+    rows = {row["key"]: row for row in card["figures"]}
+    assert rows["topology_kept"]["value"] == 100 and rows["topology_kept"]["meets"] is None
+    rejected = rows["rejected_draws"]["value"]
+    # generate draws the same cells from the same generators and rejects the same draws.
+    resolution = matching_resolution(load_trained("cele"), line_spacing("cele", 32)[0])
+    main(["generate", f"out={tmp_path / 'gen'}", *common, f"resolution={resolution}", "formats=[tiff]"])
+    redraws = json.loads((tmp_path / "gen" / "manifest.json").read_text())["redraws"]
+    assert redraws > 0
+    assert rejected == pytest.approx(100 * redraws / (redraws + 4))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import trimesh
 from helpers import dead_pid, run_ok
+from scipy import ndimage
 
 from cellsdf.cli import main
 from cellsdf.generate.cell import frame_problem
@@ -119,7 +120,8 @@ def test_generate_writes_timelapses_meshes_sdf_and_manifest(tmp_path):
         np.testing.assert_array_equal(sdf <= 0, stack.data > 0)
         for k, frame in enumerate(item["frames"]):
             assert frame["voxels"] == np.count_nonzero(stack.data[k]) > 0
-            assert frame["components"] >= 1
+            assert frame["components"] == ndimage.label(stack.data[k], np.ones((3, 3, 3)))[1]
+            assert frame["joined"] >= 0
             mesh = trimesh.load(cell / frame["mesh"])
             assert mesh.is_watertight and mesh.volume > 0
             assert mesh.volume == pytest.approx(frame["voxels"] * voxel**3, rel=0.02)
@@ -128,6 +130,7 @@ def test_generate_writes_timelapses_meshes_sdf_and_manifest(tmp_path):
         vertices, faces, values = read_napari_surface(cell / "mesh" / "timelapse_napari.npz")
         assert set(np.unique(vertices[:, 0])) == {0.0, 1.0, 2.0} and faces.max() < len(vertices)
         assert (cell / "preview.png").stat().st_size > 10_000
+    assert manifest["fragments_joined"] == sum(f["joined"] for i in manifest["items"] for f in i["frames"])
 
 
 def test_more_frames_interpolate_in_time(tmp_path):

@@ -170,3 +170,19 @@ def test_eikonal_term_trains_and_is_logged(tmp_path, dataset):
     assert len(eikonal) == 4  # two steps per epoch
     assert all(np.isfinite(eikonal)) and min(eikonal) > 0
     assert (tmp_path / "model.pt").is_file()
+
+
+def test_code_noise_perturbs_the_codes_in_training_only(dataset):
+    data = PreparedDataModule(dataset, batch_size=4, points_per_item=256, repeats=1, seed=0)
+    data.setup()
+    batch = next(iter(data.val_dataloader()))
+    decoder = {"latent_size": 16, "widths": [32, 32], "inject": [1]}
+    noisy, plain = (AutoDecoder(2, decoder, code_noise=noise) for noise in (0.5, 0.0))
+    plain.load_state_dict(noisy.state_dict())
+    torch.manual_seed(0)
+    first, second = (noisy.train().losses(batch)["sdf"].item() for _ in range(2))
+    assert first != second  # a fresh draw each step
+    assert noisy.eval().losses(batch)["sdf"].item() == plain.eval().losses(batch)["sdf"].item()
+    assert plain.train().losses(batch)["sdf"].item() == plain.train().losses(batch)["sdf"].item()
+    # The codes themselves are untouched: the prior term sees them as they are.
+    assert noisy.train().losses(batch)["code"].item() == plain.train().losses(batch)["code"].item()

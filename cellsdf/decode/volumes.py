@@ -13,8 +13,11 @@ import trimesh
 from scipy import ndimage
 
 from cellsdf.dataset.sdf import signed_distance
+from cellsdf.decode.dense import decode_points
 from cellsdf.decode.field import Field
+from cellsdf.decode.join import join_fragments
 from cellsdf.decode.narrowband import TrackingLost, decode_narrowband, decode_tracked
+from cellsdf.geometry.grid import grid_step
 from cellsdf.geometry.surface import SMOOTHING, crop_box, display_mesh, frame_mesh
 from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
 from cellsdf.io.omezarr import omezarr_writer
@@ -32,6 +35,7 @@ OMEZARR = "mask.ome.zarr"
 _BYTES_PER_VOXEL = {"tiff": 0, "mesh": 0, "sdf": 12, "omezarr": 3}
 _FRAME_BYTES_PER_VOXEL = 6
 WRITE_BASE_BYTES = 1 << 29
+_FULL = np.ones((3, 3, 3), dtype=bool)  # 26-connected components, as the topology rules count them
 
 
 def bytes_per_voxel(formats: Iterable[str]) -> int:
@@ -81,6 +85,9 @@ def decode_masks(
     precision: str = "32",
     tracking: bool = False,
     lost: list[int] | None = None,
+    join: float = 0.0,
+    joined: list[int] | None = None,
+    components: list[int] | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode one sequence frame by frame as binary masks, narrow-band (see :mod:`cellsdf.decode.narrowband`).
 
@@ -107,12 +114,20 @@ def decode_masks(
         from the coarse grid instead, and its index is appended to ``lost``.
     lost : list of int, optional
         Receives the indices of frames where tracking was lost.
+    join : float
+        Join fragments to their cell where the field stays within this many voxels of zero between them
+        (:func:`~cellsdf.decode.join.join_fragments`); 0 keeps the ``sdf <= 0`` mask as it is.
+    joined : list of int, optional
+        Receives, per frame, the number of fragments joined.
+    components : list of int, optional
+        Receives, per frame, the 26-connected components of the yielded mask (before it is yielded).
 
     Yields
     ------
     np.ndarray
-        bool (R, R, R) mask, ``sdf <= 0``, axes (z, y, x).
+        bool (R, R, R) mask, ``sdf <= 0`` (with any joining paths), axes (z, y, x).
     """
+    step = grid_step(resolution)
     previous = None
     for index, t in enumerate(times):
         mask = None
@@ -128,6 +143,17 @@ def decode_masks(
             mask = decode_narrowband(
                 decoder, latent, float(t), resolution, rotation, clamp=clamp, precision=precision
             )
+        if join > 0 or components is not None:
+
+            def field(voxels: np.ndarray, t: float = float(t)) -> np.ndarray:
+                # float32: the few points near a gap decide whether it closes within the tolerance.
+                return decode_points(decoder, latent, t, -1.0 + voxels * step, rotation) / step
+
+            mask, count, parts = join_fragments(mask, field, tolerance=join)
+            if joined is not None:
+                joined.append(count)
+            if components is not None:
+                components.append(parts)
         previous = mask
         yield mask
 
@@ -161,6 +187,8 @@ def write_volumes(
     frame_interval: float,
     formats: Sequence[str] = ("tiff", "mesh"),
     mesh: MeshOptions = DEFAULT_MESH,
+    *,
+    components: Sequence[int] | None = None,
 ) -> list[dict]:
     """Write masks into ``folder``: ``mask.tif``, ``mesh/t000.<format>`` ..., ``sdf.h5``, ``mask.ome.zarr``.
 
@@ -189,12 +217,16 @@ def write_volumes(
         masks as an OME-Zarr label image (``mask.ome.zarr``, see :func:`cellsdf.io.omezarr.omezarr_writer`).
     mesh : MeshOptions
         Mesh file type, smoothing and decimation.
+    components : sequence of int, optional
+        Each frame's 26-connected components, where the decoder counted them already (filled frame by frame
+        as ``masks`` yields); None counts them here.
 
     Returns
     -------
     list of dict
-        Per frame: ``voxels`` (foreground count), ``components`` (connected components, face neighbours)
-        and ``mesh`` (file name relative to ``folder``; None for an empty frame or without meshes).
+        Per frame: ``voxels`` (foreground count), ``components`` (26-connected components, as the topology
+        rules count them) and ``mesh`` (file name relative to ``folder``; None for an empty frame or without
+        meshes).
     """
     folder = Path(folder)
     if "mesh" in formats:
@@ -224,8 +256,11 @@ def write_volumes(
         def written(stream: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
             for index, mask in enumerate(stream):
                 crop = crop_box(mask)
-                components = 0 if crop is None else int(ndimage.label(crop[0])[1])
-                frame = {"voxels": int(np.count_nonzero(mask)), "components": components, "mesh": None}
+                if components is not None:
+                    parts = components[index]
+                else:
+                    parts = 0 if crop is None else int(ndimage.label(crop[0], structure=_FULL)[1])
+                frame = {"voxels": int(np.count_nonzero(mask)), "components": parts, "mesh": None}
                 shown.append(None)
                 if crop is not None and "mesh" in formats:
                     surface = frame_mesh(mask, spacing, smoothing=mesh.smoothing, faces=mesh.faces)

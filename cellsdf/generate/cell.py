@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, write_volumes
 from cellsdf.evaluate.topology import check_rule, component_counts
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
@@ -51,6 +52,7 @@ class _Watcher:
     projections: dict[int, np.ndarray] = field(default_factory=dict)
     last: np.ndarray | None = None
     counts: list[int] = field(default_factory=list)
+    counted: list[int] | None = None  # each frame's components, where the decoder counted them
 
     def watch(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for index, mask in enumerate(masks):
@@ -58,7 +60,10 @@ class _Watcher:
             if problem is not None:
                 raise RejectedCell(index, problem)
             if self.rule is not None:
-                self.counts.append(int(component_counts([mask])[0]))
+                counted = self.counted
+                self.counts.append(
+                    counted[index] if counted is not None else int(component_counts([mask])[0])
+                )
                 verdict = check_rule(self.counts, self.rule)
                 # A dividing line may still divide in a later frame; only a whole sequence of two or more
                 # frames can fail that.
@@ -90,6 +95,7 @@ def write_cell(
     topology: str | None = None,
     precision: str = "32",
     tracking: bool = False,
+    join: float = JOIN_TOLERANCE,
 ) -> list[dict]:
     """Decode one generated cell frame by frame and write its files and ``preview.png`` into ``folder``.
 
@@ -126,13 +132,17 @@ def write_cell(
         Decode precision (:meth:`~cellsdf.model.trained.TrainedModel.decode_masks`).
     tracking : bool
         Decode each frame after the first by following the previous frame's surface.
+    join : float
+        Join fragments to their cell where the field stays within this many voxels of zero
+        (:func:`~cellsdf.decode.join.join_fragments`); the topology check sees the joined frames.
 
     Returns
     -------
     list of dict
-        Per frame: ``voxels``, ``components`` (connected components, face neighbours),
-        ``mesh`` (file name or None) and ``decode`` (``narrow-band``, ``tracked``, or ``narrow-band, tracking
-        lost`` where the coarse check found a surface that tracking missed).
+        Per frame: ``voxels``, ``components`` (26-connected components),
+        ``mesh`` (file name or None), ``joined`` (fragments joined to the cell) and ``decode``
+        (``narrow-band``, ``tracked``, or ``narrow-band, tracking lost`` where the coarse check found a
+        surface that tracking missed).
 
     Raises
     ------
@@ -141,8 +151,10 @@ def write_cell(
         for the caller to remove.
     """
     folder = Path(folder)
-    watcher = _Watcher(preview_frames(len(times)), len(times), topology)
     lost: list[int] = []
+    joined: list[int] = []
+    counted: list[int] = []
+    watcher = _Watcher(preview_frames(len(times)), len(times), topology, counted=counted)
     decoded = model.decode_masks(
         latent,
         times,
@@ -151,13 +163,19 @@ def write_cell(
         precision=precision,
         tracking=tracking,
         lost=lost,
+        join=join,
+        joined=joined,
+        components=counted,
     )
     masks = watcher.watch(decoded)
     masks = track(masks, title, total=len(times), show=progress)
-    frames = write_volumes(masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh)
+    frames = write_volumes(
+        masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh, components=counted
+    )
     for index, frame in enumerate(frames):
         method = "tracked" if tracking and index > 0 else "narrow-band"
         frame["decode"] = "narrow-band, tracking lost" if index in lost else method
+        frame["joined"] = joined[index] if joined else 0
     row = PreviewRow(title, watcher.projections, watcher.last, len(times) - 1, spacing, frame_interval)
     write_preview_rows(folder / "preview.png", [row])
     return frames

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from cellsdf.decode.dense import resolve_precision
+from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, MeshOptions, bytes_per_voxel
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.topology import LINE_RULES, RULES
@@ -75,6 +76,7 @@ def _check_options(
     frame_interval: float | None,
     topology: str,
     precision: str,
+    join: float,
 ) -> None:
     """Refuse bad options with one line naming the option, before anything is loaded or written."""
     for name, value in (("n", n), ("frames", frames), ("max_draws", max_draws)):
@@ -92,6 +94,7 @@ def _check_options(
         raise InputError("topology", f"choose one of {', '.join(TOPOLOGIES)}, got {topology!r}")
     if precision not in DECODE_PRECISIONS:
         raise InputError("precision", f"choose one of {', '.join(DECODE_PRECISIONS)}, got {precision!r}")
+    check_join(join)
     if sampler.name not in SAMPLERS:
         raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {sampler.name!r}")
     if sampler.rotation not in ROTATIONS:
@@ -102,6 +105,13 @@ def _check_options(
         raise InputError("sampler.noise", f"must be >= 0, got {sampler.noise!r}")
     if not (isinstance(sampler.scale, (int, float)) and sampler.scale > 0):
         raise InputError("sampler.scale", f"must be a number > 0, got {sampler.scale!r}")
+
+
+def check_join(join: object) -> float:
+    """Return the ``join`` tolerance (voxels) as a float; InputError unless it is a number in [0, 10]."""
+    if isinstance(join, bool) or not isinstance(join, (int, float)) or not 0 <= join <= 10:
+        raise InputError("join", f"must be a number in [0, 10] (voxels), got {join!r}")
+    return float(join)
 
 
 def learned_codes(model: TrainedModel, sampler: SamplerOptions) -> np.ndarray:
@@ -206,6 +216,7 @@ class Request:
     topology: str = "auto"
     precision: str = "auto"
     tracking: bool = True
+    join: float = JOIN_TOLERANCE
 
 
 def make_request(
@@ -226,6 +237,7 @@ def make_request(
     topology: str = "auto",
     precision: str = "auto",
     tracking: bool = True,
+    join: float = JOIN_TOLERANCE,
 ) -> Request:
     """Check a generate run's options and collect them (InputError names a bad one).
 
@@ -247,6 +259,7 @@ def make_request(
         frame_interval=frame_interval,
         topology=topology,
         precision=precision,
+        join=join,
     )
     mesh = MeshOptions(mesh_format, smoothing, faces, timelapse_faces)
     return Request(
@@ -263,6 +276,7 @@ def make_request(
         topology,
         precision,
         bool(tracking),
+        float(join),
     )
 
 
@@ -452,6 +466,7 @@ def _make_cell(
                 topology=rule,
                 precision=request.precision,
                 tracking=request.tracking,
+                join=request.join,
             )
         except RejectedCell as err:
             rejected.append(str(err))
@@ -516,6 +531,7 @@ def _write_manifest_when_complete(
         tracking_lost=sum(
             frame.get("decode") == "narrow-band, tracking lost" for r in records for frame in r["frames"]
         ),
+        fragments_joined=sum(frame.get("joined", 0) for r in records for frame in r["frames"]),
     )
 
 

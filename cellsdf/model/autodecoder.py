@@ -69,6 +69,10 @@ class AutoDecoder(pl.LightningModule):
         Weight λ of the latent prior, λ·mean‖z‖², ramped up linearly over ``code_reg_warmup`` epochs.
     code_reg_warmup : int
         Epochs of the ramp (0: full weight from the start).
+    code_noise : float
+        Standard deviation of normal noise added to every code in each training step (0: off). The decoder
+        then learns a neighbourhood of each code, not the code alone, so codes near and between the learned
+        ones (what the samplers draw) decode into cells of the line too.
     rotations : bool
         Learn one rotation per sequence applied to the coordinates.
     rotation_epochs : int
@@ -92,6 +96,7 @@ class AutoDecoder(pl.LightningModule):
         clamp: float = 0.1,
         code_reg: float = 1e-4,
         code_reg_warmup: int = 10,
+        code_noise: float = 0.0,
         rotations: bool = False,
         rotation_epochs: int = 0,
         eikonal_weight: float = 0.0,
@@ -131,7 +136,9 @@ class AutoDecoder(pl.LightningModule):
         """Return the loss terms of a batch and their weighted sum ``loss``."""
         latent = self.latents(batch["sequence"])
         coords = self.coordinates(batch["xyz"], batch["t"], self.rotation_matrices(batch["sequence"]))
-        terms = {"sdf": clamped_l1(self.decoder(latent, coords), batch["sdf"], self.hparams.clamp)}
+        noise = self.hparams.code_noise
+        shown = latent + noise * torch.randn_like(latent) if self.training and noise > 0 else latent
+        terms = {"sdf": clamped_l1(self.decoder(shown, coords), batch["sdf"], self.hparams.clamp)}
         warmup = self.hparams.code_reg_warmup
         ramp = min(1.0, (self.current_epoch + 1) / warmup) if warmup > 0 else 1.0
         terms["code"] = latent.pow(2).sum(-1).mean()

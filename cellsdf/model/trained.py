@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from cellsdf.decode.dense import resolve_precision
+from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.decode.volumes import decode_masks
 from cellsdf.errors import InputError
 from cellsdf.geometry.rotation import axis_angle_matrix
@@ -149,6 +150,9 @@ class TrainedModel:
         precision: str = "32",
         tracking: bool = False,
         lost: list[int] | None = None,
+        join: float = JOIN_TOLERANCE,
+        joined: list[int] | None = None,
+        components: list[int] | None = None,
     ) -> Iterator[np.ndarray]:
         """Decode a code frame by frame into binary masks with this model's clamp.
 
@@ -176,11 +180,18 @@ class TrainedModel:
             Follow each frame's surface from the previous one (:func:`~cellsdf.decode.volumes.decode_masks`).
         lost : list of int, optional
             Receives the indices of frames where tracking was lost (decoded from the coarse grid instead).
+        join : float
+            Join fragments to their cell where the field stays within this many voxels of zero between them
+            (:func:`~cellsdf.decode.join.join_fragments`); 0: the plain ``sdf <= 0`` mask.
+        joined : list of int, optional
+            Receives, per frame, the number of fragments joined.
+        components : list of int, optional
+            Receives, per frame, the 26-connected components of the mask (before it is yielded).
 
         Yields
         ------
         np.ndarray
-            bool (R, R, R) mask per time, ``sdf <= 0``.
+            bool (R, R, R) mask per time, ``sdf <= 0`` with any joining paths.
         """
         parameter = next(self.decoder.parameters())
         precision = resolve_precision(precision, parameter.device)
@@ -199,6 +210,9 @@ class TrainedModel:
                 precision=precision,
                 tracking=tracking,
                 lost=lost,
+                join=join,
+                joined=joined,
+                components=components,
             )
             return
         placed = PlacedDecoder(
@@ -218,6 +232,9 @@ class TrainedModel:
             precision=precision,
             tracking=tracking,
             lost=lost,
+            join=join,
+            joined=joined,
+            components=components,
         )
 
     def to(self, device: torch.device | str) -> TrainedModel:

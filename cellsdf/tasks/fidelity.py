@@ -9,7 +9,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.fidelity import scorecard_table
-from cellsdf.generate.fidelity import folder_sets, line_rule, model_cell_line, score_sets, simulated_sets
+from cellsdf.generate.fidelity import (
+    Drawing,
+    folder_sets,
+    line_rule,
+    model_cell_line,
+    score_sets,
+    simulated_sets,
+)
+from cellsdf.generate.run import check_join
 from cellsdf.generate.sampling import SamplerOptions, model_sampler
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
@@ -43,24 +51,29 @@ def _run(cfg: DictConfig) -> dict:
         raise InputError(model.file, "names no built-in line; pass cellline=<line> or reference= folders")
     rule = line_rule(line, cfg.topology)
     out = check_out_folder(cfg.out, cfg.overwrite)
+    drawing = Drawing(sampler, check_join(cfg.join), rule, check_whole(cfg.max_draws, "max_draws", 1))
     options = {
         "count": count,
         "frames": frames,
         "seed": cfg.seed,
-        "sampler": sampler,
         "progress": cfg.progress,
     }
     size = None
     if own:
         sets = folder_sets(
-            model, reference=cfg.reference, reference_b=cfg.reference_b, training=cfg.training, **options
+            model,
+            drawing,
+            reference=cfg.reference,
+            reference_b=cfg.reference_b,
+            training=cfg.training,
+            **options,
         )
     else:
         size = line_constants(line).score_size if cfg.size is None else cfg.size
-        sets = simulated_sets(model, cell_line=line, size=size, **options)
+        sets = simulated_sets(model, drawing, cell_line=line, size=size, **options)
     card = score_sets(sets, rule=rule, seed=cfg.seed, resamples=resamples)
     drawn = model_sampler(sampler, model.sampler)
-    card.update(model=str(model.file), cell_line=line, grid=size, sampler=asdict(drawn))
+    card.update(model=str(model.file), cell_line=line, grid=size, sampler=asdict(drawn), join=drawing.join)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "fidelity.json") as tmp:
         tmp.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -33,6 +33,7 @@ def run(cfg: DictConfig) -> dict:
         topology=cfg.topology,
         precision=str(cfg.precision),
         tracking=cfg.tracking,
+        join=cfg.join,
     )
     config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_KEY}
     # Shards of one run write their own cells into the same folder at the same time: each shard has its lock.
