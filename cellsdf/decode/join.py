@@ -104,13 +104,18 @@ def join_fragments(
     joined = 0
     # Largest first: a small tip may reach its cell through a larger piece joined before it.
     for label in sorted(fragments, key=lambda i: -sizes[i - 1]):
+        own = slices[label - 1]
         local = tuple(
             slice(max(s.start + o - _REACH, 0), min(s.stop + o + _REACH, n))
-            for s, o, n in zip(slices[label - 1], offset, mask.shape, strict=True)
+            for s, o, n in zip(own, offset, mask.shape, strict=True)
         )
-        start = np.zeros(mask.shape, bool)
-        start[box] = labels == label
-        start = start[local]
+        # The fragment's voxels in the crop's frame (the crop holds the fragment's whole bounding box).
+        inside = tuple(
+            slice(s.start + o - c.start, s.stop + o - c.start)
+            for s, o, c in zip(own, offset, local, strict=True)
+        )
+        start = np.zeros(tuple(s.stop - s.start for s in local), bool)
+        start[inside] = labels[own] == label
         path = _joining_path(out[local], cells[local], start, field, local, tolerance)
         if path is None:
             continue
