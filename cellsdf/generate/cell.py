@@ -10,7 +10,7 @@ import numpy as np
 
 from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, write_volumes
-from cellsdf.evaluate.topology import check_rule, component_counts
+from cellsdf.evaluate.topology import check_rule
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
 from cellsdf.model.trained import TrainedModel
 from cellsdf.progress import track
@@ -51,8 +51,13 @@ class _Watcher:
     rule: str | None = None
     projections: dict[int, np.ndarray] = field(default_factory=dict)
     last: np.ndarray | None = None
-    counts: list[int] = field(default_factory=list)
-    counted: list[int] | None = None  # each frame's components, where the decoder counted them
+    components: list[int] = field(default_factory=list)  # per frame, filled by the decoder before it yields
+
+    def decode(
+        self, model: TrainedModel, latent: np.ndarray, times: Sequence[float], **options: object
+    ) -> Iterator[np.ndarray]:
+        """Decode with ``model.decode_masks(**options)``, checking each frame as it streams past."""
+        return self.watch(model.decode_masks(latent, times, components=self.components, **options))
 
     def watch(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for index, mask in enumerate(masks):
@@ -60,11 +65,7 @@ class _Watcher:
             if problem is not None:
                 raise RejectedCell(index, problem)
             if self.rule is not None:
-                counted = self.counted
-                self.counts.append(
-                    counted[index] if counted is not None else int(component_counts([mask])[0])
-                )
-                verdict = check_rule(self.counts, self.rule)
+                verdict = check_rule(self.components[: index + 1], self.rule)
                 # A dividing line may still divide in a later frame; only a whole sequence of two or more
                 # frames can fail that.
                 later = index < self.frames - 1 or self.frames == 1
@@ -153,9 +154,9 @@ def write_cell(
     folder = Path(folder)
     lost: list[int] = []
     joined: list[int] = []
-    counted: list[int] = []
-    watcher = _Watcher(preview_frames(len(times)), len(times), topology, counted=counted)
-    decoded = model.decode_masks(
+    watcher = _Watcher(preview_frames(len(times)), len(times), topology)
+    masks = watcher.decode(
+        model,
         latent,
         times,
         resolution=resolution,
@@ -165,12 +166,18 @@ def write_cell(
         lost=lost,
         join=join,
         joined=joined,
-        components=counted,
     )
-    masks = watcher.watch(decoded)
     masks = track(masks, title, total=len(times), show=progress)
     frames = write_volumes(
-        masks, folder, len(times), resolution, spacing, frame_interval, formats, mesh, components=counted
+        masks,
+        folder,
+        len(times),
+        resolution,
+        spacing,
+        frame_interval,
+        formats,
+        mesh,
+        components=watcher.components,
     )
     for index, frame in enumerate(frames):
         method = "tracked" if tracking and index > 0 else "narrow-band"

@@ -148,18 +148,16 @@ def generate_surfaces(
     rejected = []
     for _ in range(max_draws if sampler.random else 1):
         latent, rotation, info = draw_cell(latents, sampler, rng, index, count)
-        counted: list[int] = []
-        watcher = _Watcher([], frames, rule, counted=counted)
-        decoded = model.decode_masks(
+        watcher = _Watcher([], frames, rule)
+        masks = watcher.decode(
+            model,
             latent,
             times,
             resolution=resolution,
             rotation=rotation,
             precision=precision,
             tracking=tracking,
-            components=counted,
         )
-        masks = watcher.watch(decoded)
         meshes = []
         try:
             for frame, mask in enumerate(masks):
