@@ -386,6 +386,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "rotation": OneOf(ROTATIONS),
         **MESHES,
         "mesh.smoothing": Whole(0),
+        "mesh.tolerance": Real(0, 10, null=True),
         "mesh.faces": Whole(4, null=True),
         "mesh.timelapse_faces": Whole(4),
         "max_draws": Whole(1),

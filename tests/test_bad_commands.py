@@ -52,6 +52,7 @@ CASES = [
     ("fidelity", ["sampler.between=[0,2]"], "sampler.between[1]"),
     ("generate", ["formats=[tiff,jpeg]"], "formats[1]"),
     ("generate", ["mesh.faces=2"], "mesh.faces"),
+    ("generate", ["mesh.tolerance=-0.5"], "mesh.tolerance"),
     ("generate", ["frame_interval=-60"], "frame_interval"),
     ("generate", ["topology=loose"], "topology"),
     ("generate", ["precision=16"], "precision"),

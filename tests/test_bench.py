@@ -8,6 +8,7 @@ from cellsdf.bench import Row
 from cellsdf.bench.decode import decode_rows, tracking_rows
 from cellsdf.bench.descriptors import descriptors_row
 from cellsdf.bench.measure import fastest, measure
+from cellsdf.bench.mesh import mesh_row
 from cellsdf.bench.prepare import sdf_row, simulate_row
 from cellsdf.bench.training import training_rows
 from cellsdf.errors import InputError
@@ -124,3 +125,9 @@ def test_tracking_rows():
     )
     assert points.reference > 0 and points.ratio == pytest.approx(points.ours / points.reference)
     assert all(row.passed is None for row in (agreement, speed, points))
+
+
+def test_mesh_row_decimates_within_the_tolerance():
+    row = mesh_row("plat", size=64, sequence=0, t=0.0, judge=True)
+    assert row.passed is True and "Hausdorff <= 0.5 voxel (measured 0." in row.target
+    assert row.ratio == pytest.approx(row.reference / row.ours) and row.ratio > 3

@@ -127,7 +127,14 @@ def test_bench_writes_rows(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed.index(f"{rows[-1]['row']}: ours") < printed.index("cellsdf bench (size 24)")
     expected = ["simulate"] * 3 + ["signed", "prepare", "evaluate", "train", "train"] + ["decode"] * 13
-    assert [r["row"].split()[0] for r in rows] == [*expected, "generate", "generate", "benchmark", "lift"]
+    assert [r["row"].split()[0] for r in rows] == [
+        *expected,
+        "mesh",
+        "generate",
+        "generate",
+        "benchmark",
+        "lift",
+    ]
     lift_row = rows.pop()
     assert "16² mask" in lift_row["row"] and lift_row["ours"] > 0 and lift_row["passed"] is None
     benchmark_row = rows.pop()
@@ -139,6 +146,9 @@ def test_bench_writes_rows(tmp_path, capsys):
     generate_row = rows.pop()
     assert "2 frames at 24³" in generate_row["row"] and generate_row["ours"] > 0
     assert generate_row["passed"] is None
+    mesh_row = rows.pop()
+    assert "at 24³" in mesh_row["row"] and 0 < mesh_row["ours"] < mesh_row["reference"]
+    assert mesh_row["passed"] is None
     gpu = rows.pop()
     assert "on CUDA" in gpu["row"] and (gpu["ours"] is None) == (not torch.cuda.is_available())
     untrained = rows.pop()

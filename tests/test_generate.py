@@ -8,6 +8,7 @@ from helpers import dead_pid, run_ok
 from scipy import ndimage
 
 from cellsdf.cli import main
+from cellsdf.errors import InputError
 from cellsdf.generate.cell import frame_problem
 from cellsdf.generate.sampling import (
     arc_latent,
@@ -271,6 +272,33 @@ def test_mix_sampler_draws_between_two_learned_codes(tmp_path):
         assert item["sampler"] == "mix" and 0.3 <= item["weight"] <= 0.6 and item["between"] == [0.3, 0.6]
         first, second = item["learned_codes"]
         assert first != second and 0 <= min(first, second) and max(first, second) < len(latents)
+
+
+def test_mesh_files_are_decimated_within_the_tolerance(tmp_path):
+    from cellsdf.bench.mesh import hausdorff
+    from cellsdf.generate.run import make_request
+    from cellsdf.generate.sampling import SamplerOptions
+
+    args = ["ckpt=plat", "n=1", "resolution=48", "frames=2", "progress=false", "formats=[tiff,mesh]"]
+    generate(tmp_path / "full", *args, "mesh.tolerance=null")
+    manifest = generate(tmp_path / "coarse", *args)
+    voxel = read_timelapse(tmp_path / "coarse/gen_000/mask.tif").spacing[0]
+    for frame in manifest["items"][0]["frames"]:
+        full = trimesh.load(tmp_path / "full/gen_000" / frame["mesh"])
+        coarse = trimesh.load(tmp_path / "coarse/gen_000" / frame["mesh"])
+        assert len(coarse.faces) < len(full.faces) / 3 and coarse.is_watertight
+        assert hausdorff(full, coarse) <= 0.5 * voxel
+    with pytest.raises(InputError, match="mesh.tolerance"):
+        make_request(
+            ckpt="plat",
+            n=1,
+            frames=2,
+            resolution=24,
+            seed=0,
+            sampler=SamplerOptions(),
+            formats=["mesh"],
+            tolerance=-1,
+        )
 
 
 def test_generate_surfaces_in_memory_match_the_generated_files(tmp_path):

@@ -9,7 +9,8 @@ from scipy.spatial.transform import Rotation
 from cellsdf.geometry.grid import cube_grid, grid_axis, grid_spacing, grid_step
 from cellsdf.geometry.overlap import dice, iou
 from cellsdf.geometry.rotation import rotate_about, uniform_rotation
-from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points, xyz_mesh
+from cellsdf.geometry.surface import crop_box, frame_mesh, surface_mesh, surface_points, xyz_mesh
+from cellsdf.simulate import sequence_rng, simulate_sequence
 
 
 def test_grid_step_is_the_distance_between_neighbouring_points():
@@ -139,3 +140,21 @@ def test_rotate_about_matches_the_rotation_vector():
         v, angle = rng.normal(size=3), rng.uniform(-np.pi, np.pi)
         expected = Rotation.from_rotvec(axis * angle).apply(v)
         assert np.allclose(rotate_about(v, axis, angle), expected)
+
+
+@pytest.mark.parametrize("line", ["filo", "plat"])
+def test_decimated_meshes_stay_within_half_a_voxel_of_the_full_mesh(line):
+    # Thin filopodia and flat lamellae are where decimation could cut across the cell; the distance is exact
+    # (trimesh's closest-point query) from every vertex and face centre of each mesh to the other surface.
+    mask = simulate_sequence(line, 2, 64, sequence_rng(0, 0)).masks[1]
+    voxel = 0.2
+    full = frame_mesh(mask, (voxel,) * 3)
+    coarse = frame_mesh(mask, (voxel,) * 3, tolerance=0.5)
+    for a, b in ((full, coarse), (coarse, full)):
+        points = np.vstack([a.vertices, a.triangles_center])
+        _, distance, _ = trimesh.proximity.closest_point(b, points)
+        assert distance.max() <= 0.5 * voxel
+    assert len(coarse.faces) < 0.5 * len(full.faces)
+    assert coarse.is_watertight == full.is_watertight
+    assert coarse.volume == pytest.approx(full.volume, rel=0.01)
+    assert len(frame_mesh(mask, (voxel,) * 3, tolerance=0.0).faces) > len(coarse.faces)

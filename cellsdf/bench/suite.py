@@ -11,6 +11,7 @@ from cellsdf.bench.end_to_end import benchmark_row, generate_cells_row, generate
 from cellsdf.bench.gpu import gpu_decode_rows
 from cellsdf.bench.lift import lift_row
 from cellsdf.bench.measure import TARGET_SIZE
+from cellsdf.bench.mesh import mesh_row
 from cellsdf.bench.prepare import prepare_row, sdf_row, simulate_row
 from cellsdf.bench.row import Row
 from cellsdf.bench.training import training_rows
@@ -85,7 +86,7 @@ def bench_rows(
     compile_limit_s : float or None
         Seconds the ``torch.compile`` row may take, compiling included; None leaves it out.
     decode_model : str
-        Built-in model or checkpoint of the decode and generate rows.
+        Built-in model or checkpoint of the decode, mesh and generate rows.
     decode_sequence : int
         Its training sequence whose learned latent and rotation are decoded.
     decode_t : float
@@ -112,7 +113,7 @@ def bench_rows(
     list of Row
         Simulate rows, signed distance, prepare, descriptors, training, decode, tracking, untrained decoder,
         decode on CUDA
-        (a row saying it was not run without CUDA), generate, generate cells, benchmark, lift.
+        (a row saying it was not run without CUDA), mesh, generate, generate cells, benchmark, lift.
 
     Raises
     ------
@@ -205,6 +206,12 @@ def bench_rows(
         (
             "decode on CUDA",
             partial(gpu_decode_rows, decode_model, size=size, sequence=decode_sequence, t=decode_t),
+        )
+    )
+    steps.append(
+        (
+            "mesh",
+            partial(mesh_row, decode_model, size=size, sequence=decode_sequence, t=decode_t, judge=judge),
         )
     )
     steps.append(

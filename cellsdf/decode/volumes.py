@@ -18,7 +18,7 @@ from cellsdf.decode.field import Field
 from cellsdf.decode.join import join_fragments
 from cellsdf.decode.narrowband import TrackingLost, decode_narrowband, decode_tracked
 from cellsdf.geometry.grid import grid_step
-from cellsdf.geometry.surface import SMOOTHING, crop_box, display_mesh, frame_mesh
+from cellsdf.geometry.surface import MESH_TOLERANCE, SMOOTHING, crop_box, display_mesh, frame_mesh
 from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
 from cellsdf.io.omezarr import omezarr_writer
 from cellsdf.io.reference import reference_writer
@@ -59,14 +59,18 @@ class MeshOptions:
         Per-frame file type.
     smoothing : int
         Taubin iterations after marching cubes (0: the binary staircase mesh).
+    tolerance : float or None
+        Decimate every per-frame mesh as far as its surface stays within this many voxels of the full mesh
+        (:func:`cellsdf.geometry.surface.simplify_mesh`); None keeps every face.
     faces : int or None
-        Decimate every per-frame mesh to at most this many faces; None keeps the full mesh.
+        Then decimate every per-frame mesh to at most this many faces; None sets no limit.
     timelapse_faces : int or None
         Faces per frame in the time-lapse files (GLB scene, napari surface), which hold every frame at once.
     """
 
     format: str = "ply"
     smoothing: int = SMOOTHING
+    tolerance: float | None = MESH_TOLERANCE
     faces: int | None = None
     timelapse_faces: int | None = 20000
 
@@ -263,7 +267,9 @@ def write_volumes(
                 frame = {"voxels": int(np.count_nonzero(mask)), "components": parts, "mesh": None}
                 shown.append(None)
                 if crop is not None and "mesh" in formats:
-                    surface = frame_mesh(mask, spacing, smoothing=mesh.smoothing, faces=mesh.faces)
+                    surface = frame_mesh(
+                        mask, spacing, smoothing=mesh.smoothing, tolerance=mesh.tolerance, faces=mesh.faces
+                    )
                     frame["mesh"] = f"mesh/t{index:03d}.{mesh.format}"
                     write_mesh(surface, folder / frame["mesh"])
                     shown[-1] = display_mesh(surface, mesh.timelapse_faces)

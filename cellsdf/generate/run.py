@@ -37,6 +37,7 @@ from cellsdf.generate.sampling import (
     model_sampler,
 )
 from cellsdf.geometry.grid import frame_times, grid_spacing
+from cellsdf.geometry.surface import MESH_TOLERANCE
 from cellsdf.io.atomic import atomic_path, temporary_name
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.limits import check_grid
@@ -77,6 +78,7 @@ def _check_options(
     topology: str,
     precision: str,
     join: float,
+    tolerance: float | None,
 ) -> None:
     """Refuse bad options with one line naming the option, before anything is loaded or written."""
     for name, value in (("n", n), ("frames", frames), ("max_draws", max_draws)):
@@ -95,6 +97,10 @@ def _check_options(
     if precision not in DECODE_PRECISIONS:
         raise InputError("precision", f"choose one of {', '.join(DECODE_PRECISIONS)}, got {precision!r}")
     check_join(join)
+    if tolerance is not None and (
+        isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 10
+    ):
+        raise InputError("mesh.tolerance", f"must be null or a number in [0, 10] (voxels), got {tolerance!r}")
     if sampler.name not in SAMPLERS:
         raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {sampler.name!r}")
     if sampler.rotation not in ROTATIONS:
@@ -230,6 +236,7 @@ def make_request(
     formats: list[str],
     mesh_format: str = "ply",
     smoothing: int = 30,
+    tolerance: float | None = MESH_TOLERANCE,
     faces: int | None = None,
     timelapse_faces: int | None = 20000,
     max_draws: int = 50,
@@ -260,8 +267,15 @@ def make_request(
         topology=topology,
         precision=precision,
         join=join,
+        tolerance=tolerance,
     )
-    mesh = MeshOptions(mesh_format, smoothing, faces, timelapse_faces)
+    mesh = MeshOptions(
+        format=mesh_format,
+        smoothing=smoothing,
+        tolerance=tolerance,
+        faces=faces,
+        timelapse_faces=timelapse_faces,
+    )
     return Request(
         str(ckpt),
         n,

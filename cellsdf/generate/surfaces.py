@@ -17,7 +17,7 @@ from cellsdf.generate.cell import RejectedCell, _Watcher
 from cellsdf.generate.run import learned_codes, timing, topology_rule
 from cellsdf.generate.sampling import SamplerOptions, draw_cell, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
-from cellsdf.geometry.surface import SMOOTHING, frame_mesh
+from cellsdf.geometry.surface import MESH_TOLERANCE, SMOOTHING, frame_mesh
 from cellsdf.io.mesh import napari_surface
 from cellsdf.model.trained import TrainedModel
 
@@ -69,6 +69,7 @@ def generate_surfaces(
     max_draws: int = 50,
     topology: str = "auto",
     smoothing: int = SMOOTHING,
+    tolerance: float | None = MESH_TOLERANCE,
     faces: int | None = 20000,
     precision: str = "auto",
     tracking: bool = True,
@@ -99,8 +100,11 @@ def generate_surfaces(
         Topology rule frames must keep (``auto``: the rule of the model's cell line).
     smoothing : int
         Taubin iterations of each mesh.
+    tolerance : float or None
+        Decimate each frame's mesh as far as it stays within this many voxels of the full mesh, as
+        ``cellsdf generate mesh.tolerance=`` does; None keeps every face.
     faces : int or None
-        Decimate each frame's mesh to at most this many faces; None keeps the full mesh.
+        Then decimate each frame's mesh to at most this many faces; None sets no limit.
     precision : {'auto', '32', 'bf16'}
         Decoder arithmetic, as ``cellsdf generate precision=``.
     tracking : bool
@@ -161,7 +165,9 @@ def generate_surfaces(
         meshes = []
         try:
             for frame, mask in enumerate(masks):
-                meshes.append(frame_mesh(mask, spacing, smoothing=smoothing, faces=faces))
+                meshes.append(
+                    frame_mesh(mask, spacing, smoothing=smoothing, tolerance=tolerance, faces=faces)
+                )
                 yield frame
         except RejectedCell as err:
             rejected.append(str(err))

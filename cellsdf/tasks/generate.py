@@ -26,6 +26,7 @@ def run(cfg: DictConfig) -> dict:
         formats=as_list(cfg.formats),
         mesh_format=cfg.mesh_format,
         smoothing=cfg.mesh.smoothing,
+        tolerance=cfg.mesh.tolerance,
         faces=cfg.mesh.faces,
         timelapse_faces=cfg.mesh.timelapse_faces,
         max_draws=cfg.max_draws,
