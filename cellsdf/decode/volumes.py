@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
-from scipy import ndimage
 
 from cellsdf.dataset.sdf import signed_distance
 from cellsdf.decode.dense import decode_points
 from cellsdf.decode.field import Field
 from cellsdf.decode.join import join_fragments
 from cellsdf.decode.narrowband import TrackingLost, decode_narrowband, decode_tracked
+from cellsdf.geometry.components import component_count
 from cellsdf.geometry.grid import grid_step
-from cellsdf.geometry.surface import MESH_TOLERANCE, SMOOTHING, crop_box, display_mesh, frame_mesh
+from cellsdf.geometry.surface import MESH_TOLERANCE, SMOOTHING, display_mesh, frame_mesh
 from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
 from cellsdf.io.omezarr import omezarr_writer
 from cellsdf.io.reference import reference_writer
@@ -35,7 +35,6 @@ OMEZARR = "mask.ome.zarr"
 _BYTES_PER_VOXEL = {"tiff": 0, "mesh": 0, "sdf": 12, "omezarr": 3}
 _FRAME_BYTES_PER_VOXEL = 6
 WRITE_BASE_BYTES = 1 << 29
-_FULL = np.ones((3, 3, 3), dtype=bool)  # 26-connected components, as the topology rules count them
 
 
 def bytes_per_voxel(formats: Iterable[str]) -> int:
@@ -259,14 +258,10 @@ def write_volumes(
 
         def written(stream: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
             for index, mask in enumerate(stream):
-                crop = crop_box(mask)
-                if components is not None:
-                    parts = components[index]
-                else:
-                    parts = 0 if crop is None else int(ndimage.label(crop[0], structure=_FULL)[1])
+                parts = components[index] if components is not None else component_count(mask)
                 frame = {"voxels": int(np.count_nonzero(mask)), "components": parts, "mesh": None}
                 shown.append(None)
-                if crop is not None and "mesh" in formats:
+                if frame["voxels"] and "mesh" in formats:
                     surface = frame_mesh(
                         mask, spacing, smoothing=mesh.smoothing, tolerance=mesh.tolerance, faces=mesh.faces
                     )
