@@ -525,6 +525,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "decode_sizes": ListOf(Whole(4, 1024), least=1),
         "generate_frames": Whole(1),
         "generate_cells": Whole(1),
+        "memory_frames": Whole(1),
         "benchmark_sequences": Whole(1),
         "benchmark_frames": Whole(1),
         "benchmark_distinct": Whole(1),

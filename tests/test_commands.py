@@ -116,6 +116,7 @@ def test_bench_writes_rows(tmp_path, capsys):
             "compile_limit_s=null",
             "generate_frames=2",
             "generate_cells=2",
+            "memory_frames=1",
             "benchmark_sequences=3",
             "benchmark_frames=2",
             "benchmark_distinct=2",
@@ -132,6 +133,7 @@ def test_bench_writes_rows(tmp_path, capsys):
         "mesh",
         "generate",
         "generate",
+        "generate",
         "benchmark",
         "lift",
     ]
@@ -140,6 +142,9 @@ def test_bench_writes_rows(tmp_path, capsys):
     benchmark_row = rows.pop()
     assert benchmark_row["row"] == "benchmark gan: 3 x 2 frames at 24² (s)" and benchmark_row["ours"] > 0
     assert benchmark_row["passed"] is None
+    memory_row = rows.pop()
+    assert "peak memory at 24³" in memory_row["row"] and memory_row["ratio"] > 0
+    assert memory_row["passed"] is None
     cells_row = rows.pop()
     assert "2 cells x 2 frames at 24³" in cells_row["row"] and "projected to 33 cells" in cells_row["row"]
     assert cells_row["ours"] > 0 and cells_row["passed"] is None

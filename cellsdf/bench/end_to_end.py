@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from cellsdf.bench.measure import TARGET_SIZE, measure
@@ -21,6 +22,7 @@ from cellsdf.texture.models import Texture
 TARGET_GENERATE_SECONDS = 180.0  # one cell, 30 frames at 256³ with meshes
 TARGET_BENCHMARK_SECONDS = 300.0  # 33 sequences x 30 frames of 256³ masks
 TARGET_DATASET_SECONDS = 300.0  # a published-size data set: 33 cells x 30 frames at 256³ with meshes
+TARGET_MEMORY_GROWTH = 1.1  # peak memory with twice the frames or cells / peak memory of the base run
 PUBLISHED_CELLS = 33
 
 
@@ -104,6 +106,51 @@ def generate_cells_row(model: str, *, size: int, frames: int, cells: int, seed: 
         f"(measured {seconds:.1f} s for {cells})",
         passed=projected <= TARGET_DATASET_SECONDS if judged else None,
         peak_mib=peak,
+    )
+
+
+def generate_memory_row(model: str, *, size: int, frames: int, seed: int, judge: bool) -> Row:
+    """Peak memory of ``cellsdf generate`` with twice the frames and twice the cells against the base run.
+
+    Three in-process runs (one worker): 1 cell of ``frames`` frames (the base), 1 cell of ``2 * frames``,
+    2 cells of ``frames``; TIFF and meshes at ``size``³. Memory is traced (Python and NumPy allocations:
+    masks, meshes, previews), which is what could grow with frames or cells; torch's working memory is per
+    frame.
+
+    Parameters
+    ----------
+    model : str
+        Checkpoint path or built-in model name.
+    size : int
+        Grid side.
+    frames : int
+        Frames of the base run.
+    seed : int
+        Seed of the runs.
+    judge : bool
+        Give the row a verdict.
+
+    Returns
+    -------
+    Row
+        The larger of the two doubled runs' peaks (ours) against the base run's (reference), and their ratio.
+    """
+    peaks = []
+    for cells, length in ((1, frames), (1, 2 * frames), (2, frames)):
+        request = Request(model, cells, length, size, seed, SamplerOptions(), ("tiff", "mesh"), DEFAULT_MESH)
+        with tempfile.TemporaryDirectory() as tmp:
+            run = partial(generate_cells, request, Path(tmp) / "gen", {}, workers=1)
+            peaks.append(measure(run)[1])
+    base, longer, more = peaks
+    return Row(
+        name=f"generate {model} peak memory at {size}³: 1 cell x {2 * frames} frames and 2 cells x {frames} "
+        f"vs 1 x {frames} (traced MiB)",
+        ours=max(longer, more),
+        reference=base,
+        ratio=max(longer, more) / base,
+        target=f"<= {TARGET_MEMORY_GROWTH:g}x (flat in frames and cells; {longer:.0f} and {more:.0f} MiB)",
+        passed=max(longer, more) <= TARGET_MEMORY_GROWTH * base if judge else None,
+        peak_mib=max(peaks),
     )
 
 

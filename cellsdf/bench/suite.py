@@ -7,7 +7,7 @@ from functools import partial
 
 from cellsdf.bench.decode import decode_rows, tracking_rows, untrained_row
 from cellsdf.bench.descriptors import descriptors_row
-from cellsdf.bench.end_to_end import benchmark_row, generate_cells_row, generate_row
+from cellsdf.bench.end_to_end import benchmark_row, generate_cells_row, generate_memory_row, generate_row
 from cellsdf.bench.gpu import gpu_decode_rows
 from cellsdf.bench.lift import lift_row
 from cellsdf.bench.measure import TARGET_SIZE
@@ -44,6 +44,7 @@ def bench_rows(
     decode_sizes: Sequence[int] = (128, 256),
     generate_frames: int = 30,
     generate_cells: int = 3,
+    memory_frames: int = 4,
     benchmark_sequences: int = 33,
     benchmark_frames: int = 30,
     benchmark_distinct: int = 3,
@@ -97,6 +98,8 @@ def bench_rows(
         Frames of the generated cell.
     generate_cells : int
         Cells of the timed part of a 33-cell run (with as many workers as cores).
+    memory_frames : int
+        Frames of the base run of the generate memory row (doubled in frames and in cells).
     benchmark_sequences, benchmark_frames, benchmark_distinct : int
         Benchmark row input: time-lapses, their frames, and the simulated sequences they are copied from.
     lift_model : str
@@ -113,7 +116,8 @@ def bench_rows(
     list of Row
         Simulate rows, signed distance, prepare, descriptors, training, decode, tracking, untrained decoder,
         decode on CUDA
-        (a row saying it was not run without CUDA), mesh, generate, generate cells, benchmark, lift.
+        (a row saying it was not run without CUDA), mesh, generate, generate cells, generate memory,
+        benchmark, lift.
 
     Raises
     ------
@@ -227,6 +231,14 @@ def bench_rows(
                 frames=generate_frames,
                 cells=generate_cells,
                 seed=seed,
+            ),
+        )
+    )
+    steps.append(
+        (
+            "generate memory",
+            partial(
+                generate_memory_row, decode_model, size=size, frames=memory_frames, seed=seed, judge=judge
             ),
         )
     )

@@ -24,7 +24,14 @@ import torch
 
 from cellsdf.decode.dense import resolve_precision
 from cellsdf.decode.join import JOIN_TOLERANCE
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, MeshOptions, bytes_per_voxel
+from cellsdf.decode.volumes import (
+    FORMATS,
+    MESH_FORMATS,
+    WRITE_BASE_BYTES,
+    MeshOptions,
+    bytes_per_voxel,
+    collected_garbage,
+)
 from cellsdf.errors import InputError, check_whole
 from cellsdf.evaluate.topology import LINE_RULES, RULES
 from cellsdf.generate.cell import RejectedCell, write_cell
@@ -464,24 +471,26 @@ def _make_cell(
         latent, rotation, info = draw_cell(latents, request.sampler, rng, index, request.n)
         shutil.rmtree(partial, ignore_errors=True)
         try:
-            frames = write_cell(
-                model,
-                latent,
-                rotation,
-                times,
-                partial,
-                resolution=request.resolution,
-                spacing=spacing,
-                frame_interval=interval,
-                formats=request.formats,
-                mesh=request.mesh,
-                title=name,
-                progress=progress,
-                topology=rule,
-                precision=request.precision,
-                tracking=request.tracking,
-                join=request.join,
-            )
+            # The preview's figure and the draw's meshes are freed as the draw ends, not cells later.
+            with collected_garbage():
+                frames = write_cell(
+                    model,
+                    latent,
+                    rotation,
+                    times,
+                    partial,
+                    resolution=request.resolution,
+                    spacing=spacing,
+                    frame_interval=interval,
+                    formats=request.formats,
+                    mesh=request.mesh,
+                    title=name,
+                    progress=progress,
+                    topology=rule,
+                    precision=request.precision,
+                    tracking=request.tracking,
+                    join=request.join,
+                )
         except RejectedCell as err:
             rejected.append(str(err))
             reasons[err.problem] = reasons.get(err.problem, 0) + 1

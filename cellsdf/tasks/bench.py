@@ -57,6 +57,7 @@ def _run(cfg: DictConfig) -> dict:
         decode_sizes=list(cfg.decode_sizes),
         generate_frames=cfg.generate_frames,
         generate_cells=cfg.generate_cells,
+        memory_frames=cfg.memory_frames,
         benchmark_sequences=cfg.benchmark_sequences,
         benchmark_frames=cfg.benchmark_frames,
         benchmark_distinct=cfg.benchmark_distinct,
