@@ -16,6 +16,7 @@ from cellsdf.cli import main
 from cellsdf.decode.dense import bf16_fast
 from cellsdf.io.csvlog import MetricsTable
 from cellsdf.model.checkpoint import load_autodecoder
+from cellsdf.model.trained import load_trained
 
 # A tiny decoder and batch, a learning-rate drop every epoch (so that a resume must restore the schedule)
 # and validation every epoch (so that best.ckpt is written).
@@ -380,3 +381,24 @@ def test_weights_that_become_non_finite_are_not_exported(tmp_path, dataset, caps
     assert f"{run / 'model.pt'}: not written: weights decoder." in line
     assert "became NaN or infinite in training" in line
     assert not (run / "model.pt").exists() and not (run / "manifest.json").exists()
+
+
+def test_ctrl_c_writes_the_model_trained_so_far_and_says_so(tmp_path, dataset):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "cellsdf.cli", "train", f"out={out}", f"data.path={dataset}", *FAST]
+    process = subprocess.Popen(
+        [*command, "trainer.max_epochs=100000"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        wait_for_epochs(out / "checkpoints" / "last.ckpt", 2, process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted after" in stderr and str(out / "model.pt") in stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["interrupted"] is True and manifest["epochs"] >= 2
+    assert load_trained(out / "model.pt").latents.shape == (2, 8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -183,7 +184,13 @@ def _train(cfg: DictConfig, out: Path) -> dict:
         use_distributed_sampler=False,
     )
     start = time.perf_counter()
-    trainer.fit(model, datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    try:
+        trainer.fit(model, datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    except SystemExit:
+        # Lightning ends a Ctrl+C with sys.exit(1) after its own shutdown; the weights trained until then
+        # still make a model file (the manifest says the run was interrupted).
+        if not trainer.interrupted:
+            raise
     seconds = time.perf_counter() - start
     epochs = _epochs_done(trainer, checkpoints / "last.ckpt")
     result = {"out": out, "dataset": dataset, "seconds": seconds, "epochs": epochs}
@@ -201,11 +208,15 @@ def _train(cfg: DictConfig, out: Path) -> dict:
             resumed_from=None if cfg.ckpt_path is None else str(cfg.ckpt_path),
             val_loss=_metric(trainer, "val/loss"),
             precision=precision,
+            interrupted=bool(trainer.interrupted),
         )
         if cfg.progress:
             done = f"{epochs - epochs_before} epochs ({epochs} in all)"
             print(f"\ntrained {done} in {seconds:.0f} s; model: {result['model']}")
             print(f"checkpoints: {checkpoints.resolve()}; logs: {(out / 'logs').resolve()}")
+    if trainer.interrupted:
+        print(f"interrupted after {epochs} epochs; the weights so far: {out / 'model.pt'}", file=sys.stderr)
+        raise SystemExit(130)
     return result
 
 
