@@ -136,6 +136,7 @@ def test_ome_tiff_bad_sizes_name_the_file_and_field(tmp_path, growing_blob, size
         ({"spacing": float("nan")}, "spacing"),
         ({"spacing": -1.0}, "spacing"),
         ({"finterval": 0.0}, "finterval"),
+        ({"spacing": 1.0, "unit": "furlong"}, "ImageJ unit 'furlong'"),
     ],
 )
 def test_imagej_bad_sizes_name_the_file_and_field(tmp_path, growing_blob, metadata, field):
@@ -144,3 +145,22 @@ def test_imagej_bad_sizes_name_the_file_and_field(tmp_path, growing_blob, metada
     with pytest.raises(InputError, match=field) as err:
         read_timelapse(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("nm", (200e-3, 50e-3, 50e-3)),
+        ("\\u00B5m", (0.2 * 1000, 0.05 * 1000, 0.05 * 1000)),  # how ImageJ itself writes µm
+        ("micron", (200.0, 50.0, 50.0)),
+        ("pixel", None),  # ImageJ's word for an uncalibrated image
+    ],
+)
+def test_imagej_sizes_are_read_in_the_unit_the_file_states(tmp_path, growing_blob, unit, expected):
+    path = tmp_path / "calibrated.tif"
+    metadata = {"axes": "TZYX", "spacing": 200.0, "unit": unit}
+    tifffile.imwrite(
+        path, growing_blob.astype(np.uint8), imagej=True, resolution=(1 / 50, 1 / 50), metadata=metadata
+    )
+    spacing = read_header(path).spacing  # None where the file states no voxel size
+    assert spacing == (None if expected is None else pytest.approx(expected))

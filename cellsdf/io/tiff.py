@@ -172,7 +172,8 @@ def read_timelapse(path: str | Path) -> Stack:
 
     Axes come from the ImageJ or OME-XML metadata when present; a file without either is taken as ZYX (3D)
     or TZYX (4D). Singleton channel axes are dropped. Voxel size and frame interval come from the ImageJ
-    metadata, or from an OME-TIFF's ``PhysicalSizeZ/Y/X`` and ``TimeIncrement`` (converted from their units).
+    metadata (sizes in its ``unit``), or from an OME-TIFF's ``PhysicalSizeZ/Y/X`` and ``TimeIncrement``,
+    converted to µm and seconds; a file that states none gets 1 µm voxels.
 
     Parameters
     ----------
@@ -281,16 +282,26 @@ def _open(path: str | Path) -> Iterator[tuple[tifffile.TiffFile, Header]]:
 def _imagej_sizes(
     path: Path, tif: tifffile.TiffFile, meta: dict
 ) -> tuple[tuple[float, float, float] | None, float]:
-    """Voxel size (µm) and frame interval (s) from ImageJ metadata: z spacing, XY resolution, finterval."""
+    """Voxel size (µm) and frame interval (s) from ImageJ metadata: z spacing, XY resolution, finterval.
+
+    The sizes are in the file's ``unit`` (µm where it names none); ``pixel``, ImageJ's word for an
+    uncalibrated image, gives no voxel size.
+    """
     interval = meta.get("finterval")
     frame_interval = 1.0 if interval is None else check_size(path, "finterval", interval, kind="time")
-    if "spacing" not in meta:
+    # ImageJ writes µ as the escape \u00B5 in its description.
+    unit = str(meta.get("unit", "µm")).replace("\\u00B5", "µ").strip()
+    if "spacing" not in meta or unit.lower() in ("pixel", "pixels"):
         return None, frame_interval
+    factor = micrometres_per(unit)
+    if factor is None:
+        raise InputError(path, f"ImageJ unit {unit!r} is not a unit of length")
     x_res, y_res = tif.pages.first.resolution
     # A resolution of 0 means the file left XY unset; ImageJ shows 1 pixel per unit then.
     y = _pixel_size(path, "YResolution", y_res) if y_res else 1.0
     x = _pixel_size(path, "XResolution", x_res) if x_res else 1.0
-    return (check_size(path, "spacing", meta["spacing"], kind="length"), y, x), frame_interval
+    z = check_size(path, "spacing", meta["spacing"], kind="length")
+    return (z * factor, y * factor, x * factor), frame_interval
 
 
 def _pixel_size(path: Path, field: str, resolution: object) -> float:
