@@ -32,8 +32,8 @@ def hausdorff(a: trimesh.Trimesh, b: trimesh.Trimesh) -> float:
     Examples
     --------
     >>> small, large = trimesh.creation.box(extents=(1, 1, 1)), trimesh.creation.box(extents=(2, 2, 2))
-    >>> round(hausdorff(small, large), 6)
-    0.5
+    >>> round(hausdorff(small, large), 4)  # a corner of the large box to the small box's corner: √3 / 2
+    0.866
     """
     farthest = 0.0
     for points, surface in (
