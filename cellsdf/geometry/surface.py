@@ -213,11 +213,7 @@ def display_mesh(mesh: trimesh.Trimesh, face_count: int | None) -> trimesh.Trime
     """
     if face_count is None or len(mesh.faces) <= face_count:
         return mesh
-    simplifier = pyfqmr.Simplify()
-    simplifier.setMesh(mesh.vertices, mesh.faces)
-    simplifier.simplify_mesh(target_count=int(face_count), verbose=False)
-    vertices, faces, _ = simplifier.getMesh()
-    return trimesh.Trimesh(vertices, faces, process=False)
+    return _decimated(mesh, lossless=False, target_count=int(face_count))
 
 
 def simplify_mesh(mesh: trimesh.Trimesh, tolerance: float) -> trimesh.Trimesh:
@@ -252,15 +248,23 @@ def simplify_mesh(mesh: trimesh.Trimesh, tolerance: float) -> trimesh.Trimesh:
     (5120, True, True)
     """
     for halvings in range(5):
-        simplifier = pyfqmr.Simplify()
-        simplifier.setMesh(mesh.vertices, mesh.faces)
-        simplifier.simplify_mesh_lossless(verbose=False, epsilon=(float(tolerance) / 2**halvings) ** 2)
-        vertices, faces, _ = simplifier.getMesh()
-        simplified = trimesh.Trimesh(vertices, faces, process=False)
+        simplified = _decimated(mesh, lossless=True, epsilon=(float(tolerance) / 2**halvings) ** 2)
         # The full mesh's own check costs as much as the decimation's, so it is made only when needed.
         if simplified.is_watertight or (halvings == 0 and not mesh.is_watertight):
             return simplified
     return mesh
+
+
+def _decimated(mesh: trimesh.Trimesh, *, lossless: bool, **options: float) -> trimesh.Trimesh:
+    """Run pyfqmr's decimation, to a face count or (``lossless``) within a quadric error, on a copy."""
+    simplifier = pyfqmr.Simplify()
+    simplifier.setMesh(mesh.vertices, mesh.faces)
+    if lossless:
+        simplifier.simplify_mesh_lossless(verbose=False, **options)
+    else:
+        simplifier.simplify_mesh(verbose=False, **options)
+    vertices, faces, _ = simplifier.getMesh()
+    return trimesh.Trimesh(vertices, faces, process=False)
 
 
 def frame_mesh(
