@@ -338,8 +338,8 @@ def wait_for_epochs(last, count, process, seconds=120):
     raise AssertionError(f"{last} did not reach {count} epochs in {seconds} s")
 
 
-def test_a_killed_run_keeps_its_log_and_its_resume_continues_it(tmp_path, dataset):
-    out = tmp_path / "run"
+def stop_after_two_epochs(out, dataset, stop: signal.Signals) -> tuple[int, str]:
+    """Run training in a child process, send it ``stop`` after two epochs; return its exit code and stderr."""
     command = [sys.executable, "-m", "cellsdf.cli", "train", f"out={out}", f"data.path={dataset}", *FAST]
     process = subprocess.Popen(
         [*command, "trainer.max_epochs=100000"],
@@ -350,8 +350,14 @@ def test_a_killed_run_keeps_its_log_and_its_resume_continues_it(tmp_path, datase
     try:
         wait_for_epochs(out / "checkpoints" / "last.ckpt", 2, process)
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.communicate()
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
+
+
+def test_a_killed_run_keeps_its_log_and_its_resume_continues_it(tmp_path, dataset):
+    out = tmp_path / "run"
+    stop_after_two_epochs(out, dataset, signal.SIGKILL)
     epochs = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 1
     reference = tmp_path / "reference"
     train(reference, dataset, f"trainer.max_epochs={epochs + 1}")
@@ -385,19 +391,8 @@ def test_weights_that_become_non_finite_are_not_exported(tmp_path, dataset, caps
 
 def test_ctrl_c_writes_the_model_trained_so_far_and_says_so(tmp_path, dataset):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "cellsdf.cli", "train", f"out={out}", f"data.path={dataset}", *FAST]
-    process = subprocess.Popen(
-        [*command, "trainer.max_epochs=100000"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    try:
-        wait_for_epochs(out / "checkpoints" / "last.ckpt", 2, process)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
+    code, stderr = stop_after_two_epochs(out, dataset, signal.SIGINT)
+    assert code == 130, stderr
     assert "interrupted after" in stderr and str(out / "model.pt") in stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["interrupted"] is True and manifest["epochs"] >= 2
