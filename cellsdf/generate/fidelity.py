@@ -181,9 +181,7 @@ def simulated_sets(
     generated, voxels, rejected = generated_sequences(
         model, drawing, count=count, frames=frames, voxel=spacing[0], seed=seed, progress=progress
     )
-    return ScoredSets(
-        generated, *references, training, spacing, voxels, rejected if drawing.max_draws > 1 else None
-    )
+    return ScoredSets(generated, *references, training, spacing, voxels, rejected)
 
 
 def folder_sets(
@@ -207,9 +205,7 @@ def folder_sets(
     generated, voxels, rejected = generated_sequences(
         model, drawing, count=count, frames=frames, voxel=min(spacing), seed=seed, progress=progress
     )
-    return ScoredSets(
-        generated, first, second, trained, spacing, voxels, rejected if drawing.max_draws > 1 else None
-    )
+    return ScoredSets(generated, first, second, trained, spacing, voxels, rejected)
 
 
 def score_sets(sets: ScoredSets, *, rule: str, seed: int, resamples: int = 1000) -> dict:

@@ -104,10 +104,7 @@ def _check_options(
     if precision not in DECODE_PRECISIONS:
         raise InputError("precision", f"choose one of {', '.join(DECODE_PRECISIONS)}, got {precision!r}")
     check_join(join)
-    if tolerance is not None and (
-        isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 10
-    ):
-        raise InputError("mesh.tolerance", f"must be null or a number in [0, 10] (voxels), got {tolerance!r}")
+    check_voxels(tolerance, "mesh.tolerance", null=True)
     if sampler.name not in SAMPLERS:
         raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {sampler.name!r}")
     if sampler.rotation not in ROTATIONS:
@@ -122,9 +119,20 @@ def _check_options(
 
 def check_join(join: object) -> float:
     """Return the ``join`` tolerance (voxels) as a float; InputError unless it is a number in [0, 10]."""
-    if isinstance(join, bool) or not isinstance(join, (int, float)) or not 0 <= join <= 10:
-        raise InputError("join", f"must be a number in [0, 10] (voxels), got {join!r}")
-    return float(join)
+    return check_voxels(join, "join")
+
+
+def check_voxels(value: object, name: str, *, null: bool = False) -> float | None:
+    """Return a distance in voxels (``join``, ``mesh.tolerance``) as a float, None for None where ``null``.
+
+    InputError names ``name`` unless the value is a number in [0, 10].
+    """
+    if value is None and null:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
+        allowed = "null or a number" if null else "a number"
+        raise InputError(name, f"must be {allowed} in [0, 10] (voxels), got {value!r}")
+    return float(value)
 
 
 def learned_codes(model: TrainedModel, sampler: SamplerOptions) -> np.ndarray:
