@@ -204,6 +204,30 @@ def test_tracking_follows_a_surface_that_left_the_band(monkeypatch, shift):
     assert sum(counts) < resolution**3 / 3
 
 
+def diagonal_chain(points: np.ndarray, t: float, resolution: int = 33) -> np.ndarray:
+    """A ball and a chain of single voxels along (1, 1, 1) from it, ``round(10 * t)`` voxels long.
+
+    Each link is a ball of a third of a voxel around a grid point, so consecutive links share only a corner: a
+    filopodium one voxel thin that grows along a diagonal.
+    """
+    step = 2.0 / (resolution - 1)
+    # The ball (radius 4.2 voxels about a grid point) holds the point 2 voxels along the diagonal, not 3.
+    values = np.linalg.norm(points + 0.25, axis=1) - 4.2 * step
+    for k in range(3, 3 + round(10 * t)):
+        values = np.minimum(values, np.linalg.norm(points + 0.25 - k * step, axis=1) - step / 3)
+    return values.astype(np.float32)
+
+
+def test_tracking_follows_a_chain_of_voxels_that_grows_along_a_diagonal(monkeypatch):
+    # The new links touch the old tip at a corner only, so no face neighbour shows the growth.
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, r, c, **_: diagonal_chain(p, t))
+    grid = cube_grid(33)
+    before, after = (diagonal_chain(grid, t).reshape((33,) * 3) <= 0 for t in (0.3, 0.6))
+    assert np.count_nonzero(after & ~before) == 3
+    mask = narrowband.decode_tracked(None, None, 0.6, before, coarse=4, margin=1.0)
+    np.testing.assert_array_equal(mask, after)
+
+
 def test_tracking_reports_a_surface_it_cannot_see(monkeypatch):
     # A ball that appears far from the old surface touches none of it: the coarse check must say so.
     monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, r, c, **_: moving_capsules(p, t))

@@ -21,9 +21,9 @@ from cellsdf.geometry.surface import surface_shell
 from cellsdf.model.checkpoint import load_autodecoder
 from cellsdf.model.siren import SirenDecoder
 
-TARGET_AGREEMENT = 99.9  # % of voxels equal to the dense decoder's mask
+TARGET_AGREEMENT = 99.99  # % of voxels equal to the dense decoder's mask
 TARGET_BF16_AGREEMENT = 99.99  # % of voxels of the bf16 narrow-band mask equal to the float32 one
-TARGET_SPEEDUP = 20.0  # dense seconds / narrow-band seconds at 256³
+TARGET_SPEEDUP = 100.0  # dense seconds / narrow-band seconds at 256³
 TARGET_PEAK_MIB = 2048.0  # peak memory of a narrow-band 256³ decode
 TARGET_WORST_CASE = 1.3  # narrow-band seconds / dense seconds where no block settles
 TARGET_POINTS_RATIO = 1.5  # points decoded per 256³ frame / voxels within one voxel of the surface
