@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from cellsdf.cli import main
 from cellsdf.errors import InputError
-from cellsdf.generate.cell import frame_problem
+from cellsdf.generate.cell import frame_problem, passes_checks
 from cellsdf.generate.sampling import (
     arc_latent,
     around_latent,
@@ -95,6 +95,25 @@ def test_frame_problem():
     assert frame_problem(mask) is None
     mask[3, 3, 7] = True
     assert frame_problem(mask) == "touches the grid border"
+
+
+@pytest.mark.parametrize(
+    ("components", "rule", "keeps"),
+    [
+        ([1, 1, 1], "single", True),
+        ([1, 2, 1], "single", False),
+        ([1, 1, 2], "divide_once", True),
+        ([1, 2, 1], "divide_once", False),
+        ([1, 1, 1], "divide_once", False),
+        ([1, 3, 1], None, True),
+    ],
+)
+def test_a_decoded_cell_passes_the_checks_generate_makes_as_frames_stream(components, rule, keeps):
+    masks = np.zeros((3, 8, 8, 8), bool)
+    masks[:, 3:5, 3:5, 3:5] = True
+    assert passes_checks(masks, components, rule) is keeps
+    masks[2] = False
+    assert passes_checks(masks, components, rule) is False
 
 
 def test_generate_writes_timelapses_meshes_sdf_and_manifest(tmp_path):

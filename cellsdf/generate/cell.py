@@ -79,6 +79,32 @@ class _Watcher:
             yield mask
 
 
+def passes_checks(masks: Sequence[np.ndarray], components: Sequence[int], rule: str | None) -> bool:
+    """Whether ``generate`` would keep a decoded cell: the checks its frames get as they stream past.
+
+    Parameters
+    ----------
+    masks : sequence of np.ndarray
+        bool (Z, Y, X) frames of one cell.
+    components : sequence of int
+        Their 26-connected component counts (as the decoder reports them).
+    rule : {'single', 'divide_once'}, optional
+        The cell line's topology rule; None checks the frames only.
+
+    Returns
+    -------
+    bool
+        False if a frame is empty or touches the grid border, or the components break ``rule``.
+    """
+    watcher = _Watcher([], len(masks), rule, components=list(components))
+    try:
+        for _ in watcher.watch(masks):
+            pass
+    except RejectedCell:
+        return False
+    return True
+
+
 def write_cell(
     model: TrainedModel,
     latent: np.ndarray,

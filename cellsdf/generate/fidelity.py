@@ -19,8 +19,8 @@ from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.errors import InputError
 from cellsdf.evaluate.fidelity import describe_masks, score_generation
 from cellsdf.evaluate.inputs import iter_masks, list_sequences
-from cellsdf.evaluate.topology import LINE_RULES, RULES, check_rule
-from cellsdf.generate.cell import frame_problem
+from cellsdf.evaluate.topology import LINE_RULES, RULES
+from cellsdf.generate.cell import passes_checks
 from cellsdf.generate.sampling import SamplerOptions, draw_cell, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.model.trained import TrainedModel
@@ -130,18 +130,11 @@ def generated_sequences(
                 latent, times, resolution=resolution, rotation=rotation, join=drawing.join, components=parts
             )
             masks = np.stack(list(decoded))
-            if draws == 1 or _passes(masks, parts, drawing.rule):
+            if draws == 1 or passes_checks(masks, parts, drawing.rule):
                 break
             rejected += 1
         out.append(masks)
     return out, grid_spacing(resolution, model.scale()), rejected if drawing.max_draws > 1 else None
-
-
-def _passes(masks: np.ndarray, components: list[int], rule: str | None) -> bool:
-    """Whether ``generate`` would keep a cell: no frame empty or cut off, and the rule kept."""
-    if any(frame_problem(mask) is not None for mask in masks):
-        return False
-    return rule is None or bool(check_rule(components, rule)["keeps"])
 
 
 def folder_sequences(path: str | Path) -> tuple[list[np.ndarray], tuple[float, float, float]]:
