@@ -163,7 +163,9 @@ def simulated_sets(
     recipe = model.data.recipe
     training = None
     if recipe is not None and recipe.get("cell_line") == cell_line:
-        trained = min(count, int(recipe["simulate"]["sequences"]))
+        # Every training sequence, whatever ``count``: a sampler draws near any learned code, and a copy of a
+        # training cell left out would count as new.
+        trained = int(recipe["simulate"]["sequences"])
         training = simulated_sequences(
             cell_line, count=trained, frames=frames, size=size, seed=int(recipe["seed"]), progress=progress
         )
