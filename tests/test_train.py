@@ -338,6 +338,16 @@ def wait_for_epochs(last, count, process, seconds=120):
     raise AssertionError(f"{last} did not reach {count} epochs in {seconds} s")
 
 
+def _default_sigint() -> None:
+    """Give a child SIGINT as a terminal's Ctrl+C finds it: not ignored, not blocked.
+
+    A child inherits an ignored or blocked SIGINT from the test process (where an earlier test's libraries may
+    leave it so), and then never sees the signal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def stop_after_two_epochs(out, dataset, stop: signal.Signals) -> tuple[int, str]:
     """Run training in a child process, send it ``stop`` after two epochs; return its exit code and stderr."""
     command = [sys.executable, "-m", "cellsdf.cli", "train", f"out={out}", f"data.path={dataset}", *FAST]
@@ -346,6 +356,7 @@ def stop_after_two_epochs(out, dataset, stop: signal.Signals) -> tuple[int, str]
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=_default_sigint,
     )
     try:
         wait_for_epochs(out / "checkpoints" / "last.ckpt", 2, process)
