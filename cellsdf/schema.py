@@ -10,208 +10,57 @@ line by the command line as well.
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cellsdf.dataset.labels import BORDERS, LINKS
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS
+from cellsdf.decode.volumes import MESH_FORMATS
 from cellsdf.errors import InputError
 from cellsdf.evaluate.metrics import select_metrics
-from cellsdf.evaluate.topology import RULES
-from cellsdf.generate.sampling import ROTATIONS, SAMPLERS
+from cellsdf.generate.fidelity import Drawing
+from cellsdf.generate.run import Request
+from cellsdf.geometry.topology import RULES
 from cellsdf.io.spacing import check_spacing
 from cellsdf.model.checkpoint import BUILT_IN
+from cellsdf.options import (
+    FRACTION,
+    NONNEG,
+    POSITIVE,
+    SEED_MAX,
+    Anything,
+    Checked,
+    Duration,
+    Flag,
+    ListOf,
+    OneOf,
+    Real,
+    Rule,
+    Text,
+    Whole,
+    rules_of,
+)
 from cellsdf.reconstruct.fit import SCALE_MODES
 from cellsdf.simulate.lines import LINES
 
-Rule = Callable[[str, object], None]
-# Seeds seed NumPy's legacy generators too, which take 32-bit unsigned integers.
-_SEED_MAX = 2**32 - 1
-# Lightning's max_time as text: days:hours:minutes:seconds.
-_DURATION = re.compile(r"^\d+:\d{1,2}:\d{1,2}:\d{1,2}$")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class Whole:
-    """A whole number in ``[least, most]`` (booleans are not numbers here: ``n=true`` is a mistake)."""
-
-    least: int = 0
-    most: int | None = None
-    null: bool = False
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        if value is None and self.null:
-            return
-        within = self.most is None or (isinstance(value, int) and value <= self.most)
-        if not isinstance(value, int) or isinstance(value, bool) or value < self.least or not within:
-            span = f">= {self.least}" if self.most is None else f"in [{self.least}, {self.most}]"
-            raise InputError(key, f"must be an integer {span}{_or_null(self.null)}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Real:
-    """A finite number in ``[low, high]``; ``above`` makes the lower bound exclusive (a positive number)."""
-
-    low: float = -math.inf
-    high: float = math.inf
-    above: bool = False
-    null: bool = False
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        if value is None and self.null:
-            return
-        if not _is_number(value) or not math.isfinite(value):  # type: ignore[arg-type]
-            raise InputError(key, f"must be a finite number{_or_null(self.null)}, got {value!r}")
-        low_ok = value > self.low if self.above else value >= self.low  # type: ignore[operator]
-        if not low_ok or value > self.high:  # type: ignore[operator]
-            raise InputError(key, f"must be a number {self._span()}{_or_null(self.null)}, got {value!r}")
-
-    def _span(self) -> str:
-        if self.high == math.inf:
-            return "> 0" if self.above and self.low == 0 else f"{'>' if self.above else '>='} {self.low:g}"
-        return f"in {'(' if self.above else '['}{self.low:g}, {self.high:g}]"
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """One of a few spellings (a choice of method, format or line)."""
-
-    choices: tuple
-    null: bool = False
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        if (value is None and self.null) or (isinstance(value, str) and value in self.choices):
-            return
-        raise InputError(key, f"choose one of {', '.join(map(str, self.choices))}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Flag:
-    """True or false: YAML's spellings only (``overwrite=no`` is text, which Python would count as true)."""
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        if not isinstance(value, bool):
-            raise InputError(key, f"must be true or false, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Text:
-    """A path or name given as text."""
-
-    null: bool = True
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        if (value is None and self.null) or (isinstance(value, str) and value.strip()):
-            return
-        raise InputError(key, f"must be a path or name{_or_null(self.null)}, got {value!r}")
-
-
-@dataclass(frozen=True)
-class Duration:
-    """Lightning's ``max_time`` as ``DD:HH:MM:SS``."""
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        if value is None or (isinstance(value, str) and _DURATION.match(value)):
-            return
-        raise InputError(key, f"must be a duration DD:HH:MM:SS (e.g. 00:01:00:00) or null, got {value!r}")
-
-
-@dataclass(frozen=True)
-class ListOf:
-    """A list whose items keep ``item``; ``length`` fixes its length, ``one`` also takes a single item."""
-
-    item: Rule
-    length: int | None = None
-    least: int = 0
-    null: bool = False
-    one: bool = False
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        if value is None and self.null:
-            return
-        if self.one and not isinstance(value, (list, tuple, ListConfig)):
-            self.item(key, value)
-            return
-        if not isinstance(value, (list, tuple, ListConfig)):
-            raise InputError(key, f"must be a list, e.g. [a,b]{_or_null(self.null)}, got {value!r}")
-        if (self.length is not None and len(value) != self.length) or len(value) < self.least:
-            size = f"{self.length}" if self.length is not None else f"at least {self.least}"
-            raise InputError(key, f"must be a list of {size} items, got {len(value)}")
-        for i, item in enumerate(value):
-            self.item(f"{key}[{i}]", item)
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A value whose check belongs to the library function that reads it; its message is that function's."""
-
-    check: Callable[[str, object], object]
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        self.check(key, OmegaConf.to_container(value) if isinstance(value, ListConfig) else value)
-
-
-@dataclass(frozen=True)
-class Anything:
-    """A value that a library checks itself when it uses it (Lightning's ``devices``, lift's view list)."""
-
-    def __call__(self, key: str, value: object) -> None:
-        """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
-        return
-
-
-def _precision(key: str, value: object) -> None:
-    """Check a decode precision: ``auto``, ``bf16`` or ``32`` (which YAML reads as a number)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (str, int))
-        or str(value) not in ("auto", "32", "bf16")
-    ):
-        raise InputError(key, f"choose one of auto, 32, bf16, got {value!r}")
-
-
-def _between(key: str, value: object) -> None:
-    """Check a range of weights: two numbers, 0 <= low <= high <= 1."""
-    ListOf(Real(0, 1), length=2)(key, value)
-    if value[0] > value[1]:
-        raise InputError(key, f"must be [low, high] with low <= high, got {list(value)}")
-
-
-def _or_null(null: bool) -> str:
-    return " or null" if null else ""
-
-
-_POSITIVE = Real(0, above=True)
-_NONNEG = Real(0)
-_FRACTION = Real(0, 1)
 _SPACING = Checked(check_spacing)
 _GRID = Whole(4, 4096)
 # Output grids have no fixed ceiling: the command checks the size against the memory available and says what
 # it would need.
 _OUTPUT_GRID = Whole(8)
 _DEVICE = Text(null=False)
-_JOIN = Real(0, 10)  # voxels: how close to zero the field must stay for a fragment to be joined
-_LINE = OneOf(tuple(LINES))
+
+
+def _line(key: str, value: object) -> None:
+    """Check a cell line's name against the registry as it is when the command runs (lines may be added)."""
+    OneOf(tuple(LINES))(key, value)
+
+
+_LINE = Checked(_line)
 
 COMMON: dict[str, Rule] = {
-    "seed": Whole(0, _SEED_MAX),
+    "seed": Whole(0, SEED_MAX),
     "progress": Flag(),
     "overwrite": Flag(),
     "verbose": Flag(),
@@ -226,33 +75,33 @@ PREPARE: dict[str, Rule] = {
     "centre": OneOf(("sequence", "frame")),
     "margin": Real(0, 0.9),
     "points_per_frame": Whole(1),
-    "surface_fraction": _FRACTION,
-    "surface_sigmas": ListOf(_POSITIVE, least=1),
-    "thin_power": _NONNEG,
-    "interior_fraction": _FRACTION,
-    "exact_band": _POSITIVE,
+    "surface_fraction": FRACTION,
+    "surface_sigmas": ListOf(POSITIVE, least=1),
+    "thin_power": NONNEG,
+    "interior_fraction": FRACTION,
+    "exact_band": POSITIVE,
     "eval_size": _GRID,
 }
 MODEL: dict[str, Rule] = {
     "decoder.latent_size": Whole(1),
     "decoder.widths": ListOf(Whole(1), least=1),
-    "decoder.omega_first": _POSITIVE,
-    "decoder.omega_hidden": _POSITIVE,
+    "decoder.omega_first": POSITIVE,
+    "decoder.omega_hidden": POSITIVE,
     "decoder.inject": ListOf(Whole(0)),
     "decoder.coords_every_layer": Flag(),
-    "latent_std": _NONNEG,
-    "lr.decoder": _POSITIVE,
-    "lr.latent": _POSITIVE,
-    "lr.rotation": _POSITIVE,
+    "latent_std": NONNEG,
+    "lr.decoder": POSITIVE,
+    "lr.latent": POSITIVE,
+    "lr.rotation": POSITIVE,
     "lr_step": Whole(1),
     "lr_gamma": Real(0, 1, above=True),
-    "clamp": _POSITIVE,
-    "code_reg": _NONNEG,
+    "clamp": POSITIVE,
+    "code_reg": NONNEG,
     "code_reg_warmup": Whole(0),
-    "code_noise": _NONNEG,
+    "code_noise": NONNEG,
     "rotations": Flag(),
     "rotation_epochs": Whole(0),
-    "eikonal_weight": _NONNEG,
+    "eikonal_weight": NONNEG,
     "eikonal_fraction": Real(0, 1, above=True),
 }
 TRAINER: dict[str, Rule] = {
@@ -278,33 +127,26 @@ DATA: dict[str, Rule] = {
     "loader.repeats": Whole(1),
     "loader.num_workers": Whole(0),
 }
-SAMPLER: dict[str, Rule] = {
-    "name": OneOf(SAMPLERS),
-    "std": Real(0, above=True, null=True),
-    "scale": _POSITIVE,
-    "noise": _NONNEG,
-    "path": ListOf(Whole(0), length=2),
-    "between": Checked(_between),
-}
 # Both texture models' settings; a config holds the chosen one's.
 TEXTURE: dict[str, Rule] = {
     "checkpoint": Text(),
     "batch": Whole(1),
     "device": _DEVICE,
-    "background": _NONNEG,
-    "background_variation": _FRACTION,
-    "background_sigma": _POSITIVE,
-    "cell_intensity": _NONNEG,
-    "cell_intensity_cv": _NONNEG,
-    "texture_amplitude": _FRACTION,
-    "texture_sigma": _POSITIVE,
-    "rim_contrast": _NONNEG,
-    "rim_width": _POSITIVE,
-    "psf_sigma": _NONNEG,
-    "gain": _POSITIVE,
-    "read_noise": _NONNEG,
+    "background": NONNEG,
+    "background_variation": FRACTION,
+    "background_sigma": POSITIVE,
+    "cell_intensity": NONNEG,
+    "cell_intensity_cv": NONNEG,
+    "texture_amplitude": FRACTION,
+    "texture_sigma": POSITIVE,
+    "rim_contrast": NONNEG,
+    "rim_width": POSITIVE,
+    "psf_sigma": NONNEG,
+    "gain": POSITIVE,
+    "read_noise": NONNEG,
 }
-MESHES: dict[str, Rule] = {"formats": ListOf(OneOf(FORMATS), one=True), "mesh_format": OneOf(MESH_FORMATS)}
+# reconstruct and fit write meshes as generate does: the same two options, stated by generate's request.
+MESHES: dict[str, Rule] = {key: rules_of(Request)[key] for key in ("formats", "mesh_format")}
 
 
 def _within(prefix: str, rules: Mapping[str, Rule]) -> dict[str, Rule]:
@@ -364,9 +206,9 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "input": Text(),
         "out": Text(),
         "scale": OneOf(SCALE_MODES),
-        "scale_prior": _NONNEG,
+        "scale_prior": NONNEG,
         "iterations": Whole(1),
-        "lr": _POSITIVE,
+        "lr": POSITIVE,
         "code_reg": Real(0, null=True),
         "rotation": Flag(),
         "points_per_step": Whole(1),
@@ -376,27 +218,12 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "device": _DEVICE,
     },
     "generate": {
-        "ckpt": Text(null=False),
+        # The mesh's file type is the top-level mesh_format here (shared with reconstruct and fit).
+        **{key: rule for key, rule in rules_of(Request).items() if key != "mesh.format"},
         "out": Text(null=False),
-        "n": Whole(1),
-        "frames": Whole(1),
-        "resolution": _OUTPUT_GRID,
-        "frame_interval": Real(0, above=True, null=True),
-        **_within("sampler.", SAMPLER),
-        "rotation": OneOf(ROTATIONS),
-        **MESHES,
-        "mesh.smoothing": Whole(0),
-        "mesh.tolerance": Real(0, 10, null=True),
-        "mesh.faces": Whole(4, null=True),
-        "mesh.timelapse_faces": Whole(4),
-        "max_draws": Whole(1),
-        "topology": OneOf(("auto", "none", *RULES)),
         "shard": Whole(0),
         "num_shards": Whole(1),
         "device": _DEVICE,
-        "precision": Checked(_precision),
-        "tracking": Flag(),
-        "join": _JOIN,
         "workers": Whole(1, null=True),
         "threads": Whole(1, null=True),
     },
@@ -407,7 +234,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "axis": Whole(0, 2),
         "cells_per_field": Whole(1),
         "field": Whole(8),
-        "drift": _NONNEG,
+        "drift": NONNEG,
         "gap": Whole(0),
         "realism_seeds": Whole(0),
     },
@@ -421,8 +248,8 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "steps": Whole(1),
         "checkpoint_every": Whole(1),
         "resume": Flag(),
-        "lr": _POSITIVE,
-        "feature_matching": _NONNEG,
+        "lr": POSITIVE,
+        "feature_matching": NONNEG,
         "generator.ngf": Whole(1),
         "generator.n_downsample": Whole(1, 8),
         "generator.n_blocks": Whole(0),
@@ -448,10 +275,10 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "novel_views": ListOf(ListOf(Real(), length=3)),
         "pixel_size": Real(0, above=True, null=True),
         "depth": Whole(2),
-        "tau": _POSITIVE,
-        "lr": _POSITIVE,
+        "tau": POSITIVE,
+        "lr": POSITIVE,
         "refine": Whole(0),
-        "prior": _NONNEG,
+        "prior": NONNEG,
         "mesh_format": OneOf(MESH_FORMATS),
     },
     "lift-eval": {
@@ -496,10 +323,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "frames": Whole(1),
         "size": Whole(16, 1024, null=True),
         "resamples": Whole(1),
-        **_within("sampler.", SAMPLER),
-        "rotation": OneOf(ROTATIONS),
-        "join": _JOIN,
-        "max_draws": Whole(1),
+        **{key: rule for key, rule in rules_of(Drawing).items() if key != "rule"},
         "device": _DEVICE,
     },
     "bench": {

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from cellsdf.cli import main
-from cellsdf.simulate.lines import line_constants, line_spacing
+from cellsdf.simulate.lines import get_line, line_spacing
 
 
 def test_fidelity_scores_a_shipped_model_with_floors(tmp_path):
@@ -28,7 +28,7 @@ def test_fidelity_scores_a_shipped_model_with_floors(tmp_path):
 
 def test_each_line_is_scored_on_its_own_grid_by_default(tmp_path):
     # filo's filopodia are 1 voxel across at 64³, so it is scored at 128³ (0.4 µm voxels); plat at 64³.
-    assert line_spacing("filo", line_constants("filo").score_size) == (0.4, 0.4, 0.4)
+    assert line_spacing("filo", get_line("filo").score_size) == (0.4, 0.4, 0.4)
     out = tmp_path / "fid"
     main(["fidelity", f"out={out}", "ckpt=plat", "n=2", "frames=1", "resamples=10", "progress=false"])
     card = json.loads((out / "fidelity.json").read_text())
@@ -68,7 +68,7 @@ def test_with_max_draws_the_scored_cells_are_those_generate_writes(tmp_path):
     from cellsdf.generate.fidelity import matching_resolution
     from cellsdf.model.trained import load_trained
 
-    common = ["ckpt=cele", "n=4", "frames=3", "sampler.name=gaussian", "progress=false"]
+    common = ["ckpt=cele", "n=4", "frames=3", "sampler=gaussian", "progress=false"]
     out = tmp_path / "fid"
     main(["fidelity", f"out={out}", *common, "size=32", "resamples=20", "max_draws=50"])
     card = json.loads((out / "fidelity.json").read_text())

@@ -203,11 +203,11 @@ def test_restart_skips_complete_cells(tmp_path, capsys):
         (["frames=0"], "frames: must be an integer >= 1"),
         (["max_draws=0"], "max_draws: must be an integer >= 1"),
         (["frame_interval=-5"], "frame_interval: must be a number > 0 or null"),
-        (["sampler.name=uniform"], "sampler.name: choose one of"),
+        (["sampler=uniform"], "sampler/uniform"),
         (["rotation=euler"], "rotation: choose one of"),
         (["shard=2", "num_shards=2"], "shard: must lie in"),
-        (["sampler.name=gaussian", "sampler.std=1000", "max_draws=2"], "no usable cell in 2 draw(s)"),
-        (["sampler.scale=0"], "sampler.scale: must be a number > 0"),
+        (["sampler=gaussian", "sampler.std=1000", "max_draws=2"], "no usable cell in 2 draw(s)"),
+        (["sampler=gaussian", "sampler.scale=0"], "sampler.scale: must be a number > 0"),
         (["topology=twice"], "topology: choose one of"),
     ],
 )
@@ -284,7 +284,7 @@ def test_mix_sampler_draws_between_two_learned_codes(tmp_path):
     from cellsdf.model.trained import load_trained
 
     manifest = generate(
-        tmp_path / "g", "ckpt=plat", "n=2", "sampler.name=mix", "sampler.between=[0.3,0.6]", *SMALL
+        tmp_path / "g", "ckpt=plat", "n=2", "sampler=mix", "sampler.between=[0.3,0.6]", *SMALL
     )
     latents = load_trained("plat").latents
     for item in manifest["items"]:
@@ -295,8 +295,8 @@ def test_mix_sampler_draws_between_two_learned_codes(tmp_path):
 
 def test_mesh_files_are_decimated_within_the_tolerance(tmp_path):
     from cellsdf.bench.mesh import hausdorff
-    from cellsdf.generate.run import make_request
-    from cellsdf.generate.sampling import SamplerOptions
+    from cellsdf.decode.volumes import MeshOptions
+    from cellsdf.generate.run import Request
 
     args = ["ckpt=plat", "n=1", "resolution=48", "frames=2", "progress=false", "formats=[tiff,mesh]"]
     generate(tmp_path / "full", *args, "mesh.tolerance=null")
@@ -308,28 +308,16 @@ def test_mesh_files_are_decimated_within_the_tolerance(tmp_path):
         assert len(coarse.faces) < len(full.faces) / 3 and coarse.is_watertight
         assert hausdorff(full, coarse) <= 0.5 * voxel
     with pytest.raises(InputError, match="mesh.tolerance"):
-        make_request(
-            ckpt="plat",
-            n=1,
-            frames=2,
-            resolution=24,
-            seed=0,
-            sampler=SamplerOptions(),
-            formats=["mesh"],
-            tolerance=-1,
-        )
+        Request(ckpt="plat", n=1, frames=2, resolution=24, formats=["mesh"], mesh=MeshOptions(tolerance=-1))
 
 
 def test_generate_surfaces_in_memory_match_the_generated_files(tmp_path):
-    from cellsdf.generate.run import generate_cells, make_request
-    from cellsdf.generate.sampling import SamplerOptions
+    from cellsdf.generate.run import Request, generate_cells
     from cellsdf.generate.surfaces import generate_surfaces
     from cellsdf.io.mesh import read_napari_surface
     from cellsdf.model.trained import load_trained
 
-    request = make_request(
-        ckpt="plat", n=2, frames=2, resolution=24, seed=4, sampler=SamplerOptions(), formats=["mesh"]
-    )
+    request = Request(ckpt="plat", n=2, frames=2, resolution=24, seed=4, formats=["mesh"])
     generate_cells(request, tmp_path, {})
     steps = generate_surfaces(load_trained("plat"), frames=2, resolution=24, seed=4, index=1, count=2)
     frames = []

@@ -6,7 +6,7 @@ import torch
 
 from cellsdf.decode.join import join_fragments
 from cellsdf.decode.volumes import decode_masks
-from cellsdf.evaluate.topology import component_counts
+from cellsdf.geometry.topology import component_counts
 from cellsdf.geometry.grid import grid_step
 
 RESOLUTION = 33

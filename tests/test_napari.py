@@ -20,8 +20,7 @@ from helpers import blob  # noqa: E402
 
 from cellsdf.dataset.prepare import prepare_dataset  # noqa: E402
 from cellsdf.dataset.sources import MaskSequence, SequenceLoader  # noqa: E402
-from cellsdf.generate.run import generate_cells, make_request  # noqa: E402
-from cellsdf.generate.sampling import SamplerOptions  # noqa: E402
+from cellsdf.generate.run import Request, generate_cells  # noqa: E402
 from cellsdf.io.ctc import write_ctc_sequence  # noqa: E402
 from cellsdf.io.omezarr import read_omezarr  # noqa: E402
 from cellsdf.napari.generate import INTERPOLATION, generate_widget  # noqa: E402
@@ -37,15 +36,7 @@ TIMEOUT_MS = 60_000
 def cell(tmp_path_factory):
     """One generated plat cell, 3 frames at 24³, with every format."""
     out = tmp_path_factory.mktemp("gen")
-    request = make_request(
-        ckpt="plat",
-        n=1,
-        frames=3,
-        resolution=24,
-        seed=0,
-        sampler=SamplerOptions(),
-        formats=["tiff", "mesh", "sdf", "omezarr"],
-    )
+    request = Request(ckpt="plat", n=1, frames=3, resolution=24, formats=["tiff", "mesh", "sdf", "omezarr"])
     generate_cells(request, out, {})
     return out / "gen_000"
 

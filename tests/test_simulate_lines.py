@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from cellsdf.simulate import CELL_LINES, SimulatedSequence, simulate_frames, simulate_sequence
+from cellsdf.simulate import SimulatedSequence, simulate_frames, simulate_sequence
+from cellsdf.simulate.lines import simulated_lines
 
 FULL = np.ones((3, 3, 3), dtype=bool)
 
@@ -106,7 +107,7 @@ def test_filo_stays_connected_on_a_coarse_grid():
     assert [_components(frame) for frame in seq.masks] == [1, 1, 1, 1]
 
 
-@pytest.mark.parametrize("cell_line", CELL_LINES)
+@pytest.mark.parametrize("cell_line", simulated_lines())
 def test_same_seed_same_masks_and_different_seeds_differ(cell_line):
     first = _sequence(cell_line, 3, 32, 7)
     again = _sequence(cell_line, 3, 32, 7)
@@ -118,7 +119,7 @@ def test_same_seed_same_masks_and_different_seeds_differ(cell_line):
     json.dumps(first.params)
 
 
-@pytest.mark.parametrize("cell_line", CELL_LINES)
+@pytest.mark.parametrize("cell_line", simulated_lines())
 def test_cells_stay_inside_the_grid_and_centred(cell_line):
     for seed in range(4):
         masks = _sequence(cell_line, 4, 32, seed).masks
@@ -132,7 +133,7 @@ def test_cells_stay_inside_the_grid_and_centred(cell_line):
             assert np.all(np.abs(coords.mean(axis=0) - 15.5) < 4)
 
 
-@pytest.mark.parametrize("cell_line", CELL_LINES)
+@pytest.mark.parametrize("cell_line", simulated_lines())
 def test_frames_iterator_matches_sequence(cell_line):
     iterator, division, params = simulate_frames(cell_line, 3, 32, np.random.default_rng(11))
     frames = list(iterator)
@@ -155,7 +156,7 @@ def test_invalid_arguments_raise():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cell_line", CELL_LINES)
+@pytest.mark.parametrize("cell_line", simulated_lines())
 def test_full_size_frames_keep_their_behaviour_and_speed(cell_line):
     """At the 256³ default: the component rules hold and a frame takes at most 2 s (the issue's target)."""
     stream, division, _ = simulate_frames(cell_line, 8, 256, np.random.default_rng(7))

@@ -13,9 +13,7 @@ from pathlib import Path
 from cellsdf.bench.measure import TARGET_SIZE, measure
 from cellsdf.bench.row import Row
 from cellsdf.benchmark.build import build_benchmark
-from cellsdf.decode.volumes import DEFAULT_MESH
 from cellsdf.generate.run import Request, default_parallelism, generate_cells
-from cellsdf.generate.sampling import SamplerOptions
 from cellsdf.simulate.write import simulate_to_folder
 from cellsdf.texture.models import Texture
 
@@ -48,7 +46,7 @@ def generate_row(model: str, *, size: int, frames: int, seed: int) -> Row:
     Row
         Seconds for the cell, peak traced MiB.
     """
-    request = Request(model, 1, frames, size, seed, SamplerOptions(), ("tiff", "mesh"), DEFAULT_MESH)
+    request = Request(ckpt=model, n=1, frames=frames, resolution=size, seed=seed, formats=("tiff", "mesh"))
     with tempfile.TemporaryDirectory() as tmp:
         seconds, peak = measure(lambda: generate_cells(request, Path(tmp) / "gen", {}))
     return Row(
@@ -88,7 +86,9 @@ def generate_cells_row(model: str, *, size: int, frames: int, cells: int, seed: 
         Projected seconds for 33 cells (the measured seconds in the target text), peak traced MiB of this
         process (the workers' memory is their own).
     """
-    request = Request(model, cells, frames, size, seed, SamplerOptions(), ("tiff", "mesh"), DEFAULT_MESH)
+    request = Request(
+        ckpt=model, n=cells, frames=frames, resolution=size, seed=seed, formats=("tiff", "mesh")
+    )
     workers, threads = default_parallelism(cells)
     with tempfile.TemporaryDirectory() as tmp:
         seconds, peak = measure(
@@ -137,7 +137,9 @@ def generate_memory_row(model: str, *, size: int, frames: int, seed: int, judge:
     """
     peaks = []
     for cells, length in ((1, frames), (1, 2 * frames), (2, frames)):
-        request = Request(model, cells, length, size, seed, SamplerOptions(), ("tiff", "mesh"), DEFAULT_MESH)
+        request = Request(
+            ckpt=model, n=cells, frames=length, resolution=size, seed=seed, formats=("tiff", "mesh")
+        )
         with tempfile.TemporaryDirectory() as tmp:
             run = partial(generate_cells, request, Path(tmp) / "gen", {}, workers=1)
             peaks.append(measure(run)[1])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cellsdf.dataset.prepare import prepare_source
 from cellsdf.dataset.prepared import is_prepared
-from cellsdf.simulate.lines import line_constants, line_spacing
+from cellsdf.simulate.lines import get_line, line_spacing
 from cellsdf.simulate.write import simulate_to_folder
 
 
@@ -30,7 +30,7 @@ def simulation_recipe(*, cell_line: str, seed: int, simulate: dict, prepare: dic
         "simulate": {
             **simulate,
             "spacing": list(line_spacing(cell_line, int(simulate["size"]))),
-            "frame_interval": line_constants(cell_line).frame_interval,
+            "frame_interval": get_line(cell_line).frame_interval,
         },
         "prepare": dict(prepare),
     }

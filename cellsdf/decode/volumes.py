@@ -24,6 +24,7 @@ from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surfa
 from cellsdf.io.omezarr import omezarr_writer
 from cellsdf.io.reference import reference_writer
 from cellsdf.io.tiff import write_timelapse
+from cellsdf.options import OneOf, Real, Whole, check_fields, option
 
 FORMATS = ("tiff", "mesh", "sdf", "omezarr")
 MESH_FORMATS = ("ply", "obj", "stl", "glb")
@@ -68,11 +69,14 @@ class MeshOptions:
         Faces per frame in the time-lapse files (GLB scene, napari surface), which hold every frame at once.
     """
 
-    format: str = "ply"
-    smoothing: int = SMOOTHING
-    tolerance: float | None = MESH_TOLERANCE
-    faces: int | None = None
-    timelapse_faces: int | None = 20000
+    format: str = option("ply", OneOf(MESH_FORMATS))
+    smoothing: int = option(SMOOTHING, Whole(0))
+    tolerance: float | None = option(MESH_TOLERANCE, Real(0, 10, null=True))  # voxels
+    faces: int | None = option(None, Whole(4, null=True))
+    timelapse_faces: int | None = option(20000, Whole(4, null=True))
+
+    def __post_init__(self) -> None:
+        check_fields(self, prefix="mesh.")
 
 
 DEFAULT_MESH = MeshOptions()

@@ -111,7 +111,8 @@ def score_generation(
     spacing : sequence of float
         Voxel size (z, y, x) in µm of mask inputs.
     rule : str
-        Topology rule: ``single`` or ``divide_once`` (:data:`cellsdf.evaluate.topology.LINE_RULES`).
+        Topology rule: ``single`` or ``divide_once`` (a line's
+        :attr:`~cellsdf.simulate.lines.CellLine.topology`).
     names : sequence of str
         Descriptors that describe a sequence.
     frames : int, optional

@@ -10,7 +10,7 @@ import numpy as np
 
 from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, write_volumes
-from cellsdf.evaluate.topology import check_rule
+from cellsdf.geometry.topology import check_rule
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
 from cellsdf.model.trained import TrainedModel
 from cellsdf.progress import track
@@ -35,10 +35,12 @@ class RejectedCell(Exception):
         The first failing frame.
     problem : str
         What is wrong with it.
+    value : object, optional
+        What the draw made (its masks), for a caller that keeps the last draw when none passes.
     """
 
-    def __init__(self, frame: int, problem: str):
-        self.frame, self.problem = frame, problem
+    def __init__(self, frame: int, problem: str, value: object = None):
+        self.frame, self.problem, self.value = frame, problem, value
         super().__init__(f"frame {frame} {problem}")
 
 

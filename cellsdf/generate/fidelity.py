@@ -10,7 +10,7 @@ folders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +19,16 @@ from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.errors import InputError
 from cellsdf.evaluate.fidelity import describe_masks, score_generation
 from cellsdf.evaluate.inputs import iter_masks, list_sequences
-from cellsdf.evaluate.topology import LINE_RULES, RULES
-from cellsdf.generate.cell import passes_checks
-from cellsdf.generate.sampling import SamplerOptions, draw_cell, model_sampler
+from cellsdf.generate.cell import RejectedCell, passes_checks
+from cellsdf.generate.draw import Draw, accepted, draw_accepted
+from cellsdf.generate.sampling import ROTATION, Auto, Sampler, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
+from cellsdf.geometry.topology import RULES
 from cellsdf.model.trained import TrainedModel
+from cellsdf.options import OneOf, Real, Whole, check_fields, option
 from cellsdf.progress import track
 from cellsdf.simulate import sequence_rng, simulate_frames
-from cellsdf.simulate.lines import line_spacing
+from cellsdf.simulate.lines import LINES, line_spacing
 
 # Simulator seeds of the two reference draws, offset from the training seed so that no sequence repeats.
 REFERENCE_SEEDS = (1001, 2002)
@@ -62,14 +64,16 @@ def simulated_sequences(
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Drawing:
     """How generated cells are drawn and decoded, as ``cellsdf generate`` does with the same options.
 
     Attributes
     ----------
-    sampler : SamplerOptions
+    sampler : Sampler
         The sampler (``auto`` takes the model's own).
+    rotation : {'uniform', 'none'}
+        Rotation of each cell.
     join : float
         Fragment joining tolerance in voxels (:func:`~cellsdf.decode.join.join_fragments`).
     rule : str, optional
@@ -78,10 +82,14 @@ class Drawing:
         1: every cell's first draw; more: draw again until the cell passes, at most this often.
     """
 
-    sampler: SamplerOptions
-    join: float = JOIN_TOLERANCE
-    rule: str | None = None
-    max_draws: int = 1
+    sampler: Sampler = field(default_factory=Auto)
+    rotation: str = option("uniform", ROTATION)
+    join: float = option(JOIN_TOLERANCE, Real(0, 10))  # voxels
+    rule: str | None = option(None, OneOf(RULES, null=True))
+    max_draws: int = option(1, Whole(1))
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def matching_resolution(model: TrainedModel, voxel: float) -> int:
@@ -116,24 +124,42 @@ def generated_sequences(
         for first draws).
     """
     resolution = matching_resolution(model, voxel)
-    sampler = model_sampler(drawing.sampler, model.sampler)
-    latents = model.latents
+    sampler = model_sampler(drawing.sampler, model.sampler, source=str(model.file))
     times = frame_times(frames)
-    draws = drawing.max_draws if sampler.random else 1
     out, rejected = [], 0
     for i in track(range(count), "decoding generated cells", show=progress):
-        rng = np.random.default_rng([seed, i])
-        for _ in range(draws):
-            latent, rotation, _ = draw_cell(latents, sampler, rng, i, count)
+
+        def attempt(draw: Draw) -> np.ndarray:
             parts: list[int] = []
             decoded = model.decode_masks(
-                latent, times, resolution=resolution, rotation=rotation, join=drawing.join, components=parts
+                draw.latent,
+                times,
+                resolution=resolution,
+                rotation=draw.rotation,
+                join=drawing.join,
+                components=parts,
             )
             masks = np.stack(list(decoded))
-            if draws == 1 or passes_checks(masks, parts, drawing.rule):
-                break
-            rejected += 1
-        out.append(masks)
+            if drawing.max_draws > 1 and not passes_checks(masks, parts, drawing.rule):
+                raise RejectedCell(0, "fails the frame checks", value=masks)
+            return masks
+
+        cell = accepted(
+            draw_accepted(
+                attempt,
+                latents=model.latents,
+                sampler=sampler,
+                rotation=drawing.rotation,
+                rng=np.random.default_rng([seed, i]),
+                index=i,
+                count=count,
+                max_draws=drawing.max_draws,
+                name=f"cell {i}",
+                keep_last=True,
+            )
+        )
+        rejected += len(cell.rejected)
+        out.append(cell.value)
     return out, grid_spacing(resolution, model.scale()), rejected if drawing.max_draws > 1 else None
 
 
@@ -250,14 +276,15 @@ def _mark_redrawn(card: dict, rejected: int, cells: int) -> None:
 
 
 def line_rule(cell_line: str | None, rule: str | None) -> str:
-    """Return the topology rule: ``rule`` when given, else the built-in line's."""
+    """Return the topology rule: ``rule`` when given, else the registered line's."""
     if rule is not None:
         if rule not in RULES:
             raise InputError("topology", f"choose one of {', '.join(RULES)}, got {rule!r}")
         return rule
-    if cell_line not in LINE_RULES:
+    known = LINES.get(cell_line) if cell_line is not None else None
+    if known is None or known.topology is None:
         raise InputError("topology", "pass topology=single|divide_once for cells of your own line")
-    return LINE_RULES[cell_line]
+    return known.topology
 
 
 def model_cell_line(model: TrainedModel, cell_line: str | None) -> str | None:

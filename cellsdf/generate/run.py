@@ -15,14 +15,14 @@ import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cellsdf.decode.dense import resolve_precision
+from cellsdf.decode.dense import PRECISIONS, resolve_precision
 from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.decode.volumes import (
     FORMATS,
@@ -32,33 +32,47 @@ from cellsdf.decode.volumes import (
     bytes_per_voxel,
     collected_garbage,
 )
-from cellsdf.errors import InputError, check_whole
-from cellsdf.evaluate.topology import LINE_RULES, RULES
-from cellsdf.generate.cell import RejectedCell, write_cell
-from cellsdf.generate.sampling import (
-    PAIR_SAMPLERS,
-    ROTATIONS,
-    SAMPLERS,
-    SamplerOptions,
-    draw_cell,
-    model_sampler,
-)
+from cellsdf.errors import InputError
+from cellsdf.generate.cell import write_cell
+from cellsdf.generate.draw import Draw, accepted, draw_accepted
+from cellsdf.generate.sampling import ROTATION, Auto, Sampler, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
-from cellsdf.geometry.surface import MESH_TOLERANCE
+from cellsdf.geometry.topology import RULES
 from cellsdf.io.atomic import atomic_path, temporary_name
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.limits import check_grid
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.trained import TrainedModel, load_trained, select_device
+from cellsdf.options import (
+    SEED_MAX,
+    Checked,
+    Flag,
+    ListOf,
+    OneOf,
+    Real,
+    Text,
+    Whole,
+    as_list,
+    check_fields,
+    nested,
+    option,
+)
 from cellsdf.progress import track
+from cellsdf.simulate.lines import LINES
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
+TOPOLOGIES = ("auto", "none", *RULES)
 # Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
 # manifest's config leaves them out.
-TOPOLOGIES = ("auto", "none", *RULES)
-DECODE_PRECISIONS = ("auto", "32", "bf16")
 NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose", "workers", "threads")
+
+
+def _precision(key: str, value: object) -> None:
+    """Check a decode precision: ``auto``, or one of the decoder's (``32``, which YAML reads as a number)."""
+    choices = ("auto", *PRECISIONS)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in choices:
+        raise InputError(key, f"choose one of {', '.join(choices)}, got {value!r}")
 
 
 def cell_name(index: int) -> str:
@@ -72,94 +86,23 @@ def run_key(arguments: dict, checkpoint_sha256: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _check_options(
-    *,
-    n: int,
-    frames: int,
-    resolution: int,
-    formats: list[str],
-    mesh_format: str,
-    sampler: SamplerOptions,
-    max_draws: int,
-    frame_interval: float | None,
-    topology: str,
-    precision: str,
-    join: float,
-    tolerance: float | None,
-) -> None:
-    """Refuse bad options with one line naming the option, before anything is loaded or written."""
-    for name, value in (("n", n), ("frames", frames), ("max_draws", max_draws)):
-        check_whole(value, name)
-    if frame_interval is not None and not frame_interval > 0:
-        raise InputError("frame_interval", f"must be null or > 0 seconds, got {frame_interval!r}")
-    check_whole(resolution, "resolution", 8)
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown or not formats:
-        raise InputError("formats", f"choose one or more of {', '.join(FORMATS)}, got {formats}")
-    check_grid("resolution", resolution, bytes_per_voxel(formats), base=WRITE_BASE_BYTES)
-    if mesh_format not in MESH_FORMATS:
-        raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {mesh_format!r}")
-    if topology not in TOPOLOGIES:
-        raise InputError("topology", f"choose one of {', '.join(TOPOLOGIES)}, got {topology!r}")
-    if precision not in DECODE_PRECISIONS:
-        raise InputError("precision", f"choose one of {', '.join(DECODE_PRECISIONS)}, got {precision!r}")
-    check_join(join)
-    check_voxels(tolerance, "mesh.tolerance", null=True)
-    if sampler.name not in SAMPLERS:
-        raise InputError("sampler.name", f"choose one of {', '.join(SAMPLERS)}, got {sampler.name!r}")
-    if sampler.rotation not in ROTATIONS:
-        raise InputError("rotation", f"choose one of {', '.join(ROTATIONS)}, got {sampler.rotation!r}")
-    if sampler.std is not None and not sampler.std > 0:
-        raise InputError("sampler.std", f"must be null or > 0, got {sampler.std!r}")
-    if not sampler.noise >= 0:
-        raise InputError("sampler.noise", f"must be >= 0, got {sampler.noise!r}")
-    if not (isinstance(sampler.scale, (int, float)) and sampler.scale > 0):
-        raise InputError("sampler.scale", f"must be a number > 0, got {sampler.scale!r}")
-
-
-def check_join(join: object) -> float:
-    """Return the ``join`` tolerance (voxels) as a float; InputError unless it is a number in [0, 10]."""
-    return check_voxels(join, "join")
-
-
-def check_voxels(value: object, name: str, *, null: bool = False) -> float | None:
-    """Return a distance in voxels (``join``, ``mesh.tolerance``) as a float, None for None where ``null``.
-
-    InputError names ``name`` unless the value is a number in [0, 10].
-    """
-    if value is None and null:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
-        allowed = "null or a number" if null else "a number"
-        raise InputError(name, f"must be {allowed} in [0, 10] (voxels), got {value!r}")
-    return float(value)
-
-
-def learned_codes(model: TrainedModel, sampler: SamplerOptions) -> np.ndarray:
+def learned_codes(model: TrainedModel, sampler: Sampler) -> np.ndarray:
     """Return the model's learned codes as an (S, L) array, checking that the sampler can use them."""
-    latents, ckpt = model.latents, model.file
-    if sampler.name == "gaussian" and sampler.std is None and len(latents) < 2:
-        raise InputError(ckpt, "has one learned code; a covariance needs two, so pass sampler.std=<value>")
-    if sampler.name in PAIR_SAMPLERS and len(latents) < 2:
-        raise InputError(ckpt, f"has one learned code; sampler {sampler.name} needs two")
-    if sampler.name == "interpolate" and not all(0 <= i < len(latents) for i in sampler.path):
-        raise InputError(
-            "sampler.path", f"indices must lie in 0 .. {len(latents) - 1}, got {list(sampler.path)}"
-        )
-    return latents
+    sampler.check(model.latents, str(model.file))
+    return model.latents
 
 
 def topology_rule(model: TrainedModel, topology: str) -> str | None:
     """Return the topology rule generated cells must keep: ``auto`` takes the rule of the model's line.
 
-    A model trained on a built-in line knows it from its recipe; for other data ``auto`` checks nothing.
+    A model trained on a registered line knows it from its recipe; for other data ``auto`` checks nothing.
     """
     if topology == "none":
         return None
     if topology != "auto":
         return topology
-    recipe = model.data.recipe or {}
-    return LINE_RULES.get(recipe.get("cell_line"))
+    line = LINES.get((model.data.recipe or {}).get("cell_line"))
+    return None if line is None else line.topology
 
 
 def timing(model: TrainedModel, frames: int, override: float | None) -> tuple[float, float]:
@@ -220,93 +163,59 @@ def complete_cell(folder: Path, key: str) -> dict | None:
     return record if isinstance(record, dict) and record.get("run_key") == key else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Request:
-    """What a generate run writes: the arguments that decide its files (shards of one run share them)."""
+    """What a generate run writes: the options that decide its files (shards of one run share them).
 
-    ckpt: str
-    n: int
-    frames: int
-    resolution: int
-    seed: int
-    sampler: SamplerOptions
-    formats: tuple[str, ...]
-    mesh: MeshOptions
-    max_draws: int = 50
-    frame_interval: float | None = None
-    topology: str = "auto"
-    precision: str = "auto"
-    tracking: bool = True
-    join: float = JOIN_TOLERANCE
-
-
-def make_request(
-    *,
-    ckpt: str,
-    n: int,
-    frames: int,
-    resolution: int,
-    seed: int,
-    sampler: SamplerOptions,
-    formats: list[str],
-    mesh_format: str = "ply",
-    smoothing: int = 30,
-    tolerance: float | None = MESH_TOLERANCE,
-    faces: int | None = None,
-    timelapse_faces: int | None = 20000,
-    max_draws: int = 50,
-    frame_interval: float | None = None,
-    topology: str = "auto",
-    precision: str = "auto",
-    tracking: bool = True,
-    join: float = JOIN_TOLERANCE,
-) -> Request:
-    """Check a generate run's options and collect them (InputError names a bad one).
+    Each field is stated once here, with its default and its rule; ``conf/generate.yaml`` holds the same
+    defaults (a test compares them) and the command builds the request from its options as they are. A bad
+    value raises InputError naming the option.
 
     Examples
     --------
-    >>> make_request(ckpt="plat", n=2, frames=3, resolution=32, seed=0, sampler=SamplerOptions(),
-    ...              formats=["tiff"]).n
+    >>> Request(ckpt="plat", n=2, frames=3, resolution=32, formats=["tiff"]).n
     2
+    >>> Request(n=0)
+    Traceback (most recent call last):
+    ...
+    cellsdf.errors.InputError: n: must be an integer >= 1, got 0
     """
-    formats = [str(f) for f in formats]
-    _check_options(
-        n=n,
-        frames=frames,
-        resolution=resolution,
-        formats=formats,
-        mesh_format=mesh_format,
-        sampler=sampler,
-        max_draws=max_draws,
-        frame_interval=frame_interval,
-        topology=topology,
-        precision=precision,
-        join=join,
-        tolerance=tolerance,
-    )
-    mesh = MeshOptions(
-        format=mesh_format,
-        smoothing=smoothing,
-        tolerance=tolerance,
-        faces=faces,
-        timelapse_faces=timelapse_faces,
-    )
-    return Request(
-        str(ckpt),
-        n,
-        frames,
-        resolution,
-        seed,
-        sampler,
-        tuple(formats),
-        mesh,
-        max_draws,
-        frame_interval,
-        topology,
-        precision,
-        bool(tracking),
-        float(join),
-    )
+
+    ckpt: str = option("plat", Text(null=False))  # a model file or a built-in model's name
+    n: int = option(4, Whole(1))
+    frames: int = option(30, Whole(1))
+    resolution: int = option(256, Whole(8))
+    seed: int = option(0, Whole(0, SEED_MAX))
+    frame_interval: float | None = option(None, Real(0, above=True, null=True))  # seconds
+    sampler: Sampler = field(default_factory=Auto)
+    rotation: str = option("uniform", ROTATION)
+    formats: tuple[str, ...] = option(["tiff", "mesh"], ListOf(OneOf(FORMATS), least=1, one=True))
+    mesh_format: str = option("ply", OneOf(MESH_FORMATS))
+    mesh: MeshOptions = nested(MeshOptions)
+    max_draws: int = option(50, Whole(1))
+    topology: str = option("auto", OneOf(TOPOLOGIES))
+    precision: str = option("auto", Checked(_precision))
+    tracking: bool = option(True, Flag())
+    join: float = option(JOIN_TOLERANCE, Real(0, 10))  # voxels
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not isinstance(self.sampler, Sampler):
+            raise InputError("sampler", f"must be a Sampler, got {self.sampler!r}")
+        mesh = self.mesh if isinstance(self.mesh, MeshOptions) else MeshOptions(**self.mesh)
+        formats = tuple(str(f) for f in as_list(self.formats))
+        # The mesh file type is a top-level option (shared with reconstruct and fit); the mesh carries it.
+        object.__setattr__(self, "mesh", replace(mesh, format=self.mesh_format))
+        object.__setattr__(self, "formats", formats)
+        object.__setattr__(self, "precision", str(self.precision))
+        object.__setattr__(self, "ckpt", str(self.ckpt))
+        check_grid("resolution", self.resolution, bytes_per_voxel(formats), base=WRITE_BASE_BYTES)
+
+    def key(self) -> dict:
+        """Return the request as plain data (the sampler by name and options): what the run key hashes."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self)}
+        plain.update(sampler=self.sampler.describe(), mesh=asdict(self.mesh), formats=list(self.formats))
+        return plain
 
 
 def generate_cells(
@@ -360,11 +269,11 @@ def generate_cells(
         )
     model = load_trained(request.ckpt, device=select_device(device))
     ckpt = model.file
-    # sampler.name=auto is the model's own choice, precision=auto this machine's; the run's key and records
+    # sampler=auto is the model's own choice, precision=auto this machine's; the run's key and records
     # name what was used.
     request = replace(
         request,
-        sampler=model_sampler(request.sampler, model.sampler),
+        sampler=model_sampler(request.sampler, model.sampler, source=str(ckpt)),
         precision=resolve_precision(request.precision, model.device),
     )
     latents = learned_codes(model, request.sampler)
@@ -373,7 +282,7 @@ def generate_cells(
     spacing = grid_spacing(request.resolution, scale)
     times = frame_times(request.frames).tolist()
     checkpoint_sha256 = file_sha256(ckpt)
-    key = run_key(asdict(request), checkpoint_sha256)
+    key = run_key(request.key(), checkpoint_sha256)
     out = Path(out)
     prepare_out(out, key, overwrite)
     if overwrite:
@@ -471,59 +380,62 @@ def _make_cell(
     """Draw cell ``index`` until every frame passes the checks; write it to its partial folder."""
     name = cell_name(index)
     partial = out / temporary_name(name, kind="partial")
-    rng = np.random.default_rng([request.seed, index])
-    rejected: list[str] = []
-    reasons: dict[str, int] = {}
-    draws = request.max_draws if request.sampler.random else 1
-    for _ in range(draws):
-        latent, rotation, info = draw_cell(latents, request.sampler, rng, index, request.n)
+
+    def attempt(draw: Draw) -> list[dict]:
         shutil.rmtree(partial, ignore_errors=True)
-        try:
-            # The preview's figure and the draw's meshes are freed as the draw ends, not cells later.
-            with collected_garbage():
-                frames = write_cell(
-                    model,
-                    latent,
-                    rotation,
-                    times,
-                    partial,
-                    resolution=request.resolution,
-                    spacing=spacing,
-                    frame_interval=interval,
-                    formats=request.formats,
-                    mesh=request.mesh,
-                    title=name,
-                    progress=progress,
-                    topology=rule,
-                    precision=request.precision,
-                    tracking=request.tracking,
-                    join=request.join,
-                )
-        except RejectedCell as err:
-            rejected.append(str(err))
-            reasons[err.problem] = reasons.get(err.problem, 0) + 1
-            continue
-        return {
-            "name": name,
-            "index": index,
-            "seed": [request.seed, index],
-            **info,
-            "latent": latent.tolist(),
-            "rotation": None if rotation is None else rotation.tolist(),
-            "redraws": len(rejected),
-            "rejected": rejected,
-            "rejections": reasons,
-            "times": times,
-            "spacing_um": list(spacing),
-            "frame_interval_s": interval,
-            "frames": frames,
-        }
-    shutil.rmtree(partial, ignore_errors=True)
-    raise InputError(
-        "generate",
-        f"{name}: no usable cell in {draws} draw(s) ({'; '.join(rejected[-3:])}); "
-        "try another sampler, a smaller sampler.std or noise",
+        # The preview's figure and the draw's meshes are freed as the draw ends, not cells later.
+        with collected_garbage():
+            return write_cell(
+                model,
+                draw.latent,
+                draw.rotation,
+                times,
+                partial,
+                resolution=request.resolution,
+                spacing=spacing,
+                frame_interval=interval,
+                formats=request.formats,
+                mesh=request.mesh,
+                title=name,
+                progress=progress,
+                topology=rule,
+                precision=request.precision,
+                tracking=request.tracking,
+                join=request.join,
+            )
+
+    loop = draw_accepted(
+        attempt,
+        latents=latents,
+        sampler=request.sampler,
+        rotation=request.rotation,
+        rng=np.random.default_rng([request.seed, index]),
+        index=index,
+        count=request.n,
+        max_draws=request.max_draws,
+        name=name,
     )
+    try:
+        cell = accepted(loop)
+    except InputError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    draw = cell.draw
+    return {
+        "name": name,
+        "index": index,
+        "seed": [request.seed, index],
+        **draw.info,
+        "latent": draw.latent.tolist(),
+        "rotation": None if draw.rotation is None else draw.rotation.tolist(),
+        "redraws": len(cell.rejected),
+        "rejected": [str(err) for err in cell.rejected],
+        "rejections": cell.reasons,
+        "times": times,
+        "spacing_um": list(spacing),
+        "frame_interval_s": interval,
+        "frames": cell.value,
+    }
 
 
 def _finish_cell(out: Path, folder: Path, record: dict) -> None:

@@ -13,9 +13,10 @@ import numpy as np
 import trimesh
 
 from cellsdf.errors import InputError
-from cellsdf.generate.cell import RejectedCell, _Watcher
+from cellsdf.generate.cell import _Watcher
+from cellsdf.generate.draw import Draw, draw_accepted
 from cellsdf.generate.run import learned_codes, timing, topology_rule
-from cellsdf.generate.sampling import SamplerOptions, draw_cell, model_sampler
+from cellsdf.generate.sampling import Auto, Sampler, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.geometry.surface import MESH_TOLERANCE, SMOOTHING, frame_mesh
 from cellsdf.io.mesh import napari_surface
@@ -63,7 +64,8 @@ def generate_surfaces(
     frames: int,
     resolution: int,
     seed: int = 0,
-    sampler: SamplerOptions | None = None,
+    sampler: Sampler | None = None,
+    rotation: str = "uniform",
     index: int = 0,
     count: int = 1,
     max_draws: int = 50,
@@ -89,8 +91,10 @@ def generate_surfaces(
         Number of frames (spread over the training sequences' mean duration) and grid side.
     seed : int
         Seed of the run; the cell's generator is seeded with (seed, index).
-    sampler : SamplerOptions, optional
-        Latent sampler and rotation; None or ``auto``: the model's own choice.
+    sampler : Sampler, optional
+        Latent sampler; None or :class:`~cellsdf.generate.sampling.Auto`: the model's own choice.
+    rotation : {'uniform', 'none'}
+        Rotation of the cell.
     index, count : int
         The cell's place in a run of ``count`` cells; ``interpolate`` puts it at ``index / (count - 1)``
         along its path.
@@ -142,38 +146,41 @@ def generate_surfaces(
         raise InputError("generate", f"needs frames >= 1 and resolution >= 8, got {frames} and {resolution}")
     if not 0 <= index < count:
         raise InputError("index", f"must lie in 0 .. {count - 1}, got {index}")
-    sampler = model_sampler(sampler or SamplerOptions(), model.sampler)
+    sampler = model_sampler(sampler or Auto(), model.sampler, source=str(model.file))
     latents = learned_codes(model, sampler)
     rule = topology_rule(model, topology)
     scale, interval = timing(model, frames, None)
     spacing = grid_spacing(resolution, scale)
     times = frame_times(frames).tolist()
-    rng = np.random.default_rng([seed, index])
-    rejected = []
-    for _ in range(max_draws if sampler.random else 1):
-        latent, rotation, info = draw_cell(latents, sampler, rng, index, count)
-        watcher = _Watcher([], frames, rule)
-        masks = watcher.decode(
+
+    def attempt(draw: Draw) -> Generator[int, None, list[trimesh.Trimesh]]:
+        masks = _Watcher([], frames, rule).decode(
             model,
-            latent,
+            draw.latent,
             times,
             resolution=resolution,
-            rotation=rotation,
+            rotation=draw.rotation,
             precision=precision,
             tracking=tracking,
         )
         meshes = []
-        try:
-            for frame, mask in enumerate(masks):
-                meshes.append(
-                    frame_mesh(mask, spacing, smoothing=smoothing, tolerance=tolerance, faces=faces)
-                )
-                yield frame
-        except RejectedCell as err:
-            rejected.append(str(err))
-            continue
-        return GeneratedSurfaces(meshes, latent, rotation, spacing, interval, len(rejected), info)
-    raise InputError(
-        "generate",
-        f"no usable cell in {len(rejected)} draw(s) ({'; '.join(rejected[-3:])}); try another seed",
+        for frame, mask in enumerate(masks):
+            meshes.append(frame_mesh(mask, spacing, smoothing=smoothing, tolerance=tolerance, faces=faces))
+            yield frame
+        return meshes
+
+    cell = yield from draw_accepted(
+        attempt,
+        latents=latents,
+        sampler=sampler,
+        rotation=rotation,
+        rng=np.random.default_rng([seed, index]),
+        index=index,
+        count=count,
+        max_draws=max_draws,
+        name=f"cell {index}",
+    )
+    draw = cell.draw
+    return GeneratedSurfaces(
+        cell.value, draw.latent, draw.rotation, spacing, interval, len(cell.rejected), draw.info
     )

@@ -227,7 +227,7 @@ def export_model(model: AutoDecoder, path: str | Path) -> Path:
 
 
 def record_sampler(path: str | Path, sampler: dict) -> Path:
-    """Store the latent sampler chosen for a model in its model file (what ``sampler.name=auto`` uses).
+    """Store the latent sampler chosen for a model in its model file (what ``sampler=auto`` uses).
 
     Parameters
     ----------

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.generate.sampling import SAMPLERS, Interpolate
 from cellsdf.generate.surfaces import GeneratedSurfaces, generate_surfaces
+from cellsdf.model.checkpoint import BUILT_IN
 from cellsdf.model.trained import TrainedModel, load_trained
 
 if TYPE_CHECKING:
     import napari
     from magicgui.widgets import Container
 
-BUILT_IN = ("plat", "cele", "filo")
 SAMPLER_NAMES = ("auto", "gaussian", "around")
 INTERPOLATION = "interpolation"
 STEPS = 10  # slider positions between the two learned cells
@@ -109,7 +109,7 @@ def generate_widget(napari_viewer: napari.Viewer) -> Container:
         worker.start()
 
     def on_generate() -> None:
-        name, options = chosen(), SamplerOptions(name=sampler.value)
+        name, options = chosen(), SAMPLERS[sampler.value]()
         settings = {"frames": frames.value, "resolution": resolution.value, "seed": seed.value}
 
         def work():
@@ -124,13 +124,18 @@ def generate_widget(napari_viewer: napari.Viewer) -> Container:
             # The slider moved on: the old decode's cell would be out of date when it arrived.
             previous.quit()
         name = chosen()
-        options = SamplerOptions(name="interpolate", path=(first.value, last.value), rotation="none")
+        options = Interpolate(path=(first.value, last.value))
         settings = {"frames": frames.value, "resolution": preview.value, "seed": seed.value}
 
         def work():
             return (
                 yield from generate_surfaces(
-                    loaded(name), sampler=options, index=fraction.value, count=STEPS + 1, **settings
+                    loaded(name),
+                    sampler=options,
+                    rotation="none",
+                    index=fraction.value,
+                    count=STEPS + 1,
+                    **settings,
                 )
             )
 

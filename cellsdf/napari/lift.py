@@ -13,8 +13,8 @@ import numpy as np
 
 from cellsdf.lift.labels import cell_masks, lift_mask
 from cellsdf.lift.latent import FitOptions
+from cellsdf.model.checkpoint import BUILT_IN
 from cellsdf.model.trained import load_trained
-from cellsdf.napari.generate import BUILT_IN
 
 if TYPE_CHECKING:
     import napari

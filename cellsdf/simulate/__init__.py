@@ -18,10 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cellsdf.simulate import cele, filo, plat
+from cellsdf.simulate.lines import LINES, get_line, simulated_lines
 
-CELL_LINES = ("plat", "cele", "filo")
-_MODULES = {"plat": plat, "cele": cele, "filo": filo}
 _MIN_SIZE = 16
 
 
@@ -62,10 +60,12 @@ def sequence_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, index]))
 
 
-def _validate(cell_line: str, frames: int, size: int) -> tuple[int, int]:
+def _validate(name: str, frames: int, size: int) -> tuple[int, int]:
     """Check the arguments and return ``frames`` and ``size`` as plain ints."""
-    if cell_line not in _MODULES:
-        raise ValueError(f"unknown cell line {cell_line!r}; valid cell lines are {', '.join(CELL_LINES)}")
+    if get_line(name).simulator is None:
+        raise ValueError(
+            f"cell line {name!r} has no simulator; simulated lines are {', '.join(simulated_lines())}"
+        )
     frames, size = operator.index(frames), operator.index(size)
     if frames < 1:
         raise ValueError(f"frames must be at least 1, got {frames}")
@@ -93,7 +93,7 @@ def simulate_frames(
     Parameters
     ----------
     cell_line : str
-        One of :data:`CELL_LINES`.
+        A registered line with a simulator (:func:`~cellsdf.simulate.lines.simulated_lines`).
     frames : int
         Number of time points T (at least 1).
     size : int
@@ -116,9 +116,9 @@ def simulate_frames(
         For an unknown cell line, ``frames < 1`` or ``size < 16``.
     """
     frames, size = _validate(cell_line, frames, size)
-    module = _MODULES[cell_line]
-    params = {"cell_line": cell_line, "size": size, **module.draw_params(rng, frames)}
-    return _frames(module.render_frame, params, frames, size), params.get("division_frame"), params
+    simulator = LINES[cell_line].simulator
+    params = {"cell_line": cell_line, "size": size, **simulator.draw_params(rng, frames)}
+    return _frames(simulator.render_frame, params, frames, size), params.get("division_frame"), params
 
 
 def simulate_sequence(cell_line: str, frames: int, size: int, rng: np.random.Generator) -> SimulatedSequence:
@@ -127,7 +127,7 @@ def simulate_sequence(cell_line: str, frames: int, size: int, rng: np.random.Gen
     Parameters
     ----------
     cell_line : str
-        One of :data:`CELL_LINES`.
+        A registered line with a simulator (:func:`~cellsdf.simulate.lines.simulated_lines`).
     frames : int
         Number of time points T (at least 1).
     size : int

@@ -13,8 +13,8 @@ from cellsdf.io.atomic import check_writable
 from cellsdf.io.limits import check_grid
 from cellsdf.io.tiff import write_timelapse
 from cellsdf.progress import track
-from cellsdf.simulate import CELL_LINES, sequence_rng, simulate_frames
-from cellsdf.simulate.lines import line_constants, line_spacing
+from cellsdf.simulate import sequence_rng, simulate_frames
+from cellsdf.simulate.lines import get_line, line_spacing, simulated_lines
 
 _FIELD_COLUMNS = 8
 # Bytes per voxel of one sequence's frame held at once: the bool frame, the TIFF page and the simulator's
@@ -70,9 +70,9 @@ def simulate_to_folder(
         Manifest items: file, label (labels layout), seed, division frame, drawn parameters, voxels and
         components per frame.
     """
-    if cell_line not in CELL_LINES:
+    if cell_line not in simulated_lines():
         raise InputError(
-            "cellline", f"unknown cell line {cell_line!r}; choose one of {', '.join(CELL_LINES)}"
+            "cellline", f"unknown cell line {cell_line!r}; choose one of {', '.join(simulated_lines())}"
         )
     check_whole(sequences, "sequences")
     check_whole(frames, "frames")
@@ -81,7 +81,7 @@ def simulate_to_folder(
     tiles = 2 * sequences if layout == "labels" else 0
     check_grid("size", size, _FRAME_BYTES_PER_VOXEL + tiles)
     spacing = line_spacing(cell_line, size) if spacing is None else spacing
-    frame_interval = line_constants(cell_line).frame_interval if frame_interval is None else frame_interval
+    frame_interval = get_line(cell_line).frame_interval if frame_interval is None else frame_interval
     out = Path(out)
     if layout == "labels":
         return _label_field(cell_line, out, sequences, frames, size, spacing, frame_interval, seed, overwrite)

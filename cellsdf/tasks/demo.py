@@ -14,14 +14,14 @@ from omegaconf import DictConfig, OmegaConf
 from cellsdf.benchmark.build import FieldOptions, build_benchmark
 from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sources import find_sequences
+from cellsdf.decode.volumes import MeshOptions
 from cellsdf.evaluate import evaluate_folders
-from cellsdf.generate.run import cell_name, generate_cells, make_request
-from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.generate.run import Request, cell_name, generate_cells
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.io.tiff import read_timelapse
-from cellsdf.simulate.lines import line_constants, line_spacing
+from cellsdf.simulate.lines import get_line, line_spacing
 from cellsdf.simulate.write import simulate_to_folder
 
 
@@ -46,7 +46,7 @@ def _run(cfg: DictConfig) -> dict:
             frames=cfg.frames,
             size=cfg.size,
             spacing=spacing,
-            frame_interval=line_constants(name).frame_interval,
+            frame_interval=get_line(name).frame_interval,
             seed=cfg.seed,
             overwrite=cfg.overwrite,
             progress=cfg.progress,
@@ -63,17 +63,16 @@ def _run(cfg: DictConfig) -> dict:
         )
         previews[f"{name} simulated"] = read_timelapse(folder / items[0]["file"]).data > 0
         spacings[f"{name} simulated"] = spacing
-        intervals[f"{name} simulated"] = line_constants(name).frame_interval
+        intervals[f"{name} simulated"] = get_line(name).frame_interval
     for name in cfg.celllines:
-        request = make_request(
+        request = Request(
             ckpt=name,
             n=cfg.generate.n,
             frames=cfg.frames,
             resolution=cfg.size,
             seed=cfg.seed,
-            sampler=SamplerOptions(),
             formats=["tiff", "mesh"],
-            timelapse_faces=cfg.generate.timelapse_faces,
+            mesh=MeshOptions(timelapse_faces=cfg.generate.timelapse_faces),
         )
         folder = out / "generated" / name
         generate_cells(request, folder, config, overwrite=cfg.overwrite, progress=cfg.progress)

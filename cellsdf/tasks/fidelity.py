@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError, check_whole
@@ -17,8 +17,7 @@ from cellsdf.generate.fidelity import (
     score_sets,
     simulated_sets,
 )
-from cellsdf.generate.run import check_join
-from cellsdf.generate.sampling import SamplerOptions, model_sampler
+from cellsdf.generate.sampling import model_sampler
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.hashing import file_sha256
@@ -26,7 +25,7 @@ from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview
 from cellsdf.model.trained import load_trained, select_device
-from cellsdf.simulate.lines import line_constants
+from cellsdf.simulate.lines import get_line
 
 
 def run(cfg: DictConfig) -> dict:
@@ -40,7 +39,7 @@ def _run(cfg: DictConfig) -> dict:
     count = check_whole(cfg.n, "n", 2)
     frames = check_whole(cfg.frames, "frames", 1)
     resamples = check_whole(cfg.resamples, "resamples", 10)
-    sampler = SamplerOptions.from_config(cfg.sampler, cfg.rotation)
+    sampler = instantiate(cfg.sampler, _convert_="all")
     model = load_trained(cfg.ckpt, device=select_device(cfg.device))
     own = cfg.reference is not None or cfg.reference_b is not None
     chosen = cfg.cellline.name if cfg.get("cellline") else None
@@ -51,7 +50,9 @@ def _run(cfg: DictConfig) -> dict:
         raise InputError(model.file, "names no built-in line; pass cellline=<line> or reference= folders")
     rule = line_rule(line, cfg.topology)
     out = check_out_folder(cfg.out, cfg.overwrite)
-    drawing = Drawing(sampler, check_join(cfg.join), rule, check_whole(cfg.max_draws, "max_draws", 1))
+    drawing = Drawing(
+        sampler=sampler, rotation=cfg.rotation, join=cfg.join, rule=rule, max_draws=cfg.max_draws
+    )
     options = {
         "count": count,
         "frames": frames,
@@ -69,11 +70,17 @@ def _run(cfg: DictConfig) -> dict:
             **options,
         )
     else:
-        size = line_constants(line).score_size if cfg.size is None else cfg.size
+        size = get_line(line).score_size if cfg.size is None else cfg.size
         sets = simulated_sets(model, drawing, cell_line=line, size=size, **options)
     card = score_sets(sets, rule=rule, seed=cfg.seed, resamples=resamples)
-    drawn = model_sampler(sampler, model.sampler)
-    card.update(model=str(model.file), cell_line=line, grid=size, sampler=asdict(drawn), join=drawing.join)
+    drawn = model_sampler(sampler, model.sampler, source=str(model.file))
+    card.update(
+        model=str(model.file),
+        cell_line=line,
+        grid=size,
+        sampler={**drawn.describe(), "rotation": drawing.rotation},
+        join=drawing.join,
+    )
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "fidelity.json") as tmp:
         tmp.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError
-from cellsdf.generate.run import NOT_IN_KEY, cell_name, default_parallelism, generate_cells, make_request
-from cellsdf.generate.sampling import SamplerOptions
+from cellsdf.generate.run import NOT_IN_KEY, Request, cell_name, default_parallelism, generate_cells
 from cellsdf.io.lock import writing_folder
-from cellsdf.options import as_list
+from cellsdf.options import pick
 
 
 def run(cfg: DictConfig) -> dict:
     """Generate as configured in ``conf/generate.yaml``; return the output folder and the cells written."""
     if cfg.ckpt is None or cfg.out is None:
         raise InputError("generate", "needs ckpt=<model file or plat|cele|filo> and out=<folder>")
-    request = make_request(
-        ckpt=cfg.ckpt,
-        n=cfg.n,
-        frames=cfg.frames,
-        resolution=cfg.resolution,
-        seed=cfg.seed,
-        sampler=SamplerOptions.from_config(cfg.sampler, cfg.rotation),
-        formats=as_list(cfg.formats),
-        mesh_format=cfg.mesh_format,
-        smoothing=cfg.mesh.smoothing,
-        tolerance=cfg.mesh.tolerance,
-        faces=cfg.mesh.faces,
-        timelapse_faces=cfg.mesh.timelapse_faces,
-        max_draws=cfg.max_draws,
-        frame_interval=cfg.frame_interval,
-        topology=cfg.topology,
-        precision=str(cfg.precision),
-        tracking=cfg.tracking,
-        join=cfg.join,
-    )
+    request = Request(**{**pick(cfg, Request), "sampler": instantiate(cfg.sampler, _convert_="all")})
     config = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_KEY}
     # Shards of one run write their own cells into the same folder at the same time: each shard has its lock.
     part = f"shard{cfg.shard}" if isinstance(cfg.shard, int) else ""

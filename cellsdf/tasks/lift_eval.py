@@ -22,8 +22,7 @@ from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.evaluation import EvalSettings, evaluate_job, summarise
 from cellsdf.lift.metrics import LIFT_METRICS
 from cellsdf.progress import track
-from cellsdf.simulate import CELL_LINES
-from cellsdf.simulate.lines import line_spacing
+from cellsdf.simulate.lines import line_spacing, simulated_lines
 
 METHODS = ("ellipsoid", "extrusion", "latent_best", "latent_mean", "latent_refined", "hull", "field")
 SHORT = {
@@ -38,9 +37,9 @@ SHORT = {
 def settings_from_config(cfg: DictConfig) -> tuple[list[str], EvalSettings]:
     """Check the options; return the cell lines and the per-cell settings."""
     lines = [cfg.lines] if isinstance(cfg.lines, str) else list(cfg.lines)
-    unknown = sorted(set(lines) - set(CELL_LINES))
+    unknown = sorted(set(lines) - set(simulated_lines()))
     if unknown or not lines:
-        raise InputError("lines", f"choose from {', '.join(CELL_LINES)}, got {lines}")
+        raise InputError("lines", f"choose from {', '.join(simulated_lines())}, got {lines}")
     views = [cfg.views] if isinstance(cfg.views, int) else list(cfg.views)
     for count in views:
         check_whole(count, "views")
