@@ -181,7 +181,9 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
     },
     "prepare": {**PREPARE, "input": Text(), "out": Text()},
     "train": {
-        "cellline.name": _LINE,
+        # A simulated line must be registered (training checks it); the user's own line may have any name.
+        "cellline.name": Text(null=False),
+        "cellline.topology": OneOf(("auto", "none", *RULES)),
         **_within("model.", MODEL),
         **_within("trainer.", TRAINER),
         **_within("data.", DATA),

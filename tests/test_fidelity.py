@@ -5,8 +5,8 @@ import pytest
 
 from cellsdf.evaluate.fidelity import describe_masks, score_generation, scorecard_table
 from cellsdf.evaluate.topology import topology_summary
-from cellsdf.geometry.topology import check_rule, component_counts, fragments_per_frame
 from cellsdf.evaluate.twosample import descriptor_scale, sequence_matrix, two_sample
+from cellsdf.geometry.topology import check_rule, component_counts, fragments_per_frame
 from cellsdf.simulate import sequence_rng, simulate_sequence
 
 SPACING = (1.0, 1.0, 1.0)

@@ -6,8 +6,8 @@ import torch
 
 from cellsdf.decode.join import join_fragments
 from cellsdf.decode.volumes import decode_masks
-from cellsdf.geometry.topology import component_counts
 from cellsdf.geometry.grid import grid_step
+from cellsdf.geometry.topology import component_counts
 
 RESOLUTION = 33
 STEP = grid_step(RESOLUTION)  # 1/16

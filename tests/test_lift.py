@@ -47,15 +47,7 @@ def training_lift(filo):
     """Two hypotheses lifted from the top view of a cell the filo model was trained on (seed 0)."""
     truth = truth_cell("filo", 0, 2, EvalSettings(size=SIZE))
     views = views_of(truth, 1)
-    fitted = fit_hypotheses(
-        filo.decoder,
-        filo.latents.weight.detach().numpy(),
-        views,
-        filo.rotations.weight.detach().numpy(),
-        hypotheses=2,
-        options=FitOptions(steps=80),
-        seed=0,
-    )
+    fitted = fit_hypotheses(load_trained("filo"), views, hypotheses=2, options=FitOptions(steps=80), seed=0)
     volumes = [h.decode(filo.decoder, np.eye(3), SIZE, 0.1) for h in fitted]
     return truth, views, fitted, volumes
 
@@ -80,8 +72,9 @@ def test_refining_fits_the_views_better_and_leaves_the_model_alone(training_lift
     with pytest.raises(ValueError, match="two or more directions"):
         refine_hypothesis(filo.decoder, training_lift[2][0], top, RefineOptions(steps=1))
     views = views_of(truth, 2)
-    codes = filo.latents.weight.detach().numpy()
-    fitted = fit_hypotheses(filo.decoder, codes, views, None, 1, FitOptions(steps=40), seed=0)
+    fitted = fit_hypotheses(
+        load_trained("filo"), views, upright=False, hypotheses=1, options=FitOptions(steps=40), seed=0
+    )
     before = [p.detach().clone() for p in filo.decoder.parameters()]
     refined = refine_hypothesis(filo.decoder, fitted[0], views, RefineOptions(steps=60), seed=0)
     assert refined.decoder is not None and fitted[0].decoder is None
@@ -98,8 +91,9 @@ def test_known_pixel_size_keeps_the_trained_cell_size(filo):
     assert expected_scale(0.5, 2.0, 5) == pytest.approx(0.5)
     truth = truth_cell("filo", 1, 0, EvalSettings(size=SIZE))
     options = FitOptions(steps=40, scale=scale)
-    codes = filo.latents.weight.detach().numpy()
-    (fitted,) = fit_hypotheses(filo.decoder, codes, views_of(truth, 1), None, 1, options, seed=0)
+    (fitted,) = fit_hypotheses(
+        load_trained("filo"), views_of(truth, 1), upright=False, hypotheses=1, options=options, seed=0
+    )
     assert fitted.scale == pytest.approx(scale, rel=0.1)
 
 
@@ -322,9 +316,8 @@ def test_refined_latent_lift_of_eight_views_beats_the_visual_hull():
     model = load_trained("filo")
     truth = truth_cell("filo", 1, 1, EvalSettings(size=size))
     views = views_of(truth, 8)
-    codes, learned = model.latents, model.rotations
     options = FitOptions(rays=32, scale=model_scale(model, line_spacing("filo", size)[0], size))
-    best = fit_hypotheses(model.decoder, codes, views, learned, 4, options, seed=1)[0]
+    best = fit_hypotheses(model, views, hypotheses=4, options=options, seed=1)[0]
     refined = refine_hypothesis(model.decoder, best, views, RefineOptions(), seed=1)
     refined_iou = iou(refined.decode(model.decoder, np.eye(3), size, 0.1), truth)
     assert refined_iou >= 0.9

@@ -16,7 +16,7 @@ from cellsdf.errors import InputError
 from cellsdf.generate.fidelity import Drawing
 from cellsdf.generate.run import Request, generate_cells, topology_rule
 from cellsdf.generate.sampling import SAMPLERS, Sampler, make_sampler, model_sampler, register_sampler
-from cellsdf.model.trained import load_trained
+from cellsdf.model.trained import TrainingRecord, load_trained
 from cellsdf.options import NONNEG, defaults_of, option
 from cellsdf.simulate.lines import LINES, CellLine, get_line, register_line, simulated_lines
 
@@ -158,11 +158,9 @@ def test_a_new_cell_line_is_one_record_found_by_simulate_and_generate(tmp_path, 
     assert sides[1] - sides[0] == 1 and sides[2] - sides[1] == 1
     assert meta["finterval"] == 12.0 and meta["spacing"] == pytest.approx(0.5 * 256 / 16)
 
-    class _Model:  # what topology_rule reads of a trained model: its recipe's line
-        class data:
-            recipe = {"cell_line": "cubes"}
-
-    assert topology_rule(_Model(), "auto") == "single"
+    # A model file whose recipe names the line (as train records a simulated line) keeps its rule.
+    record = TrainingRecord.from_hparams({"recipe": {"cell_line": "cubes"}})
+    assert record.cell_line == "cubes" and record.topology == "single"
 
 
 def test_a_line_record_refuses_what_it_cannot_keep():
@@ -175,3 +173,37 @@ def test_a_line_record_refuses_what_it_cannot_keep():
 def test_typed_options_are_keyword_only():
     for cls in (Request, Drawing, *SAMPLERS.values()):
         assert all(f.kw_only for f in fields(cls)), cls
+
+
+def test_a_users_own_line_learns_its_rule_and_generate_checks_it(tmp_path):
+    from helpers import two_blob_dataset
+
+    dataset = two_blob_dataset(tmp_path / "own.h5")
+    fast = [
+        "progress=false",
+        "trainer.max_epochs=1",
+        "model.decoder.widths=[16]",
+        "model.decoder.latent_size=4",
+    ]
+    main(
+        [
+            "train",
+            f"out={tmp_path / 'run'}",
+            f"data.path={dataset}",
+            "cellline=own",
+            "cellline.name=blobs",
+            *fast,
+        ]
+    )
+    model = load_trained(tmp_path / "run/model.pt")
+    # Both sequences keep one component in every frame: the learned rule is single.
+    assert model.data.cell_line == "blobs" and model.data.topology == "single"
+    assert topology_rule(model, "auto") == "single" and topology_rule(model, "none") is None
+    main(
+        ["train", f"out={tmp_path / 'stated'}", f"data.path={dataset}", "cellline=own"]
+        + ["cellline.name=blobs", "cellline.topology=none", *fast]
+    )
+    assert load_trained(tmp_path / "stated/model.pt").data.topology is None
+    # Data that name no line (the default cellline with data.path) record none, as before.
+    main(["train", f"out={tmp_path / 'plain'}", f"data.path={dataset}", *fast])
+    assert load_trained(tmp_path / "plain/model.pt").data.topology is None

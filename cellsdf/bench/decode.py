@@ -18,8 +18,8 @@ from cellsdf.decode.dense import bf16_fast, decode_dense, decode_points
 from cellsdf.decode.narrowband import decode_narrowband, decode_tracked
 from cellsdf.errors import InputError
 from cellsdf.geometry.surface import surface_shell
-from cellsdf.model.checkpoint import load_autodecoder
 from cellsdf.model.siren import SirenDecoder
+from cellsdf.model.trained import load_trained
 
 TARGET_AGREEMENT = 99.99  # % of voxels equal to the dense decoder's mask
 TARGET_BF16_AGREEMENT = 99.99  # % of voxels of the bf16 narrow-band mask equal to the float32 one
@@ -65,7 +65,7 @@ def decode_in_fresh_process(
         of the mask).
     """
     torch.set_num_threads(threads)
-    autodecoder = load_autodecoder(model)
+    autodecoder = load_trained(model).module
     index = torch.tensor([sequence])
     latent = autodecoder.latents(index)[0].detach()
     rotation = autodecoder.rotation_matrices(index)
@@ -152,7 +152,7 @@ def decode_rows(
     """
     sizes = sorted(set(sizes))
     # Check the inputs here, so that a wrong option stops with one line instead of a worker's traceback.
-    n_sequences = load_autodecoder(model).latents.num_embeddings
+    n_sequences = len(load_trained(model).latents)
     if not 0 <= sequence < n_sequences:
         problem = f"must be in [0, {n_sequences - 1}] for model {model}, got {sequence}"
         raise InputError("decode_sequence", problem)
@@ -296,12 +296,12 @@ def tracking_rows(
         Agreement of the tracked mask with the narrow-band one (% voxels), seconds per frame against the
         narrow band, and points decoded against the voxels within one voxel of the surface.
     """
-    autodecoder = load_autodecoder(model)
+    trained = load_trained(model)
     index = torch.tensor([sequence])
-    latent = autodecoder.latents(index)[0].detach()
-    rotation = autodecoder.rotation_matrices(index)
+    latent = trained.module.latents(index)[0].detach()
+    rotation = trained.module.rotation_matrices(index)
     rotation = None if rotation is None else rotation[0]
-    decoder, clamp = autodecoder.decoder, float(autodecoder.hparams.clamp)
+    decoder, clamp = trained.decoder, trained.clamp
     previous = decode_narrowband(decoder, latent, t - step, size, rotation, clamp=clamp)
     full: list[int] = []
     start = time.perf_counter()
@@ -375,7 +375,7 @@ def untrained_row(model: str = "plat", *, size: int = 64, seed: int = 0, judge: 
     Row
         Seconds per frame of the narrow band against dense, points of both.
     """
-    shape = load_autodecoder(model).hparams.decoder
+    shape = load_trained(model).module.hparams.decoder
     torch.manual_seed(seed)
     decoder = SirenDecoder(**shape)
     latent = torch.randn(decoder.latent_size) * 0.1

@@ -14,7 +14,7 @@ import torch
 from cellsdf.bench.row import Row
 from cellsdf.decode.dense import bf16_fast, decode_dense
 from cellsdf.decode.narrowband import decode_narrowband
-from cellsdf.model.checkpoint import load_autodecoder
+from cellsdf.model.trained import load_trained
 
 GPU_CHUNK = 1 << 18  # points per decoder call on a GPU: enough to fill it, small enough for any card
 
@@ -61,7 +61,7 @@ def gpu_decode_rows(model: str = "plat", *, size: int = 256, sequence: int = 0, 
     if not torch.cuda.is_available():
         return [Row(f"{label} (s/frame)", None, None, None, "(no CUDA device here: not run)", None, None)]
     device = torch.device("cuda")
-    autodecoder = load_autodecoder(model)
+    autodecoder = load_trained(model).module
     index = torch.tensor([sequence])
     latent = autodecoder.latents(index)[0].detach()
     rotation = autodecoder.rotation_matrices(index)

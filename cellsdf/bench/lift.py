@@ -10,7 +10,7 @@ from cellsdf.lift.evaluation import EvalSettings, truth_cell
 from cellsdf.lift.latent import FitOptions, fit_hypotheses
 from cellsdf.lift.render import project_volume
 from cellsdf.lift.views import View
-from cellsdf.model.checkpoint import load_autodecoder
+from cellsdf.model.trained import load_trained
 
 TARGET_SECONDS = 30.0
 TARGET_MASK_SIZE = 64  # the side of the mask the target is stated for
@@ -38,14 +38,12 @@ def lift_row(cell_line: str = "plat", *, size: int = 64, hypotheses: int = 4, se
     Row
         ``ours`` in s per hypothesis, peak traced MiB.
     """
-    model = load_autodecoder(cell_line)
+    model = load_trained(cell_line)
     truth = truth_cell(cell_line, seed, 0, EvalSettings(size=size))
     views = [View(project_volume(truth, np.eye(3)), np.eye(3), "top")]
-    codes = model.latents.weight.detach().numpy()
-    learned = model.rotations.weight.detach().numpy() if model.rotations is not None else None
-    options = FitOptions(clamp=float(model.hparams.clamp))
+    options = FitOptions()
     seconds, peak = measure(
-        lambda: fit_hypotheses(model.decoder, codes, views, learned, hypotheses, options, seed)
+        lambda: fit_hypotheses(model, views, hypotheses=hypotheses, options=options, seed=seed)
     )
     per_hypothesis = seconds / hypotheses
     return Row(

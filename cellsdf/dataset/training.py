@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cellsdf.dataset.prepare import prepare_source
-from cellsdf.dataset.prepared import is_prepared
+from cellsdf.dataset.prepared import is_prepared, iter_eval_masks, read_index
+from cellsdf.errors import InputError
+from cellsdf.geometry.topology import RULES, component_counts, infer_rule
 from cellsdf.simulate.lines import get_line, line_spacing
 from cellsdf.simulate.write import simulate_to_folder
 
@@ -126,3 +128,40 @@ def training_file(
     return prepare_source(
         source, prepared, **prepare, seed=seed, overwrite=True, progress=progress, report=True
     )
+
+
+def line_topology(dataset: str | Path, *, recipe: dict | None, stated: str | None) -> str | None:
+    """Return the topology rule a model's cells keep: its line's, the stated one, or the one its data keep.
+
+    Parameters
+    ----------
+    dataset : str or Path
+        The prepared dataset the model trains on (its evaluation masks are counted for ``auto``).
+    recipe : dict or None
+        A simulated line's recipe: the registered line's rule, whatever ``stated`` says.
+    stated : str or None
+        For the user's own line (``cellline=own``): ``auto`` (learned from the data,
+        :func:`cellsdf.geometry.topology.infer_rule`), ``none``, or a rule; None for data that name no line.
+
+    Returns
+    -------
+    str or None
+
+    Raises
+    ------
+    InputError
+        For a stated value that is not a rule, ``auto`` or ``none``.
+    """
+    if recipe is not None:
+        return get_line(recipe["cell_line"]).topology
+    if stated is None or stated == "none":
+        return None
+    if stated != "auto":
+        if stated not in RULES:
+            raise InputError(
+                "cellline.topology", f"choose one of auto, none, {', '.join(RULES)}, got {stated!r}"
+            )
+        return stated
+    index = read_index(dataset)
+    counts = [component_counts(iter_eval_masks(dataset, index.rows(s))) for s in range(len(index.names))]
+    return infer_rule([c.tolist() for c in counts])

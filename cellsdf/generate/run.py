@@ -58,7 +58,6 @@ from cellsdf.options import (
     option,
 )
 from cellsdf.progress import track
-from cellsdf.simulate.lines import LINES
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
@@ -95,14 +94,12 @@ def learned_codes(model: TrainedModel, sampler: Sampler) -> np.ndarray:
 def topology_rule(model: TrainedModel, topology: str) -> str | None:
     """Return the topology rule generated cells must keep: ``auto`` takes the rule of the model's line.
 
-    A model trained on a registered line knows it from its recipe; for other data ``auto`` checks nothing.
+    The model records its line's rule (a registered line's, or the one stated or learned for the user's own
+    line, ``cellline=own``); for data that name no line ``auto`` checks nothing.
     """
     if topology == "none":
         return None
-    if topology != "auto":
-        return topology
-    line = LINES.get((model.data.recipe or {}).get("cell_line"))
-    return None if line is None else line.topology
+    return model.data.topology if topology == "auto" else topology
 
 
 def timing(model: TrainedModel, frames: int, override: float | None) -> tuple[float, float]:

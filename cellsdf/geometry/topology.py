@@ -121,6 +121,31 @@ def fragments_per_frame(counts: Sequence[int], rule: str) -> np.ndarray:
     return np.maximum(counts - allowed, 0)
 
 
+def infer_rule(counts: Sequence[Sequence[int]]) -> str | None:
+    """Learn a line's topology rule from its sequences' component counts: the rule every sequence keeps.
+
+    Parameters
+    ----------
+    counts : sequence of sequence of int
+        Components per frame of each sequence of a data set.
+
+    Returns
+    -------
+    str or None
+        ``single`` if every sequence keeps it, else ``divide_once`` if every sequence keeps that, else None
+        (no rule: generated cells of such data are not checked).
+
+    Examples
+    --------
+    >>> infer_rule([[1, 1], [1, 1, 1]]), infer_rule([[1, 2], [1, 1, 2]]), infer_rule([[1, 2], [1, 1]])
+    ('single', 'divide_once', None)
+    """
+    for rule in RULES:
+        if counts and all(check_rule(c, rule)["keeps"] for c in counts):
+            return rule
+    return None
+
+
 def _broken(t: int, reason: str) -> dict[str, object]:
     return {"keeps": False, "first_break": t, "reason": reason}
 

@@ -108,8 +108,6 @@ def evaluate_cell(
     truth = truth_cell(cell_line, seed, index, settings)
     curvature = mean_gaussian_curvature(truth)
     model = load_trained(ckpt or cell_line)
-    codes = model.latents
-    learned = model.rotations
     clamp = model.clamp
     scale = None if pixel_size is None else model_scale(model, pixel_size, settings.size)
     scores: dict[str, dict[str, dict[str, float]]] = {}
@@ -122,8 +120,8 @@ def evaluate_cell(
             row["extrusion"] = lift_metrics(extrusion_baseline(views[0].mask), truth, curvature)
         rays = max(32, settings.rays // count)
         if "latent" in settings.modes:
-            options = FitOptions(steps=settings.latent_steps, rays=rays, clamp=clamp, scale=scale)
-            fitted = fit_hypotheses(model.decoder, codes, views, learned, settings.hypotheses, options, seed)
+            options = FitOptions(steps=settings.latent_steps, rays=rays, scale=scale)
+            fitted = fit_hypotheses(model, views, hypotheses=settings.hypotheses, options=options, seed=seed)
             each = [
                 lift_metrics(h.decode(model.decoder, np.eye(3), settings.size, clamp), truth, curvature)
                 for h in fitted

@@ -189,8 +189,8 @@ def lift_mask(
     if resolution < 8:
         raise InputError("resolution", f"must be at least 8, got {resolution}")
     scale = None if pixel_size is None else model_scale(model, float(pixel_size), size)
-    options = replace(options or FitOptions(), clamp=model.clamp, scale=scale)
-    results = fit_hypotheses(model.decoder, model.latents, [view], model.rotations, hypotheses, options, seed)
+    options = replace(options or FitOptions(), scale=scale)
+    results = fit_hypotheses(model, [view], hypotheses=hypotheses, options=options, seed=seed)
     voxel = (size - 1) / (resolution - 1)
     return [
         LiftedShape(h, h.decode(model.decoder, np.eye(3), resolution, model.clamp), voxel) for h in results

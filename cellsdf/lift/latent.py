@@ -53,8 +53,6 @@ class FitOptions:
         Learning rate of the code; the pose parameters use multiples of it.
     prior : float
         Weight of the code prior ‖z − μ‖² / ρ² (μ, ρ²: mean and mean squared spread of the learned codes).
-    clamp : float
-        The model's training loss clamp (model units), for the narrow-band decoding of the results.
     candidates : int
         Random starts drawn per hypothesis; the K whose silhouettes fit best before any step are fitted.
     scale : float or None
@@ -70,7 +68,6 @@ class FitOptions:
     tau: float = 1.0
     lr: float = 4e-3
     prior: float = 0.05
-    clamp: float = 0.1
     candidates: int = 4
     scale: float | None = None
     scale_spread: float = 0.1
@@ -254,10 +251,10 @@ def _starts(
 
 
 def fit_hypotheses(
-    decoder: SirenDecoder,
-    codes: np.ndarray,
+    model: TrainedModel,
     views: Sequence[View],
-    learned_rotations: np.ndarray | None = None,
+    *,
+    upright: bool = True,
     hypotheses: int = 4,
     options: FitOptions = FitOptions(),
     seed: int = 0,
@@ -266,16 +263,16 @@ def fit_hypotheses(
 
     Parameters
     ----------
-    decoder : SirenDecoder
-        Trained decoder; kept frozen (its parameters' ``requires_grad`` are restored afterwards).
-    codes : np.ndarray
-        (S, L) the model's learned codes: the start distribution and the prior.
+    model : TrainedModel
+        The trained model: its decoder (kept frozen; its parameters' ``requires_grad`` are restored
+        afterwards), its learned codes (the start distribution and the prior), its clamp (narrow-band
+        decoding of the results) and its learned rotations.
     views : sequence of View
         Masks of one size and their view rotations. With one view the depth position is not observable and
         stays at the world centre.
-    learned_rotations : np.ndarray, optional
-        (S, 3) the model's learned rotation vectors: starts are upright (:func:`start_rotation`); None starts
-        from uniform rotations.
+    upright : bool
+        Start upright, from the model's learned rotations (:func:`start_rotation`); false (or a model
+        without rotations) starts from uniform rotations.
     hypotheses : int
         K, fitted together as one batch.
     options : FitOptions
@@ -291,35 +288,33 @@ def fit_hypotheses(
     Examples
     --------
     >>> import numpy as np
-    >>> from cellsdf.model.checkpoint import load_autodecoder
+    >>> from cellsdf.model.trained import load_trained
     >>> from cellsdf.lift.views import View
     >>> yy, xx = np.mgrid[:32, :32]
     >>> mask = (yy - 16) ** 2 / 64 + (xx - 15) ** 2 / 36 < 1
-    >>> model = load_autodecoder("plat")
-    >>> codes = model.latents.weight.detach().numpy()
     >>> views = [View(mask, np.eye(3), "ellipse")]
-    >>> best = fit_hypotheses(model.decoder, codes, views, hypotheses=2, options=FitOptions(steps=20))[0]
+    >>> best = fit_hypotheses(load_trained("plat"), views, hypotheses=2, options=FitOptions(steps=20))[0]
     >>> 0.0 <= best.loss <= 1.0
     True
     """
     if hypotheses < 1 or options.steps < 1:
         raise ValueError("hypotheses and steps must be >= 1")
+    decoder, codes, clamp = model.decoder, model.latents, model.clamp
+    learned_rotations = model.rotations if upright else None
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
     size = views[0].mask.shape[0]
     pixel = grid_step(size)
     sampler = RaySampler(views, options.rays, options.depth, generator)
     count = hypotheses * max(1, options.candidates)
-    starts = _starts(decoder, codes, learned_rotations, views[0], count, rng, options.clamp, options.scale)
+    starts = _starts(decoder, codes, learned_rotations, views[0], count, rng, clamp, options.scale)
     parameter = next(decoder.parameters())
     if count > hypotheses:
         # Random starts differ most in how they are turned; a pose far from the views' is rarely fitted
         # back, so the K starts whose silhouettes already fit best are the ones worth fitting.
         tensors = [torch.as_tensor(np.asarray(v), dtype=parameter.dtype) for v in _columns(starts)]
         with torch.no_grad():
-            first = _data_loss(
-                decoder, *tensors, sampler.sample(), options.tau * pixel, len(views), options.clamp
-            )
+            first = _data_loss(decoder, *tensors, sampler.sample(), options.tau * pixel, len(views), clamp)
         starts = [starts[i] for i in torch.argsort(first)[:hypotheses].tolist()]
     as_tensor = lambda values: torch.as_tensor(np.asarray(values), dtype=parameter.dtype)  # noqa: E731
     latent = as_tensor([h.latent for h in starts]).requires_grad_(True)
@@ -355,7 +350,7 @@ def fit_hypotheses(
                 batch,
                 options.tau * pixel,
                 len(views),
-                options.clamp,
+                clamp,
             )
             prior = (latent - mean).pow(2).sum(-1) / spread
             loss = data + options.prior * prior
@@ -382,7 +377,7 @@ def fit_hypotheses(
             fit_loss=float(tail[k]),
             views=list(views),
         )
-        score_hypothesis(decoder, hypothesis, views, options.clamp)
+        score_hypothesis(decoder, hypothesis, views, clamp)
         fitted.append(hypothesis)
     return sorted(fitted, key=lambda h: h.loss)
 

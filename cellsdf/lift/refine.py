@@ -97,16 +97,15 @@ def refine_hypothesis(
     Examples
     --------
     >>> import numpy as np
-    >>> from cellsdf.model.checkpoint import load_autodecoder
+    >>> from cellsdf.model.trained import load_trained
     >>> from cellsdf.lift.latent import FitOptions, fit_hypotheses
     >>> from cellsdf.lift.views import View
     >>> from cellsdf.lift.views import rotation_from_degrees
     >>> yy, xx = np.mgrid[:32, :32]
     >>> mask = (yy - 16) ** 2 / 64 + (xx - 15) ** 2 / 36 < 1
-    >>> model = load_autodecoder("plat")
-    >>> codes = model.latents.weight.detach().numpy()
+    >>> model = load_trained("plat")
     >>> views = [View(mask, np.eye(3), "top"), View(mask, rotation_from_degrees([0, 90, 0]), "side")]
-    >>> fitted = fit_hypotheses(model.decoder, codes, views, hypotheses=1, options=FitOptions(steps=10))[0]
+    >>> fitted = fit_hypotheses(model, views, hypotheses=1, options=FitOptions(steps=10))[0]
     >>> refined = refine_hypothesis(model.decoder, fitted, views, RefineOptions(steps=5))
     >>> refined.decoder is not model.decoder
     True

@@ -14,10 +14,12 @@ from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.decode.volumes import decode_masks
 from cellsdf.errors import InputError
 from cellsdf.geometry.rotation import axis_angle_matrix
+from cellsdf.geometry.topology import RULES
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.checkpoint import autodecoder_from, read_checkpoint, resolve_checkpoint
 from cellsdf.model.placement import PlacedDecoder
 from cellsdf.model.siren import SirenDecoder
+from cellsdf.simulate.lines import LINES
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,11 @@ class TrainingRecord:
         Normalised units per µm of the prepared data.
     recipe : dict or None
         How the data were simulated and prepared (``None`` for a user's own data): enough to make them again.
+    cell_line : str or None
+        The line the data are (a registered one, or the user's own named with ``cellline=own``).
+    topology : str or None
+        The rule its cells keep (:mod:`cellsdf.geometry.topology`); files from before it was recorded take
+        their recipe's line's rule.
     """
 
     path: str | None
@@ -46,18 +53,33 @@ class TrainingRecord:
     frame_interval: tuple[float, ...]
     scale: float | None
     recipe: dict | None
+    cell_line: str | None = None
+    topology: str | None = None
 
     @classmethod
     def from_hparams(cls, data: dict | None) -> TrainingRecord:
         """Build the record from a checkpoint's ``dataset`` hyper-parameter (older files lack some keys)."""
         data = data or {}
+        recipe = data.get("recipe")
+        line = data.get("cell_line", (recipe or {}).get("cell_line"))
+        if "topology" in data:
+            topology = data["topology"]
+        else:
+            known = LINES.get(line) if isinstance(line, str) else None
+            topology = None if known is None else known.topology
+        if topology is not None and topology not in RULES:
+            raise ValueError(
+                f"the model records an unknown topology rule {topology!r}; valid: {', '.join(RULES)}"
+            )
         return cls(
             data.get("path"),
             tuple(data.get("sequences") or ()),
             tuple(int(f) for f in data.get("frames") or ()),
             tuple(float(f) for f in data.get("frame_interval") or ()),
             None if data.get("scale") is None else float(data["scale"]),
-            data.get("recipe"),
+            recipe,
+            line if isinstance(line, str) else None,
+            topology,
         )
 
     def mean_span(self) -> float | None:

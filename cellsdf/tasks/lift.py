@@ -100,19 +100,23 @@ def _run(cfg: DictConfig) -> dict:
     turns = [rotation_from_degrees(d) for d in novel]
     if model is not None:
         clamp = model.clamp
-        learned = model.rotations
         scale = None if cfg.pixel_size is None else model_scale(model, float(cfg.pixel_size), size)
         options = FitOptions(
-            steps, rays, depth, float(cfg.tau), float(cfg.lr), float(cfg.prior), clamp, scale=scale
+            steps=steps,
+            rays=rays,
+            depth=depth,
+            tau=float(cfg.tau),
+            lr=float(cfg.lr),
+            prior=float(cfg.prior),
+            scale=scale,
         )
         results = fit_hypotheses(
-            model.decoder,
-            model.latents,
+            model,
             views,
-            learned if cfg.rotation_start == "upright" else None,
-            hypotheses,
-            options,
-            cfg.seed,
+            upright=cfg.rotation_start == "upright",
+            hypotheses=hypotheses,
+            options=options,
+            seed=cfg.seed,
         )
         if refine:
             polish = RefineOptions(steps=refine, tau=float(cfg.tau), clamp=clamp)

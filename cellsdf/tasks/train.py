@@ -18,7 +18,7 @@ from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cellsdf.dataset.prepared import read_prepared
-from cellsdf.dataset.training import simulation_recipe, training_file
+from cellsdf.dataset.training import line_topology, simulation_recipe, training_file
 from cellsdf.decode.dense import bf16_fast
 from cellsdf.errors import InputError
 from cellsdf.io.lock import writing_folder
@@ -138,6 +138,9 @@ def _train(cfg: DictConfig, out: Path) -> dict:
     )
     data = read_prepared(dataset)
     names = [s.name for s in data.sequences]
+    # cellline=own names the user's own data and states or learns their rule; other data name no line.
+    own = recipe is None and "topology" in cfg.cellline
+    own_line, stated_rule = (cfg.cellline.name, cfg.cellline.topology) if own else (None, None)
     if resumed is not None and names != record.get("sequences", names):
         raise InputError(dataset, f"holds other sequences than the run resumed from {cfg.ckpt_path}")
     if resumed is not None:
@@ -155,6 +158,9 @@ def _train(cfg: DictConfig, out: Path) -> dict:
             "scale": float(data.scale),
             # What makes the same data again on another machine (None for the user's own data).
             "recipe": recipe,
+            # The line and the rule its cells keep: generate's topology=auto checks new cells with it.
+            "cell_line": recipe["cell_line"] if recipe is not None else own_line,
+            "topology": line_topology(dataset, recipe=recipe, stated=stated_rule),
         },
         _convert_="all",
     )
