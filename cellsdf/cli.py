@@ -25,7 +25,7 @@ COMMANDS = {
     "reconstruct": "decode a trained model's sequences to TIFFs and meshes, scored against its training data",
     "fit": "fit latent codes and rotations of a trained model to new masks; decode, write and score them",
     "generate": "draw new cells from a trained model: TIFF time-lapses, meshes, SDF volumes, previews",
-    "benchmark": "2D segmentation benchmarks in the Cell Tracking Challenge layout from 3D mask time-lapses",
+    "benchmark": "2D or 3D (dims=3) segmentation benchmarks in the Cell Tracking Challenge layout from masks",
     "texture-train": "train the pix2pixHD-style texture model on real image + instance-mask pairs",
     "lift": "3D cell shapes behind a 2D mask (several hypotheses), or a continuous cell from a few views",
     "lift-eval": "score lift against known 3D truth for 1-8 views, with ellipsoid and extrusion baselines",

@@ -43,6 +43,7 @@ from cellsdf.options import (
 )
 from cellsdf.reconstruct.fit import SCALE_MODES
 from cellsdf.simulate.lines import LINES
+from cellsdf.texture.microscope import Microscope
 
 _SPACING = Checked(check_spacing)
 _GRID = Whole(4, 4096)
@@ -233,6 +234,9 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         **_within("texture.", TEXTURE),
         "source": Text(),
         "out": Text(),
+        "dims": Whole(2, 3),
+        "field_depth": Whole(1, null=True),
+        **rules_of(Microscope, "microscope."),
         "axis": Whole(0, 2),
         "cells_per_field": Whole(1),
         "field": Whole(8),

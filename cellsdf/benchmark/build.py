@@ -116,12 +116,15 @@ class FieldOptions:
         Speed of each cell's straight drift in pixels per frame.
     gap : int
         Background pixels kept between cells and from the border.
+    depth : int or None
+        3D fields: slices in z; None: the deepest cell's and the gap above and below.
     """
 
     cells_per_field: int = 1
     size: int = 512
     drift: float = 0.5
     gap: int = 2
+    depth: int | None = None
 
 
 def single_cells(specs: list[SequenceSpec], axis: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:

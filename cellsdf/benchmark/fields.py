@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, signal
 
 from cellsdf.errors import InputError
-from cellsdf.io.ctc import track_table
+from cellsdf.io.ctc import table_of_present, track_table
 
 _MAX_LABEL = np.iinfo(np.uint16).max
 
@@ -119,27 +120,130 @@ def compose_field(
     >>> merged.tolist()
     [[1, 0, 3, 0], [2, 0, 3, 0], [3, 0, 3, 0]]
     """
+    placed = place_cells(cells, (size, size), rng, drift=drift, gap=gap, max_tries=max_tries)
+    field = np.zeros((placed.n_frames, size, size), dtype=np.uint16)
+    for t in range(placed.n_frames):
+        field[t] = placed.frame(t)
+    try:
+        merged = track_table(field, placed.divisions)
+    except ValueError as error:
+        raise ValueError(f"a cell's track table does not fit its labels: {error}") from error
+    return field, merged, placed.placements
+
+
+@dataclass(frozen=True)
+class PlacedCells:
+    """Cells placed in one field: their crops, where each sits in every frame, and their merged divisions.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        The field's spatial shape ((Y, X) or (Z, Y, X)).
+    n_frames : int
+        Frames of the field (the shortest cell's).
+    crops : list of np.ndarray
+        Per cell, uint16 (T, *box) labels cut to their bounding box over all frames.
+    positions : list of np.ndarray
+        Per cell, int (T, ndim) field position of the box's corner in each frame.
+    offsets : np.ndarray
+        int (K + 1,) label offset of each cell (cell ``k``'s label ``l`` is ``l + offsets[k]`` in the field).
+    divisions : list of (frame, parent, daughters)
+        The cells' divisions in field labels (those after the cut dropped).
+    placements : list of dict
+        Per cell, what the manifest records (see :func:`compose_field`).
+    """
+
+    shape: tuple[int, ...]
+    n_frames: int
+    crops: list[np.ndarray]
+    positions: list[np.ndarray]
+    offsets: np.ndarray
+    divisions: list[tuple[int, int, list[int]]]
+    placements: list[dict]
+
+    def frame(self, t: int, values: Sequence[np.ndarray] | None = None, *, margin: int = 0) -> np.ndarray:
+        """Return frame ``t`` of the field: uint16 labels, or pasted ``values`` (float32).
+
+        ``values`` holds, per cell, an array shaped like its crop (T, *box) grown by ``margin`` on every side
+        of every spatial axis (what spills a little past a cell's labels, such as partial-volume intensity);
+        each is added where the cell lies in frame ``t``. Cells never overlap; with ``margin`` at most the
+        gap, their margins stay inside the field and clear of each other's labels.
+        """
+        out = np.zeros(self.shape, dtype=np.uint16 if values is None else np.float32)
+        for k, (crop, position) in enumerate(zip(self.crops, self.positions, strict=True)):
+            if values is None:
+                box = tuple(slice(p, p + n) for p, n in zip(position[t], crop.shape[1:], strict=True))
+                inside = crop[t] > 0
+                out[box][inside] = crop[t][inside] + self.offsets[k]
+            else:
+                corner = position[t] - margin
+                box = tuple(slice(p, p + n) for p, n in zip(corner, values[k].shape[1:], strict=True))
+                out[box] += values[k][t]
+        return out
+
+    def tracks(self) -> np.ndarray:
+        """Return the merged ``L B E P`` table of the field's labels (from the crops, nothing pasted)."""
+        present = []
+        for t in range(self.n_frames):
+            ids = [np.unique(crop[t]) for crop in self.crops]
+            present.append(np.concatenate([i[i > 0] + self.offsets[k] for k, i in enumerate(ids)]))
+        return table_of_present(present, self.divisions)
+
+
+def place_cells(
+    cells: Sequence[tuple[np.ndarray, np.ndarray]],
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    *,
+    drift: float = 0.5,
+    gap: int = 2,
+    max_tries: int = 200,
+) -> PlacedCells:
+    """Place single-cell label time-lapses in a 2D or 3D field without overlap, each drifting in a line.
+
+    As :func:`compose_field` describes; in 3D the drift lies in the (y, x) plane (cells moving over a
+    coverslip; z is the coarse axis of a 3D microscope image) and the gap holds in all three axes. Nothing
+    is pasted: :meth:`PlacedCells.frame` makes one frame at a time.
+
+    Parameters
+    ----------
+    cells : sequence of (labels, tracks)
+        Per cell, integer (T, h, w) or (T, d, h, w) labels and the ``L B E P`` table that agrees with them.
+    shape : tuple of int
+        The field's spatial shape, (Y, X) or (Z, Y, X).
+    rng, drift, gap, max_tries
+        As for :func:`compose_field`.
+
+    Returns
+    -------
+    PlacedCells
+    """
     if not cells:
         raise ValueError("compose_field needs at least one cell")
-    _check_options(size, drift, gap, max_tries)
+    _check_options(min(shape), drift, gap, max_tries)
+    ndim = len(shape)
     n_frames = min(np.shape(labels)[0] for labels, _ in cells)
-    crops, boxes = zip(*(_crop(labels[:n_frames], k) for k, (labels, _) in enumerate(cells)), strict=True)
+    crops, boxes = zip(
+        *(_crop(labels[:n_frames], k, ndim) for k, (labels, _) in enumerate(cells)), strict=True
+    )
     offsets = np.concatenate([[0], np.cumsum([int(crop.max()) for crop in crops])]).astype(np.int64)
     if offsets[-1] > _MAX_LABEL:
         raise InputError(
             "cells_per_field",
             f"the {len(cells)} cells have {offsets[-1]} labels together, more than uint16 labels hold",
         )
+    field_text = "x".join(map(str, shape))
     for k, crop in enumerate(crops):
-        if max(crop.shape[1:]) + 2 * gap > size:
+        if any(n + 2 * gap > side for n, side in zip(crop.shape[1:], shape, strict=True)):
+            size_text = "x".join(map(str, crop.shape[1:]))
             raise InputError(
                 "field",
-                f"cell {k} is {crop.shape[1]}x{crop.shape[2]} pixels, which with a {gap}-pixel gap does not "
-                f"fit in a {size}x{size} field; use a larger field=",
+                f"cell {k} is {size_text} pixels, which with a {gap}-pixel gap does not "
+                f"fit in a {field_text} field; use a larger field=",
             )
-    field = np.zeros((n_frames, size, size), dtype=np.uint16)
-    occupied = np.zeros((size, size), dtype=bool)
+    occupied = np.zeros(shape, dtype=bool)
     placements: list[dict] = [{} for _ in cells]
+    positions: list[np.ndarray] = [np.zeros(0)] * len(cells)
     order = sorted(range(len(cells)), key=lambda k: -np.count_nonzero(crops[k].any(axis=0)))
     # The position search is exhaustive, so only a new direction can help; without drift there is one path.
     tries = max_tries if drift > 0 else 1
@@ -148,7 +252,8 @@ def compose_field(
         halo = _dilate(masks, gap)
         for _ in range(tries):
             angle = rng.uniform(0.0, 2.0 * np.pi)
-            velocity = drift * np.array([np.sin(angle), np.cos(angle)])
+            velocity = np.zeros(ndim)
+            velocity[-2:] = drift * np.array([np.sin(angle), np.cos(angle)])
             shifts = _shifts(velocity, n_frames)
             start = _free_start(_sweep(halo, shifts), occupied, rng)
             if start is not None:
@@ -156,28 +261,24 @@ def compose_field(
         else:
             raise InputError(
                 "cells_per_field",
-                f"could not place cell {n} of {len(cells)} without overlap in a {size}x{size} field after "
+                f"could not place cell {n} of {len(cells)} without overlap in a {field_text} field after "
                 f"{tries} tries; use a larger field=, fewer cells_per_field= or a slower drift=",
             )
-        # The halo box sits `gap` pixels up and left of the cell's box.
-        positions = start + gap + shifts
-        _paste(field, occupied, crops[k], positions, offsets[k])
+        # The halo box sits `gap` pixels before the cell's box on every axis.
+        positions[k] = start + gap + shifts
+        _occupy(occupied, masks, positions[k])
         ids = np.unique(crops[k])
         placements[k] = {
             "source": k,
             "crop": [int(v) for v in boxes[k]],
-            "start": positions[0].tolist(),
-            "end": positions[-1].tolist(),
-            "velocity": [float(v) for v in velocity],
+            "start": positions[k][0].tolist(),
+            "end": positions[k][-1].tolist(),
+            "velocity": [float(v) for v in velocity[-2:]],
             "label_offset": int(offsets[k]),
             "labels": (ids[ids > 0].astype(np.int64) + offsets[k]).tolist(),
         }
-    divisions = _merged_divisions([tracks for _, tracks in cells], offsets, n_frames)
-    try:
-        merged = track_table(field, divisions)
-    except ValueError as error:
-        raise ValueError(f"a cell's track table does not fit its labels: {error}") from error
-    return field, merged, placements
+    divisions = merged_divisions([tracks for _, tracks in cells], offsets, n_frames)
+    return PlacedCells(tuple(shape), n_frames, list(crops), positions, offsets, divisions, placements)
 
 
 def _check_options(size: int, drift: float, gap: int, max_tries: int) -> None:
@@ -191,24 +292,30 @@ def _check_options(size: int, drift: float, gap: int, max_tries: int) -> None:
         raise InputError("max_tries", f"must be at least 1, got {max_tries}")
 
 
-def _crop(labels: np.ndarray, k: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Cut a cell's labels to their bounding box over all frames; return them as uint16 and the box."""
+def _crop(labels: np.ndarray, k: int, ndim: int = 2) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Cut a cell's labels to their bounding box over all frames; return them as uint16 and the box.
+
+    The box is (starts..., stops...) of the spatial axes: (y0, x0, y1, x1) in 2D.
+    """
     labels = np.asarray(labels)
-    if labels.ndim != 3 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"cell {k}: expected integer (T, h, w) labels, got {labels.dtype} {labels.shape}")
+    if labels.ndim != ndim + 1 or not np.issubdtype(labels.dtype, np.integer):
+        shape = "(T, h, w)" if ndim == 2 else "(T, d, h, w)"
+        raise ValueError(f"cell {k}: expected integer {shape} labels, got {labels.dtype} {labels.shape}")
     if labels.min(initial=0) < 0 or labels.max(initial=0) > _MAX_LABEL:
         raise ValueError(f"cell {k}: labels must lie in 0..{_MAX_LABEL}")
     box = ndimage.find_objects((labels > 0).any(axis=0).astype(np.uint8))
     if not box:
         raise ValueError(f"cell {k} has no labelled pixels in its first {labels.shape[0]} frames")
-    rows, cols = box[0]
-    return labels[:, rows, cols].astype(np.uint16), (rows.start, cols.start, rows.stop, cols.stop)
+    starts = tuple(axis.start for axis in box[0])
+    stops = tuple(axis.stop for axis in box[0])
+    return labels[(slice(None), *box[0])].astype(np.uint16), starts + stops
 
 
 def _dilate(masks: np.ndarray, gap: int) -> np.ndarray:
-    """Pad each frame by ``gap`` and grow it by ``gap`` pixels in the 8-connected (chessboard) sense."""
-    padded = np.pad(masks, ((0, 0), (gap, gap), (gap, gap)))
-    return ndimage.maximum_filter(padded, size=(1, 2 * gap + 1, 2 * gap + 1)) if gap else padded
+    """Pad each frame by ``gap`` and grow it by ``gap`` pixels, chessboard-wise (8 or 26 neighbours)."""
+    spatial = masks.ndim - 1
+    padded = np.pad(masks, ((0, 0),) + ((gap, gap),) * spatial)
+    return ndimage.maximum_filter(padded, size=(1,) + (2 * gap + 1,) * spatial) if gap else padded
 
 
 def _shifts(velocity: np.ndarray, n_frames: int) -> np.ndarray:
@@ -219,11 +326,10 @@ def _shifts(velocity: np.ndarray, n_frames: int) -> np.ndarray:
 
 def _sweep(masks: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """Union of the frames of ``masks``, each moved by its shift: every pixel the cell ever covers."""
-    height, width = masks.shape[1:]
-    extent = shifts.max(axis=0)
-    swept = np.zeros((height + extent[0], width + extent[1]), dtype=bool)
-    for (dy, dx), frame in zip(shifts, masks, strict=True):
-        swept[dy : dy + height, dx : dx + width] |= frame
+    size = masks.shape[1:]
+    swept = np.zeros(tuple(np.add(size, shifts.max(axis=0))), dtype=bool)
+    for shift, frame in zip(shifts, masks, strict=True):
+        swept[tuple(slice(d, d + n) for d, n in zip(shift, size, strict=True))] |= frame
     return swept
 
 
@@ -234,7 +340,8 @@ def _free_start(swept: np.ndarray, occupied: np.ndarray, rng: np.random.Generato
         return None
     if occupied.any():
         # Correlation counts, for every corner at once, the occupied pixels the footprint would cover.
-        hits = signal.fftconvolve(occupied.astype(np.float64), swept[::-1, ::-1].astype(np.float64), "valid")
+        flipped = swept[(slice(None, None, -1),) * swept.ndim]
+        hits = signal.fftconvolve(occupied.astype(np.float64), flipped.astype(np.float64), "valid")
         free = np.flatnonzero(hits < 0.5)
     else:
         free = np.arange(room.prod())
@@ -243,21 +350,30 @@ def _free_start(swept: np.ndarray, occupied: np.ndarray, rng: np.random.Generato
     return np.array(np.unravel_index(free[rng.integers(free.size)], tuple(room)), dtype=np.int64)
 
 
-def _paste(
-    field: np.ndarray, occupied: np.ndarray, crop: np.ndarray, positions: np.ndarray, offset: int
-) -> None:
-    """Write a cell's offset labels into ``field`` at its per-frame positions and mark its pixels occupied."""
-    height, width = crop.shape[1:]
-    for t, ((y, x), frame) in enumerate(zip(positions, crop, strict=True)):
-        inside = frame > 0
-        field[t, y : y + height, x : x + width][inside] = frame[inside] + offset
-        occupied[y : y + height, x : x + width] |= inside
+def _occupy(occupied: np.ndarray, masks: np.ndarray, positions: np.ndarray) -> None:
+    """Mark every pixel a cell covers in any frame, at that frame's position."""
+    for frame, position in zip(masks, positions, strict=True):
+        occupied[tuple(slice(p, p + n) for p, n in zip(position, frame.shape, strict=True))] |= frame
 
 
-def _merged_divisions(
+def merged_divisions(
     tables: Sequence[np.ndarray], offsets: np.ndarray, n_frames: int
 ) -> list[tuple[int, int, list[int]]]:
-    """Divisions ``(frame, parent, daughters)`` of all cells in field labels, those after the cut dropped."""
+    """Return all cells' divisions ``(frame, parent, daughters)`` in field labels (after the cut: dropped).
+
+    Parameters
+    ----------
+    tables : sequence of np.ndarray
+        Each cell's ``L B E P`` table in its own labels.
+    offsets : np.ndarray
+        Each cell's label offset in the field.
+    n_frames : int
+        Frames of the field.
+
+    Returns
+    -------
+    list of (frame, parent, daughters)
+    """
     divisions: dict[tuple[int, int], list[int]] = {}
     for table, offset in zip(tables, offsets[: len(tables)], strict=True):
         for label, begin, _, parent in np.asarray(table, dtype=np.int64).reshape(-1, 4).tolist():

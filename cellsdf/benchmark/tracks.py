@@ -1,4 +1,4 @@
-"""Cell Tracking Challenge track tables (``L B E P``) from 2D label time-lapses and single-cell masks."""
+"""CTC track tables (``L B E P``) from 2D or 3D label time-lapses and single-cell masks."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import numpy as np
 from scipy import ndimage
 
 from cellsdf.io.ctc import track_table
-
-# 8-connectivity: in a projection, pixels of one cell that touch only at a corner still belong together.
-_CONNECTIVITY = np.ones((3, 3), dtype=bool)
 
 PARENT_LABEL = 1
 DAUGHTER_LABELS = (2, 3)
@@ -44,7 +41,9 @@ def track_single_cell(
     Parameters
     ----------
     masks : np.ndarray
-        bool (T, Y, X), the cell's pixels in each frame (e.g. the maximum projection of a 3D cell).
+        bool (T, Y, X) or (T, Z, Y, X), the cell's pixels in each frame (e.g. the maximum projection of a 3D
+        cell, or the 3D cell itself). Components are fully connected (8 in 2D, 26 in 3D): pixels of one cell
+        that touch only at a corner still belong together.
     division_frame : int or None
         Frame in which the daughters first exist, as recorded by a simulator or generator.
     components : np.ndarray, optional
@@ -81,15 +80,16 @@ def track_single_cell(
     ([[1, 0, 2, 0]], 0)
     """
     masks = np.asarray(masks, dtype=bool)
-    if masks.ndim != 3:
-        raise ValueError(f"expected bool (T, Y, X) masks, got shape {masks.shape}")
+    if masks.ndim not in (3, 4):
+        raise ValueError(f"expected bool (T, Y, X) or (T, Z, Y, X) masks, got shape {masks.shape}")
     n_frames = masks.shape[0]
     if division_frame is not None and not 0 <= division_frame < n_frames:
         raise ValueError(f"division_frame {division_frame} is outside frames 0..{n_frames - 1}")
     if not 0 <= min_fraction <= 1:
         raise ValueError(f"min_fraction must be in [0, 1], got {min_fraction}")
     if components is None:
-        components = np.stack([ndimage.label(frame, structure=_CONNECTIVITY)[0] for frame in masks])
+        connectivity = ndimage.generate_binary_structure(masks.ndim - 1, masks.ndim - 1)
+        components = np.stack([ndimage.label(frame, structure=connectivity)[0] for frame in masks])
     elif components.shape != masks.shape:
         raise ValueError(f"components {components.shape} and masks {masks.shape} differ in shape")
     # Ids are compacted per frame: objects hidden in a projection leave gaps that counts must not see.
@@ -188,5 +188,5 @@ def _follow(comp: np.ndarray, count: int, previous: np.ndarray) -> np.ndarray:
 
 def _fill_nearest(seeds: np.ndarray, where: np.ndarray) -> np.ndarray:
     """Give every pixel of ``where`` the label of its nearest non-zero pixel of ``seeds``."""
-    _, (iy, ix) = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
-    return np.where(where, seeds[iy, ix], 0).astype(np.uint16)
+    _, nearest = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
+    return np.where(where, seeds[tuple(nearest)], 0).astype(np.uint16)

@@ -1,8 +1,9 @@
 """Cell Tracking Challenge (CTC) folders, read and written.
 
-Reading: folders with 3D label masks, one sequence per track label. Writing: 2D time-lapses for sequence
-``NN`` (two digits, three above 99) with frames zero-padded to three digits (four or more when there are over
-1000 frames)::
+Reading: folders with 3D label masks, one sequence per track label. Writing: 2D or 3D time-lapses for
+sequence ``NN`` (two digits, three above 99) with frames zero-padded to three digits (four or more when there
+are over 1000 frames); 3D frames are ZYX ImageJ stacks carrying their voxel size and frame interval, written
+one frame at a time by :class:`CtcWriter`::
 
     folder/NN/t000.tif                  uint16 images
     folder/NN_GT/SEG/man_seg000.tif     uint16 instance labels
@@ -205,8 +206,8 @@ def track_table(labels: np.ndarray, divisions: Sequence[Division] = ()) -> np.nd
     Parameters
     ----------
     labels : np.ndarray
-        Integer (T, Y, X) labels, 0 is background. A label must be present in every frame from its first to
-        its last; CTC has no gaps inside a track.
+        Integer (T, Y, X) or (T, Z, Y, X) labels, 0 is background. A label must be present in every frame from
+        its first to its last; CTC has no gaps inside a track.
     divisions : sequence of (frame, parent, daughters)
         Known divisions: ``parent`` is last seen in ``frame - 1`` and each label of ``daughters`` first
         appears in ``frame``.
@@ -219,15 +220,42 @@ def track_table(labels: np.ndarray, divisions: Sequence[Division] = ()) -> np.nd
     Raises
     ------
     ValueError
-        If ``labels`` is not a 3D integer array, a label has a gap, or a division does not fit the labels.
+        If ``labels`` is not a 3D or 4D integer array, a label has a gap, or a division does not fit them.
     """
     labels = np.asarray(labels)
-    if labels.ndim != 3 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"expected integer (T, Y, X) labels, got {labels.dtype} {labels.shape}")
+    if labels.ndim not in (3, 4) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"expected integer (T, Y, X) or (T, Z, Y, X) labels, got {labels.dtype} {labels.shape}"
+        )
     if labels.size and labels.min() < 0:
         raise ValueError("labels must not be negative")
-    n_frames = labels.shape[0]
-    present = [np.unique(frame) for frame in labels]
+    return table_of_present([np.unique(frame) for frame in labels], divisions)
+
+
+def table_of_present(present: Sequence[np.ndarray], divisions: Sequence[Division] = ()) -> np.ndarray:
+    """Build the track table from the labels present in each frame (what :func:`track_table` reads).
+
+    A writer that sees one frame at a time keeps ``np.unique(frame)`` per frame and builds the table at the
+    end, without holding the frames.
+
+    Parameters
+    ----------
+    present : sequence of np.ndarray
+        Per frame, the label values in it (0 is ignored).
+    divisions : sequence of (frame, parent, daughters)
+        As for :func:`track_table`.
+
+    Returns
+    -------
+    np.ndarray
+        int64 (N, 4) ``L B E P`` rows, sorted by label.
+
+    Examples
+    --------
+    >>> table_of_present([np.array([0, 1]), np.array([0, 2, 3])], [(1, 1, [2, 3])]).tolist()
+    [[1, 0, 0, 0], [2, 1, 1, 1], [3, 1, 1, 1]]
+    """
+    n_frames = len(present)
     ids = np.unique(np.concatenate(present)) if present else np.zeros(0, dtype=np.int64)
     ids = ids[ids != 0]
     # presence[i, t]: label ids[i] is in frame t; one boolean matrix makes first/last/gap checks vectorised.
@@ -483,8 +511,8 @@ def _check_track_rows(table: Path, tracks: np.ndarray, n_frames: int) -> None:
 
 def _frames(array: np.ndarray, what: str) -> np.ndarray:
     array = np.asarray(array)
-    if array.ndim != 3 or array.dtype != np.uint16:
-        raise ValueError(f"{what} must be uint16 (T, Y, X), got {array.dtype} {array.shape}")
+    if array.ndim not in (3, 4) or array.dtype != np.uint16:
+        raise ValueError(f"{what} must be uint16 (T, Y, X) or (T, Z, Y, X), got {array.dtype} {array.shape}")
     if array.shape[0] == 0:
         raise ValueError(f"{what} has no frames")
     return array
@@ -512,15 +540,126 @@ def _refuse_existing(directories: list[Path], overwrite: bool) -> None:
 
 def _write_frames(directory: Path, prefix: str, frames: np.ndarray) -> None:
     digits = frame_digits(frames.shape[0])
-    written = set()
     for t, frame in enumerate(frames):
-        path = directory / f"{prefix}{t:0{digits}d}.tif"
-        with atomic_path(path) as tmp:
-            # No compression: CTC tools read plain TIFF, and imagecodecs may be missing.
+        _write_frame(directory / f"{prefix}{t:0{digits}d}.tif", frame)
+    _remove_stale(directory, prefix, frames.shape[0])
+
+
+def _write_frame(
+    path: Path, frame: np.ndarray, spacing: Sequence[float] | None = None, frame_interval: float | None = None
+) -> None:
+    """Write one frame atomically; a 3D frame with ``spacing`` as a ZYX ImageJ stack carrying it in µm."""
+    with atomic_path(path) as tmp:
+        # No compression: CTC tools read plain TIFF, and imagecodecs may be missing.
+        if spacing is None:
             tifffile.imwrite(tmp, frame, photometric="minisblack")
-        written.add(path.name)
-    # A stale frame from an earlier, longer run would add a frame to the sequence; remove it.
+            return
+        metadata = {"axes": "ZYX", "spacing": float(spacing[0]), "unit": "um"}
+        if frame_interval is not None:
+            metadata["finterval"] = float(frame_interval)
+        resolution = (1.0 / float(spacing[2]), 1.0 / float(spacing[1]))
+        tifffile.imwrite(tmp, frame, imagej=True, resolution=resolution, metadata=metadata)
+
+
+def _remove_stale(directory: Path, prefix: str, n_frames: int) -> None:
+    """Remove frame files of an earlier, longer run: they would add frames to the sequence."""
+    digits = frame_digits(n_frames)
+    written = {f"{prefix}{t:0{digits}d}.tif" for t in range(n_frames)}
     pattern = re.compile(rf"^{prefix}\d+\.tif$")
     for stale in directory.iterdir():
         if pattern.match(stale.name) and stale.name not in written:
             stale.unlink()
+
+
+class CtcWriter:
+    """Write one CTC sequence frame by frame (image, SEG and TRA labels), then its track file.
+
+    Memory holds one frame: the labels present in each frame are kept to check the track table at the end.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The data set root; ``NN`` and ``NN_GT`` are created inside it.
+    number : int
+        Sequence number, from 1.
+    n_frames : int
+        Frames the sequence will have (sets the zero-padding of the file names).
+    spacing : sequence of float, optional
+        Voxel size (z, y, x) in µm of 3D frames, written into every TIFF with ``frame_interval`` (seconds).
+    overwrite : bool
+        Replace an existing sequence; its frame files beyond ``n_frames`` are removed at :meth:`finish`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> writer = CtcWriter(root, 1, 2, spacing=(1.0, 0.2, 0.2), frame_interval=60.0)
+    >>> for t in range(2):
+    ...     labels = np.zeros((3, 8, 8), np.uint16); labels[1, 2:5, 2:5] = 1
+    ...     writer.write(t, (labels * 100).astype(np.uint16), labels)
+    >>> writer.finish(np.array([[1, 0, 1, 0]])).name
+    '01_GT'
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        number: int,
+        n_frames: int,
+        *,
+        spacing: Sequence[float] | None = None,
+        frame_interval: float | None = None,
+        overwrite: bool = False,
+    ):
+        root = Path(folder)
+        name = sequence_name(number)
+        self.gt = root / f"{name}_GT"
+        self.parts = [(root / name, "t"), (self.gt / "SEG", "man_seg"), (self.gt / "TRA", "man_track")]
+        _refuse_existing([directory for directory, _ in self.parts], overwrite)
+        self.n_frames, self.digits = n_frames, frame_digits(n_frames)
+        self.spacing, self.frame_interval = spacing, frame_interval
+        self.present: list[np.ndarray] = []
+        self.shape: tuple[int, ...] | None = None
+
+    def write(self, t: int, image: np.ndarray, labels: np.ndarray) -> None:
+        """Write frame ``t`` (frames come in order): a uint16 image and its uint16 instance labels."""
+        if t != len(self.present) or t >= self.n_frames:
+            raise ValueError(f"frame {t} out of order: expected frame {len(self.present)} of {self.n_frames}")
+        if image.dtype != np.uint16 or labels.dtype != np.uint16 or image.shape != labels.shape:
+            raise ValueError(
+                f"image and labels must be uint16 of one shape, got {image.shape}, {labels.shape}"
+            )
+        if self.shape is not None and image.shape != self.shape:
+            raise ValueError(f"frame {t} has shape {image.shape}, the sequence {self.shape}")
+        self.shape = image.shape
+        for (directory, prefix), frame in zip(self.parts, (image, labels, labels), strict=True):
+            _write_frame(
+                directory / f"{prefix}{t:0{self.digits}d}.tif", frame, self.spacing, self.frame_interval
+            )
+        self.present.append(np.unique(labels))
+
+    def finish(self, tracks: np.ndarray) -> Path:
+        """Check ``tracks`` against the frames written and write ``man_track.txt``; return ``NN_GT``."""
+        if len(self.present) != self.n_frames:
+            raise ValueError(f"{len(self.present)} of {self.n_frames} frames were written")
+        tracks = np.asarray(tracks, dtype=np.int64).reshape(-1, 4)
+        tracks = tracks[np.argsort(tracks[:, 0], kind="stable")]
+        divisions = _divisions_of(tracks)
+        expected = table_of_present(self.present, divisions)
+        if tracks.shape != expected.shape or not np.array_equal(tracks, expected):
+            raise ValueError(
+                "tracks do not match the labels written: each row's L B E P must be where that label is"
+            )
+        for directory, prefix in self.parts:
+            _remove_stale(directory, prefix, self.n_frames)
+        write_track_file(self.gt / "TRA" / "man_track.txt", tracks)
+        return self.gt
+
+
+def _divisions_of(tracks: np.ndarray) -> list[tuple[int, int, list[int]]]:
+    """Return the divisions ``(frame, parent, daughters)`` that a track table states."""
+    found: dict[tuple[int, int], list[int]] = {}
+    for label, begin, _, parent in tracks.tolist():
+        if parent > 0:
+            found.setdefault((begin, parent), []).append(label)
+    return [(frame, parent, daughters) for (frame, parent), daughters in sorted(found.items())]

@@ -1,4 +1,4 @@
-"""``cellsdf benchmark``: 2D segmentation benchmarks in the Cell Tracking Challenge layout from 3D masks."""
+"""``cellsdf benchmark``: 2D or 3D segmentation benchmarks in the Cell Tracking Challenge layout."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.benchmark.build import FieldOptions, build_benchmark
+from cellsdf.benchmark.volume import build_volume_benchmark
 from cellsdf.errors import InputError
 from cellsdf.io.lock import writing_folder
 
@@ -22,6 +23,15 @@ def run(cfg: DictConfig) -> dict:
 def _run(cfg: DictConfig) -> dict:
     if cfg.source is None or cfg.out is None:
         raise InputError("benchmark", "needs source=<folder of 3D mask time-lapses> and out=<folder>")
+    fields = FieldOptions(
+        cells_per_field=cfg.cells_per_field,
+        size=cfg.field,
+        drift=cfg.drift,
+        gap=cfg.gap,
+        depth=cfg.field_depth,
+    )
+    if cfg.dims == 3:
+        return _volumes(cfg, fields)
     texture = instantiate(cfg.texture)
     result = build_benchmark(
         cfg.source,
@@ -29,7 +39,7 @@ def _run(cfg: DictConfig) -> dict:
         texture,
         axis=cfg.axis,
         seed=cfg.seed,
-        fields=FieldOptions(cfg.cells_per_field, cfg.field, cfg.drift, cfg.gap),
+        fields=fields,
         realism_seeds=cfg.realism_seeds,
         overwrite=cfg.overwrite,
         progress=cfg.progress,
@@ -45,4 +55,26 @@ def _run(cfg: DictConfig) -> dict:
                 f"  realism of {name} vs the held-out real quarter: W1 foreground {r['w1_foreground']:.1f}, "
                 f"background {r['w1_background']:.1f} ADU; spectrum distance {r['spectrum_distance']:.3f}"
             )
+    return {"out": out, "benchmark": result}
+
+
+def _volumes(cfg: DictConfig, fields: FieldOptions) -> dict:
+    microscope = instantiate(cfg.microscope, _convert_="all")
+    result = build_volume_benchmark(
+        cfg.source,
+        cfg.out,
+        microscope,
+        seed=cfg.seed,
+        fields=fields,
+        overwrite=cfg.overwrite,
+        progress=cfg.progress,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    out = Path(cfg.out)
+    voxel = " x ".join(f"{v:g}" for v in reversed(result["voxel_size_um"]))
+    print(
+        f"wrote {len(result['sequences'])} 3D sequence(s) imaged by the {result['microscope']} microscope "
+        f"({voxel} µm voxels, x y z) in the Cell Tracking Challenge layout to {out.resolve()}"
+    )
+    print(f"  baseline (Otsu, 3D) SEG {result['baseline_seg']:.3f}; in {(out / 'benchmark.json').resolve()}")
     return {"out": out, "benchmark": result}
