@@ -267,6 +267,17 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "accelerator": Text(null=False),
         "devices": Anything(),
     },
+    "realism": {
+        **rules_of(Microscope, "microscope."),
+        "image": Text(),
+        "labels": Text(),
+        "heldout": Whole(2),
+        "learned": Text(),
+        "seeds": Whole(1),
+        "patches": Whole(8),
+        "epochs": Whole(1),
+        "out": Text(),
+    },
     "lift": {
         "mode": OneOf(("latent", "field")),
         "steps": Whole(1),
@@ -425,6 +436,7 @@ PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
     "benchmark": ("out", ("source",)),
     "lift": ("out", ("mask", "ckpt")),
     "texture-train": ("out", ("pairs",)),
+    "realism": ("out", ("image", "labels", "learned")),
     "fidelity": ("out", ("reference", "reference_b", "training", "ckpt")),
 }
 

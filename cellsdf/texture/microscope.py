@@ -341,7 +341,18 @@ class Microscope:
 
 
 def _unit_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: np.ndarray) -> np.ndarray:
-    """Gaussian-filtered white noise of standard deviation 1 (``sigma`` in voxels per axis)."""
-    noise = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+    """Gaussian-filtered white noise of mean 0 and standard deviation 1 (``sigma`` in voxels per axis).
+
+    A correlation length near the volume's size leaves a field close to a constant offset: the mean is taken
+    out before scaling, or the offset would be blown up with the rest.
+    """
+    white = rng.standard_normal(shape).astype(np.float32)
+    if np.max(sigma) > 8:
+        # Large kernels are slow in real space; the noise is stationary, so filter in Fourier space.
+        spectrum = ndimage.fourier_gaussian(np.fft.rfftn(white), sigma, n=shape[-1])
+        noise = np.fft.irfftn(spectrum, s=shape).astype(np.float32)
+    else:
+        noise = ndimage.gaussian_filter(white, sigma, mode="wrap")
+    noise -= noise.mean()
     spread = float(noise.std())
     return noise / spread if spread > 0 else noise
