@@ -247,6 +247,10 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
     "texture-train": {
         **_within("baseline.", TEXTURE),
         "pairs": Text(),
+        "dims": Whole(2, 3),
+        "image": Text(),
+        "labels": Text(),
+        "heldout_frames": Whole(1),
         "out": Text(null=False),
         "holdout": Flag(),
         "crop": Whole(8),
@@ -435,7 +439,7 @@ PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
     "evaluate": ("out", ("real", "generated")),
     "benchmark": ("out", ("source",)),
     "lift": ("out", ("mask", "ckpt")),
-    "texture-train": ("out", ("pairs",)),
+    "texture-train": ("out", ("pairs", "image", "labels")),
     "realism": ("out", ("image", "labels", "learned")),
     "fidelity": ("out", ("reference", "reference_b", "training", "ckpt")),
 }

@@ -27,6 +27,8 @@ def stack(tmp_path_factory):
     )
     tifffile.imwrite(folder / "img.tif", image)
     tifffile.imwrite(folder / "seg.tif", labels)
+    tifffile.imwrite(folder / "flat.tif", np.zeros((96, 96), np.uint16))
+    tifffile.imwrite(folder / "other.tif", np.zeros((4, 5, 64, 96), np.uint16))
     return folder
 
 
@@ -57,8 +59,6 @@ def test_the_same_microscope_is_hard_to_tell_and_a_wrong_one_easy(stack, tmp_pat
     ],
 )
 def test_bad_pairs_stop_with_one_line(stack, tmp_path, capsys, image, labels, words):
-    tifffile.imwrite(stack / "flat.tif", np.zeros((96, 96), np.uint16))
-    tifffile.imwrite(stack / "other.tif", np.zeros((4, 5, 64, 96), np.uint16))
     with pytest.raises(SystemExit) as stop:
         main(["realism", f"image={stack / image}", f"labels={stack / labels}", f"out={tmp_path / 'r'}"])
     assert stop.value.code == 2
@@ -77,3 +77,28 @@ def test_axial_spectrum_and_classifier_basics():
     c = random_patches([3 + rng.normal(size=(4, 64, 64))], 64, rng)
     assert classifier_accuracy((a[:32], c[:32]), (a[32:], c[32:]), seed=0, epochs=10) > 0.95
     assert classifier_accuracy((a[:32], b[:32]), (a[32:], b[32:]), seed=0, epochs=10) < 0.75
+
+
+def test_a_slice_wise_3d_texture_trains_renders_and_is_scored(stack, tmp_path, capsys):
+    from cellsdf.errors import InputError
+    from cellsdf.texture.gan import load_texture_model
+
+    run = tmp_path / "tex"
+    pair = [f"image={stack / 'img.tif'}", f"labels={stack / 'seg.tif'}"]
+    tiny = ["steps=3", "crop=32", "generator.ngf=4", "discriminator.ndf=4", "progress=false"]
+    main(["texture-train", "dims=3", *pair, "heldout_frames=2", f"out={run}", *tiny])
+    model = load_texture_model(run / "model.pt")
+    labels = tifffile.imread(stack / "seg.tif")[-1][:, :60, :60]  # sides that are no multiple of 8
+    image = model.render_volume(labels, np.random.default_rng(0))
+    assert model.volume and image.dtype == np.uint16 and image.shape == labels.shape
+    with pytest.raises(InputError, match="3D"):
+        model(labels[0], np.random.default_rng(0))
+    table = _realism(stack, tmp_path / "scored", f"learned={run / 'model.pt'}")
+    assert set(table["learned (slice-wise pix2pixHD)"]) == set(table["floor"])
+    # A 2D pair cannot train a 3D model.
+    with pytest.raises(SystemExit) as stop:
+        main(
+            ["texture-train", "dims=3", f"image={stack / 'flat.tif'}", f"labels={stack / 'flat.tif'}"]
+            + [f"out={tmp_path / 'bad'}", *tiny]
+        )
+    assert stop.value.code == 2 and "a 3D stack" in capsys.readouterr().err

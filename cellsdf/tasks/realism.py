@@ -17,6 +17,7 @@ from cellsdf.io.hashing import file_sha256
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.stacks import read_stack
+from cellsdf.texture.gan import load_texture_model
 from cellsdf.texture.microscope import Microscope
 
 
@@ -44,6 +45,11 @@ def _run(cfg: DictConfig) -> dict:
         return microscope.image(frame, frame > 0, rng, factors=microscope.brightness(rng, int(frame.max())))
 
     textures = {f"microscope ({microscope.name})": micro}
+    if cfg.learned is not None:
+        learned = load_texture_model(cfg.learned)
+        if not learned.volume:
+            raise InputError(cfg.learned, "is a 2D texture model; train a 3D one with texture-train dims=3")
+        textures["learned (slice-wise pix2pixHD)"] = learned.render_volume
     real, truth = image[-cfg.heldout :], labels[-cfg.heldout :]
     try:
         table = realism_table(real, truth, textures, seeds=cfg.seeds, patches=cfg.patches, epochs=cfg.epochs)

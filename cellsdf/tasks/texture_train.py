@@ -12,6 +12,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +27,7 @@ from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
+from cellsdf.io.stacks import read_stack
 from cellsdf.model.checkpoint import AtomicCheckpointIO
 from cellsdf.texture.gan import export_texture_model
 from cellsdf.texture.gan_module import TextureGAN
@@ -36,11 +38,12 @@ from cellsdf.texture.pairs import (
     training_region,
 )
 from cellsdf.texture.training import resumed_steps
+from cellsdf.texture.volume_pairs import VolumeCropDataset
 
 LAST = "last.ckpt"
 
 
-def _build_model(cfg: DictConfig, intensity_scale: float) -> TextureGAN:
+def _build_model(cfg: DictConfig, intensity_scale: float, *, volume: bool = False) -> TextureGAN:
     g, d = cfg.generator, cfg.discriminator
     if d.n_scales not in (1, 2, 3):
         raise InputError("discriminator.n_scales", f"must be 1, 2 or 3, got {d.n_scales!r}")
@@ -58,6 +61,7 @@ def _build_model(cfg: DictConfig, intensity_scale: float) -> TextureGAN:
             lr=float(cfg.lr),
             intensity_scale=intensity_scale,
             crop=cfg.crop,
+            volume=volume,
         )
     except (TypeError, ValueError, RuntimeError) as err:
         raise InputError("generator/discriminator", f"cannot build the networks: {err}") from err
@@ -85,19 +89,30 @@ def _run(cfg: DictConfig) -> dict:
     crop, batch, steps, checkpoint_every = (
         check_whole(cfg[k], k) for k in ("crop", "batch", "steps", "checkpoint_every")
     )
-    pairs = read_pairs(shipped_pairs() if cfg.pairs is None else cfg.pairs)
-    intensity_scale = float(max(p.image[training_region(p.image.shape, cfg.holdout)].max() for p in pairs))
+    if cfg.dims == 3:
+        images, labels = _volume_pairs(cfg)
+        pairs, source = [], cfg.image
+        intensity_scale = float(max(frame.max() for frame in images))
+    else:
+        pairs = read_pairs(shipped_pairs() if cfg.pairs is None else cfg.pairs)
+        source = cfg.pairs or shipped_pairs()
+        intensity_scale = float(
+            max(p.image[training_region(p.image.shape, cfg.holdout)].max() for p in pairs)
+        )
     if not intensity_scale > 0:
-        raise InputError(cfg.pairs or shipped_pairs(), "training images are all zero")
-    model = _build_model(cfg, intensity_scale)
+        raise InputError(source, "training images are all zero")
+    model = _build_model(cfg, intensity_scale, volume=cfg.dims == 3)
     multiple = model.generator.side_multiple
     if crop % multiple:
         raise InputError(
             "crop", f"must be a multiple of {multiple} (2**n_downsample, x2 with the enhancer), got {crop}"
         )
-    dataset = CropDataset(
-        pairs, crop, intensity_scale, length=steps * batch, seed=cfg.seed, holdout=cfg.holdout
-    )
+    if cfg.dims == 3:
+        dataset = VolumeCropDataset(images, labels, crop, intensity_scale, steps * batch, seed=cfg.seed)
+    else:
+        dataset = CropDataset(
+            pairs, crop, intensity_scale, length=steps * batch, seed=cfg.seed, holdout=cfg.holdout
+        )
     out = _prepare_folder(cfg)
     last = out / LAST
     if cfg.resume:
@@ -152,6 +167,8 @@ def _run(cfg: DictConfig) -> dict:
     with atomic_path(last) as tmp:
         trainer.save_checkpoint(tmp, weights_only=False)
     model_file = export_texture_model(model, out / "model.pt")
+    if cfg.dims == 3:
+        return _finish_volume_run(cfg, out, model_file, done, seconds, intensity_scale, multiple)
     figures = evaluate_texture_model(
         model_file,
         instantiate(cfg.baseline),
@@ -181,3 +198,44 @@ def _run(cfg: DictConfig) -> dict:
             f"spectrum distance {f['spectrum_distance']:.3f}"
         )
     return {"out": out, "model": model_file, "steps": done, "seconds": seconds, "realism": figures}
+
+
+def _volume_pairs(cfg: DictConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Read the 3D+t training pair and keep its last ``heldout_frames`` frames out."""
+    if cfg.image is None or cfg.labels is None:
+        raise InputError("texture-train", "dims=3 needs image=<TZYX tif> and labels=<its labels tif>")
+    image = read_stack(cfg.image, what="image")
+    labels = read_stack(cfg.labels, what="labels")
+    if labels.shape != image.shape:
+        raise InputError(cfg.labels, f"labels of shape {labels.shape} do not match the image's {image.shape}")
+    if labels.dtype.kind not in "ui":
+        raise InputError(cfg.labels, f"labels must be integers, got {labels.dtype}")
+    if image.shape[1] < 2:
+        raise InputError(cfg.image, f"has {image.shape[1]} slice per frame; a 3D pair needs at least 2")
+    keep = len(image) - cfg.heldout_frames
+    if keep < 1:
+        raise InputError("heldout_frames", f"leaves no frame to train on ({len(image)} frames)")
+    return [f.astype(np.float32) for f in image[:keep]], list(labels[:keep])
+
+
+def _finish_volume_run(
+    cfg: DictConfig, out: Path, model_file: Path, done: int, seconds: float, scale: float, multiple: int
+) -> dict:
+    """Record a 3D texture run; its realism is scored by ``cellsdf realism learned=<model.pt>``."""
+    write_manifest(
+        out,
+        "texture-train",
+        OmegaConf.to_container(cfg, resolve=True),
+        cfg.seed,
+        [{"file": "model.pt", "steps": done, "image": str(cfg.image), "heldout_frames": cfg.heldout_frames}],
+        training_seconds=round(seconds, 1),
+        steps=done,
+        intensity_scale=scale,
+        side_multiple=multiple,
+    )
+    print(f"trained {done} steps in {seconds:.0f} s; model: {model_file.resolve()}")
+    print(
+        f"  its realism on the {cfg.heldout_frames} held-out frames: cellsdf realism image={cfg.image} "
+        f"labels={cfg.labels} heldout={cfg.heldout_frames} learned={model_file} out=<folder>"
+    )
+    return {"out": out, "model": model_file, "steps": done, "seconds": seconds}

@@ -14,6 +14,7 @@ from cellsdf.model.checkpoint import load_plain, non_finite
 from cellsdf.texture.gan_module import TextureGAN
 from cellsdf.texture.networks import Generator
 from cellsdf.texture.pairs import CONDITION_CHANNELS, condition_channels
+from cellsdf.texture.volume_pairs import VOLUME_CHANNELS, slice_condition, volume_codes
 
 __all__ = ["GanTexture", "export_texture_model", "load_texture_model", "shipped_texture_model"]
 
@@ -47,6 +48,7 @@ class GanTexture:
         self, generator: Generator, intensity_scale: float, crop: int, path: Path, device: torch.device
     ):
         self.generator = generator.to(device).eval()
+        self.volume = False  # the slice-wise 3D model (set by load_texture_model from the file's channels)
         self.intensity_scale = float(intensity_scale)
         self.crop = int(crop)
         self.path = Path(path)
@@ -64,6 +66,42 @@ class GanTexture:
             raise InputError(
                 self.path, f"label frames of shape {frame} do not fit: sides must be multiples of {m}"
             )
+
+    def render_volume(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Texture a (Z, Y, X) label volume slice by slice, each slice seeing its neighbours (3D models only).
+
+        Parameters
+        ----------
+        labels : np.ndarray
+            (Z, Y, X) non-negative integer instance labels on the voxel grid of the training images; sides
+            that are not multiples of ``side_multiple`` are padded with background and cut back.
+        rng : np.random.Generator
+            Source of the per-cell codes (one per cell for the whole volume) and the noise.
+
+        Returns
+        -------
+        np.ndarray
+            uint16 (Z, Y, X).
+
+        Raises
+        ------
+        InputError
+            If the model is a 2D one.
+        """
+        if not self.volume:
+            raise InputError(self.path, "is a 2D texture model; 3D images need one from texture-train dims=3")
+        labels = np.asarray(labels)
+        if labels.ndim != 3:
+            raise ValueError(f"labels must be (Z, Y, X), got shape {labels.shape}")
+        m = self.side_multiple
+        height, width = labels.shape[1:]
+        padded = np.pad(labels, ((0, 0), (0, -height % m), (0, -width % m)))
+        codes = volume_codes(padded, rng)
+        condition = np.stack([slice_condition(padded, z, codes, rng) for z in range(len(padded))])
+        with torch.inference_mode():
+            out = self.generator(torch.from_numpy(condition).to(self.device))[:, 0].cpu().numpy()
+        values = (out[:, :height, :width] + 1.0) * (0.5 * self.intensity_scale)
+        return np.clip(np.rint(values), 0, _UINT16_MAX).astype(np.uint16)
 
     def __call__(self, labels: np.ndarray, rng: np.random.Generator, batch: int = 8) -> np.ndarray:
         """Texture instance-label frames.
@@ -90,6 +128,8 @@ class GanTexture:
         ValueError
             If ``labels`` is not 2D or 3D non-negative integer labels, or ``batch`` < 1.
         """
+        if self.volume:
+            raise InputError(self.path, "is a 3D (slice-wise) texture model; use render_volume for 3D labels")
         labels = np.asarray(labels)
         if labels.ndim not in (2, 3):
             raise ValueError(f"labels must be (Y, X) or (T, Y, X), got shape {labels.shape}")
@@ -148,7 +188,7 @@ def export_texture_model(model: TextureGAN, path: str | Path) -> Path:
         "format": MODEL_FORMAT,
         "generator": model.generator_config(),
         "state_dict": state,
-        "condition_channels": list(CONDITION_CHANNELS),
+        "condition_channels": list(model.channels),
         "side_multiple": generator.side_multiple,
         "crop": int(model.hparams.crop),
         "intensity_scale": float(model.hparams.intensity_scale),
@@ -166,7 +206,7 @@ def _read(path: Path) -> dict:
         raise InputError(
             path, f"not a cellsdf texture model (expected format {MODEL_FORMAT}, e.g. from texture-train)"
         )
-    if list(content.get("condition_channels", [])) != list(CONDITION_CHANNELS):
+    if list(content.get("condition_channels", [])) not in (list(CONDITION_CHANNELS), list(VOLUME_CHANNELS)):
         raise InputError(path, f"texture model expects input channels {content.get('condition_channels')}")
     return content
 
@@ -202,4 +242,7 @@ def load_texture_model(path: str | Path | None = None, device: str | torch.devic
     except (TypeError, ValueError, RuntimeError) as err:
         problem = str(err).strip().splitlines()[0]
         raise InputError(path, f"texture model weights do not fit its settings: {problem}") from err
-    return GanTexture(generator, content["intensity_scale"], content["crop"], path, torch.device(device))
+    volume = list(content["condition_channels"]) == list(VOLUME_CHANNELS)
+    texture = GanTexture(generator, content["intensity_scale"], content["crop"], path, torch.device(device))
+    texture.volume = volume
+    return texture

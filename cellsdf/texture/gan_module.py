@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from cellsdf.texture.networks import Generator, MultiscaleDiscriminator
 from cellsdf.texture.pairs import CONDITION_CHANNELS, LABEL_CHANNELS
+from cellsdf.texture.volume_pairs import VOLUME_CHANNELS, VOLUME_LABEL_CHANNELS
 
 __all__ = ["TextureGAN", "feature_matching_loss", "lsgan_loss"]
 
@@ -61,6 +62,9 @@ class TextureGAN(pl.LightningModule):
         Image intensity that the generator's +1 stands for (0 is -1); recorded for inference.
     crop : int
         Training crop side, recorded for inference.
+    volume : bool
+        The slice-wise 3D model: conditions carry the neighbouring slices' foreground
+        (:data:`cellsdf.texture.volume_pairs.VOLUME_CHANNELS`), which the discriminator sees too.
     """
 
     def __init__(
@@ -77,35 +81,38 @@ class TextureGAN(pl.LightningModule):
         lr: float = 2e-4,
         intensity_scale: float = 255.0,
         crop: int = 128,
+        volume: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
+        self.channels = VOLUME_CHANNELS if volume else CONDITION_CHANNELS
+        self.label_channels = VOLUME_LABEL_CHANNELS if volume else LABEL_CHANNELS
         self.generator = Generator(**self.generator_config())
-        self.discriminator = MultiscaleDiscriminator(LABEL_CHANNELS + 1, ndf, n_layers_d, n_scales_d)
+        self.discriminator = MultiscaleDiscriminator(self.label_channels + 1, ndf, n_layers_d, n_scales_d)
 
     def generator_config(self) -> dict:
         """Return the keyword arguments that rebuild the generator."""
         h = self.hparams
         return {
-            "in_channels": len(CONDITION_CHANNELS),
+            "in_channels": len(self.channels),
             "out_channels": 1,
             "ngf": h.ngf,
             "n_downsample": h.n_downsample,
             "n_blocks": h.n_blocks,
             "local_enhancer": h.local_enhancer,
             "n_blocks_local": h.n_blocks_local,
-            "noise_channel": CONDITION_CHANNELS.index("pixel_noise"),
+            "noise_channel": self.channels.index("pixel_noise"),
         }
 
     def forward(self, condition: torch.Tensor) -> torch.Tensor:
-        """Return generated images in [-1, 1] for (B, 4, H, W) conditions."""
+        """Return generated images in [-1, 1] for (B, C, H, W) conditions (C: the model's channels)."""
         return self.generator(condition)
 
     def losses(self, condition: torch.Tensor, real: torch.Tensor) -> tuple[dict, torch.Tensor]:
         """Return the generator's losses (graph attached) and the generated batch for one training batch."""
         fake = self.generator(condition)
-        labels = condition[:, :LABEL_CHANNELS]
+        labels = condition[:, : self.label_channels]
         # The discriminator judges an image together with the labels it should match, not the noise channels,
         # which leaves the generator free to use them for variation.
         pred_real = self.discriminator(torch.cat([labels, real], 1))
@@ -128,7 +135,7 @@ class TextureGAN(pl.LightningModule):
         self.manual_backward(g["g"])
         opt_g.step()
 
-        labels = condition[:, :LABEL_CHANNELS]
+        labels = condition[:, : self.label_channels]
         pred_fake = self.discriminator(torch.cat([labels, fake.detach()], 1))
         d_real, d_fake = lsgan_loss(g["pred_real"], True), lsgan_loss(pred_fake, False)
         opt_d.zero_grad()
