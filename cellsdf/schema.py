@@ -374,6 +374,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "benchmark_sequences": Whole(1),
         "benchmark_frames": Whole(1),
         "benchmark_distinct": Whole(1),
+        "volume_frames": Whole(2),
         "lift_model": Text(null=False),
         "lift_hypotheses": Whole(1),
     },

@@ -139,3 +139,11 @@ def test_generate_peak_memory_is_flat_in_frames_and_cells():
     # a third from 4 to 8 frames of a 256³ cell, and by 1.3x here (2 cells against 1).
     row = generate_memory_row("plat", size=64, frames=3, seed=0, judge=True)
     assert row.passed is True and row.ratio <= 1.1
+
+
+def test_volume_rows_compare_with_the_plain_way_at_a_tiny_size():
+    from cellsdf.bench.volume import volume_rows
+
+    speed, memory = volume_rows(frames=3, size=32, seed=0)
+    assert speed.ours > 0 and speed.reference > 0 and memory.ours > 0 and memory.reference > 0
+    assert memory.passed is None  # judged at 30 frames only

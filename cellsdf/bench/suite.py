@@ -15,6 +15,7 @@ from cellsdf.bench.mesh import mesh_row
 from cellsdf.bench.prepare import prepare_row, sdf_row, simulate_row
 from cellsdf.bench.row import Row
 from cellsdf.bench.training import training_rows
+from cellsdf.bench.volume import volume_rows
 from cellsdf.progress import track
 from cellsdf.texture.models import Texture
 
@@ -48,6 +49,7 @@ def bench_rows(
     benchmark_sequences: int = 33,
     benchmark_frames: int = 30,
     benchmark_distinct: int = 3,
+    volume_frames: int = 30,
     lift_model: str = "plat",
     lift_hypotheses: int = 4,
     on_row: Callable[[Row], None] | None = None,
@@ -102,6 +104,8 @@ def bench_rows(
         Frames of the base run of the generate memory row (doubled in frames and in cells).
     benchmark_sequences, benchmark_frames, benchmark_distinct : int
         Benchmark row input: time-lapses, their frames, and the simulated sequences they are copied from.
+    volume_frames : int
+        Frames of the one cele cell of the 3D benchmark rows (:func:`cellsdf.bench.volume.volume_rows`).
     lift_model : str
         Built-in model (and simulated line) of the lift row.
     lift_hypotheses : int
@@ -256,6 +260,7 @@ def bench_rows(
             ),
         )
     )
+    steps.append(("benchmark 3D", partial(volume_rows, frames=volume_frames, size=size, seed=seed)))
     lift_size = max(16, 64 * size // TARGET_SIZE)  # the target is stated for a 64² mask
     steps.append(
         ("lift", partial(lift_row, lift_model, size=lift_size, hypotheses=lift_hypotheses, seed=seed + 1))

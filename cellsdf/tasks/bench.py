@@ -61,6 +61,7 @@ def _run(cfg: DictConfig) -> dict:
         benchmark_sequences=cfg.benchmark_sequences,
         benchmark_frames=cfg.benchmark_frames,
         benchmark_distinct=cfg.benchmark_distinct,
+        volume_frames=cfg.volume_frames,
         lift_model=cfg.lift_model,
         lift_hypotheses=cfg.lift_hypotheses,
         on_row=show,
