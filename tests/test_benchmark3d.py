@@ -140,3 +140,18 @@ def test_the_camera_noise_has_the_stated_statistics():
     assert third[labels > 0].mean() / first[labels > 0].mean() == pytest.approx(0.25, rel=0.05)
     with pytest.raises(InputError, match="microscope.gain"):
         Microscope(gain=0.0)
+
+
+def test_the_napari_reader_opens_a_3d_benchmark_to_scale(field):
+    from cellsdf.napari.readers import get_reader
+
+    layers = get_reader(str(field))(str(field))
+    assert [(kwargs["name"], kind) for _, kwargs, kind in layers] == [
+        ("01 images", "image"),
+        ("01 labels", "labels"),
+        ("01 tracks", "tracks"),
+    ]
+    for data, kwargs, _ in layers:
+        assert kwargs["scale"] == (570.0, 1.0, 0.202, 0.202) and kwargs["axis_labels"] == ("t", "z", "y", "x")
+    points, kwargs, _ = layers[2]
+    assert points.shape[1] == 5 and len(kwargs["graph"]) == 4  # four daughters, each with its parent

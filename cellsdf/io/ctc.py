@@ -409,12 +409,18 @@ class CtcSequence:
         (T, ...) track labels of ``NN_GT/TRA/man_track*.tif``.
     tracks : np.ndarray
         int (K, 4) ``L B E P`` rows of ``man_track.txt``.
+    spacing : tuple of float or None
+        Voxel size (z, y, x) in µm that 3D frames state (None for 2D frames).
+    frame_interval : float or None
+        Seconds between frames that 3D frames state.
     """
 
     name: str
     images: np.ndarray
     labels: np.ndarray
     tracks: np.ndarray
+    spacing: tuple[float, float, float] | None = None
+    frame_interval: float | None = None
 
 
 def ctc_sequences(path: str | Path) -> list[str]:
@@ -464,7 +470,10 @@ def read_ctc_sequence(path: str | Path, name: str) -> CtcSequence:
     table = path / f"{name}_GT" / "TRA" / "man_track.txt"
     tracks = _read_track_table(table)
     _check_track_rows(table, tracks, len(labels))
-    return CtcSequence(name, images, labels, tracks)
+    if images.ndim != 4:
+        return CtcSequence(name, images, labels, tracks)
+    first = read_timelapse(frames[0])
+    return CtcSequence(name, images, labels, tracks, first.spacing, first.frame_interval)
 
 
 def _read_track_table(table: Path) -> np.ndarray:

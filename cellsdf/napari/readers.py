@@ -166,10 +166,15 @@ def read_ctc_layers(path: Path) -> list[LayerData]:
     for name in ctc_sequences(path):
         sequence = read_ctc_sequence(path, name)
         axes = ("t", "z", "y", "x")[-sequence.images.ndim :]
-        layers.append((sequence.images, {"name": f"{name} images", "axis_labels": axes}, "image"))
-        layers.append((sequence.labels, {"name": f"{name} labels", "axis_labels": axes}, "labels"))
+        shown = {"axis_labels": axes}
+        if sequence.spacing is not None:
+            # 3D benchmarks state voxel size (z often 5x coarser) and frame interval: shown to scale.
+            shown["scale"] = (sequence.frame_interval or 1.0, *sequence.spacing)
+            shown["units"] = ("second", UM, UM, UM)
+        layers.append((sequence.images, {"name": f"{name} images", **shown}, "image"))
+        layers.append((sequence.labels, {"name": f"{name} labels", **shown}, "labels"))
         data, graph = track_points(sequence)
-        layers.append((data, {"name": f"{name} tracks", "graph": graph, "axis_labels": axes}, "tracks"))
+        layers.append((data, {"name": f"{name} tracks", "graph": graph, **shown}, "tracks"))
     return layers
 
 
