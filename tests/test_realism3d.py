@@ -95,6 +95,24 @@ def test_a_slice_wise_3d_texture_trains_renders_and_is_scored(stack, tmp_path, c
         model(labels[0], np.random.default_rng(0))
     table = _realism(stack, tmp_path / "scored", f"learned={run / 'model.pt'}")
     assert set(table["learned (slice-wise pix2pixHD)"]) == set(table["floor"])
+    # The 3D benchmark images cells with it instead of the microscope.
+    cells = tmp_path / "cells"
+    main(
+        ["simulate", "cellline=cele", "sequences=1", "frames=2", "size=32", f"out={cells}", "progress=false"]
+    )
+    bench = tmp_path / "bench"
+    main(
+        [
+            "benchmark",
+            "dims=3",
+            f"source={cells}",
+            f"out={bench}",
+            f"learned={run / 'model.pt'}",
+            "progress=false",
+        ]
+    )
+    assert json.loads((bench / "benchmark.json").read_text())["texture"] == "learned"
+    assert tifffile.imread(bench / "01" / "t001.tif").dtype == np.uint16
     # A 2D pair cannot train a 3D model.
     with pytest.raises(SystemExit) as stop:
         main(

@@ -11,6 +11,7 @@ holds one frame of the field besides the cells' own crops.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +174,7 @@ def build_volume_benchmark(
     out: str | Path,
     microscope: Microscope,
     *,
+    texture: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     seed: int = 0,
     fields: FieldOptions = ONE_CELL_EACH,
     overwrite: bool = False,
@@ -190,6 +192,10 @@ def build_volume_benchmark(
         Output folder; one that holds files is refused unless ``overwrite``.
     microscope : Microscope
         Voxel grid, optics, staining and camera.
+    texture : callable, optional
+        ``texture(labels, rng) -> uint16 image`` for (Z, Y, X) labels on the microscope's grid, replacing the
+        microscope's image formation (a learned texture's ``render_volume``; the grid must be the one it was
+        trained on); None images with the microscope.
     seed : int
         Output sequence ``k`` draws its placement, brightness, texture and noise from (seed, k).
     fields : FieldOptions
@@ -243,7 +249,10 @@ def build_volume_benchmark(
         for t in range(placed.n_frames):
             labels = placed.frame(t)
             stain = placed.frame(t, stains, margin=MARGIN)
-            image = microscope.image(labels, stain, rng, factors=factors, frame=t)
+            if texture is None:
+                image = microscope.image(labels, stain, rng, factors=factors, frame=t)
+            else:
+                image = texture(labels, rng)
             writer.write(t, image, labels)
             scores.append(seg_measure(labels, otsu_baseline(image)))
         tracks = placed.tracks()
@@ -265,6 +274,7 @@ def build_volume_benchmark(
     result = {
         "dims": 3,
         "microscope": microscope.name,
+        "texture": "microscope" if texture is None else "learned",
         "voxel_size_um": list(microscope.spacing),
         "cells_per_field": fields.cells_per_field,
         "baseline": "Otsu threshold + 26-connected components, scored with the CTC SEG measure",

@@ -11,6 +11,7 @@ from cellsdf.benchmark.build import FieldOptions, build_benchmark
 from cellsdf.benchmark.volume import build_volume_benchmark
 from cellsdf.errors import InputError
 from cellsdf.io.lock import writing_folder
+from cellsdf.texture.gan import load_texture_model
 
 
 def run(cfg: DictConfig) -> dict:
@@ -60,10 +61,17 @@ def _run(cfg: DictConfig) -> dict:
 
 def _volumes(cfg: DictConfig, fields: FieldOptions) -> dict:
     microscope = instantiate(cfg.microscope, _convert_="all")
+    texture = None
+    if cfg.learned is not None:
+        learned = load_texture_model(cfg.learned)
+        if not learned.volume:
+            raise InputError(cfg.learned, "is a 2D texture model; train a 3D one with texture-train dims=3")
+        texture = learned.render_volume
     result = build_volume_benchmark(
         cfg.source,
         cfg.out,
         microscope,
+        texture=texture,
         seed=cfg.seed,
         fields=fields,
         overwrite=cfg.overwrite,
