@@ -207,3 +207,14 @@ def test_a_users_own_line_learns_its_rule_and_generate_checks_it(tmp_path):
     # Data that name no line (the default cellline with data.path) record none, as before.
     main(["train", f"out={tmp_path / 'plain'}", f"data.path={dataset}", *fast])
     assert load_trained(tmp_path / "plain/model.pt").data.topology is None
+
+
+def test_the_microscope_defaults_are_the_cho_preset_and_every_preset_builds():
+    from cellsdf.texture.microscope import Microscope
+
+    for preset in ("cho", "ce"):
+        yaml = _composed("benchmark", f"microscope={preset}")["microscope"]
+        assert yaml.pop("_target_") == "cellsdf.texture.microscope.Microscope"
+        assert Microscope(**yaml).name == preset
+        if preset == "cho":
+            _same(defaults_of(Microscope), yaml, "microscope")
