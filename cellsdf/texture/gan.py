@@ -22,9 +22,20 @@ MODEL_FORMAT = "cellsdf-texture-gan/1"
 _UINT16_MAX = np.iinfo(np.uint16).max
 
 
-def shipped_texture_model() -> Path:
-    """Return the file of the texture model shipped with cellsdf (``data/models/texture_gan/model.pt``)."""
-    return Path(str(files("cellsdf.assets") / "models" / "texture_gan" / "model.pt"))
+# Shipped 3D texture models by name (``learned=cho``): the voxel grid they were trained on is the preset's.
+SHIPPED_VOLUME_MODELS = {"cho": "texture_gan3d_cho"}
+
+
+def shipped_texture_model(name: str | None = None) -> Path:
+    """Return the file of a texture model shipped with cellsdf: the 2D one, or a 3D one by preset name.
+
+    Examples
+    --------
+    >>> shipped_texture_model("cho").parent.name
+    'texture_gan3d_cho'
+    """
+    folder = "texture_gan" if name is None else SHIPPED_VOLUME_MODELS[name]
+    return Path(str(files("cellsdf.assets") / "models" / folder / "model.pt"))
 
 
 class GanTexture:
@@ -217,7 +228,7 @@ def load_texture_model(path: str | Path | None = None, device: str | torch.devic
     Parameters
     ----------
     path : str or Path or None
-        The model file; None loads the shipped model.
+        The model file, or a shipped 3D model's name (``cho``); None loads the shipped 2D model.
     device : str or torch.device
         Where the generator runs.
 
@@ -231,7 +242,9 @@ def load_texture_model(path: str | Path | None = None, device: str | torch.devic
         If the file is missing, unreadable, not a texture model, or its weights do not fit its settings or
         are NaN or infinite.
     """
-    path = shipped_texture_model() if path is None else Path(path)
+    if path is None or str(path) in SHIPPED_VOLUME_MODELS:
+        path = shipped_texture_model(None if path is None else str(path))
+    path = Path(path)
     content = _read(path)
     broken = non_finite(content["state_dict"]) if isinstance(content.get("state_dict"), dict) else []
     if broken:

@@ -192,6 +192,9 @@ class Microscope:
         Coefficient of variation of the cells' brightness (log-normal, one factor per cell and sequence).
     texture_amplitude, texture_sigma : float
         Relative standard deviation and correlation length (µm) of the intensity texture inside cells.
+    haze, haze_sigma : float
+        Share of the light that reaches the detector out of focus or scattered, spread by a Gaussian of
+        ``haze_sigma`` µm (the halo around cells that a diffraction-limited PSF alone does not give).
     depth_attenuation : float
         Loss of signal per µm of depth (1/µm): intensity ``exp(-depth_attenuation * z)`` from the first slice.
     bleaching : float
@@ -215,6 +218,8 @@ class Microscope:
     signal_cv: float = option(0.16, NONNEG)
     texture_amplitude: float = option(0.3, FRACTION)
     texture_sigma: float = option(0.6, POSITIVE)
+    haze: float = option(0.0, FRACTION)
+    haze_sigma: float = option(2.0, POSITIVE)
     depth_attenuation: float = option(0.0, NONNEG)
     bleaching: float = option(0.0, Real(0, 1, above=False))
     background: float = option(7.0, NONNEG)
@@ -328,7 +333,12 @@ class Microscope:
             refractive_index=self.refractive_index,
             wavelength=self.wavelength,
         )
-        signal = ndimage.gaussian_filter(signal, np.array([axial, lateral, lateral]) / spacing)
+        focused = ndimage.gaussian_filter(signal, np.array([axial, lateral, lateral]) / spacing)
+        if self.haze > 0:
+            scattered = ndimage.gaussian_filter(signal, self.haze_sigma / spacing)
+            signal = (1.0 - self.haze) * focused + self.haze * scattered
+        else:
+            signal = focused
         background = np.full(labels.shape, self.background, np.float32)
         if self.background_variation > 0:
             smooth = _unit_noise(rng, labels.shape, self.background_sigma / spacing)
