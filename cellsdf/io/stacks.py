@@ -50,3 +50,26 @@ def read_stack(path: str | Path, *, what: str) -> np.ndarray:
     if array.dtype.kind not in "uif":
         raise InputError(path, f"{what} holds {array.dtype} values, not numbers")
     return array if array.ndim == 4 else array[None]
+
+
+def read_stack_pair(image: str | Path, labels: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a 3D+t image and its instance labels (:func:`read_stack`); they must match in shape.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        (T, Z, Y, X) image and integer labels.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_stack`, naming the labels file if its shape differs from the image's or its values
+        are not integers.
+    """
+    pixels = read_stack(image, what="image")
+    instances = read_stack(labels, what="labels")
+    if instances.shape != pixels.shape:
+        raise InputError(labels, f"labels of shape {instances.shape} do not match the image's {pixels.shape}")
+    if instances.dtype.kind not in "ui":
+        raise InputError(labels, f"labels must be integers, got {instances.dtype}")
+    return pixels, instances

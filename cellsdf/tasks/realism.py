@@ -16,7 +16,7 @@ from cellsdf.io.folders import check_out_folder
 from cellsdf.io.hashing import file_sha256
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
-from cellsdf.io.stacks import read_stack
+from cellsdf.io.stacks import read_stack_pair
 from cellsdf.texture.gan import load_texture_model
 from cellsdf.texture.microscope import Microscope
 
@@ -30,12 +30,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _run(cfg: DictConfig) -> dict:
-    image = read_stack(cfg.image, what="image")
-    labels = read_stack(cfg.labels, what="labels")
-    if labels.shape != image.shape:
-        raise InputError(cfg.labels, f"labels of shape {labels.shape} do not match the image's {image.shape}")
-    if labels.dtype.kind not in "ui":
-        raise InputError(cfg.labels, f"labels must be integers, got {labels.dtype}")
+    image, labels = read_stack_pair(cfg.image, cfg.labels)
     if not 2 <= cfg.heldout <= len(image):
         raise InputError("heldout", f"must lie in 2 .. {len(image)} (the frames), got {cfg.heldout}")
     out = check_out_folder(cfg.out, cfg.overwrite)

@@ -27,7 +27,7 @@ from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
-from cellsdf.io.stacks import read_stack
+from cellsdf.io.stacks import read_stack_pair
 from cellsdf.model.checkpoint import AtomicCheckpointIO
 from cellsdf.texture.gan import export_texture_model
 from cellsdf.texture.gan_module import TextureGAN
@@ -204,12 +204,7 @@ def _volume_pairs(cfg: DictConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Read the 3D+t training pair and keep its last ``heldout_frames`` frames out."""
     if cfg.image is None or cfg.labels is None:
         raise InputError("texture-train", "dims=3 needs image=<TZYX tif> and labels=<its labels tif>")
-    image = read_stack(cfg.image, what="image")
-    labels = read_stack(cfg.labels, what="labels")
-    if labels.shape != image.shape:
-        raise InputError(cfg.labels, f"labels of shape {labels.shape} do not match the image's {image.shape}")
-    if labels.dtype.kind not in "ui":
-        raise InputError(cfg.labels, f"labels must be integers, got {labels.dtype}")
+    image, labels = read_stack_pair(cfg.image, cfg.labels)
     if image.shape[1] < 2:
         raise InputError(cfg.image, f"has {image.shape[1]} slice per frame; a 3D pair needs at least 2")
     keep = len(image) - cfg.heldout_frames
