@@ -120,6 +120,7 @@ def test_bench_writes_rows(tmp_path, capsys):
             "benchmark_sequences=3",
             "benchmark_frames=2",
             "benchmark_distinct=2",
+            "volume_frames=3",
             f"out={out}",
         ]
     )
@@ -135,9 +136,14 @@ def test_bench_writes_rows(tmp_path, capsys):
         "generate",
         "generate",
         "benchmark",
+        "benchmark",
+        "benchmark",
         "lift",
     ]
     lift_row = rows.pop()
+    volume_memory, volume_speed = rows.pop(), rows.pop()
+    assert volume_speed["row"].startswith("benchmark dims=3: 1 cele cell, 3 frames of 24³")
+    assert volume_memory["reference"] > 0 and volume_memory["passed"] is None
     assert "16² mask" in lift_row["row"] and lift_row["ours"] > 0 and lift_row["passed"] is None
     benchmark_row = rows.pop()
     assert benchmark_row["row"] == "benchmark gan: 3 x 2 frames at 24² (s)" and benchmark_row["ours"] > 0
