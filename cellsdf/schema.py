@@ -344,7 +344,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "n": Whole(2),
         "frames": Whole(1),
         "size": Whole(16, 1024, null=True),
-        "resamples": Whole(1),
+        "resamples": Whole(10),
         **{key: rule for key, rule in rules_of(Drawing).items() if key != "rule"},
         "device": _DEVICE,
     },

@@ -7,7 +7,7 @@ import json
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from cellsdf.errors import InputError, check_whole
+from cellsdf.errors import InputError
 from cellsdf.evaluate.fidelity import scorecard_table
 from cellsdf.generate.fidelity import (
     Drawing,
@@ -36,9 +36,8 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _run(cfg: DictConfig) -> dict:
-    count = check_whole(cfg.n, "n", 2)
-    frames = check_whole(cfg.frames, "frames", 1)
-    resamples = check_whole(cfg.resamples, "resamples", 10)
+    # n, frames and resamples keep their rules in schema.py, checked before the command starts.
+    count, frames, resamples = cfg.n, cfg.frames, cfg.resamples
     sampler = instantiate(cfg.sampler, _convert_="all")
     model = load_trained(cfg.ckpt, device=select_device(cfg.device))
     own = cfg.reference is not None or cfg.reference_b is not None

@@ -21,7 +21,7 @@ from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from cellsdf.benchmark.texture_eval import evaluate_texture_model
-from cellsdf.errors import InputError, check_whole
+from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.csvlog import RESUMED_LOG, merge_resumed_log
 from cellsdf.io.folders import check_out_folder
@@ -86,9 +86,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 def _run(cfg: DictConfig) -> dict:
-    crop, batch, steps, checkpoint_every = (
-        check_whole(cfg[k], k) for k in ("crop", "batch", "steps", "checkpoint_every")
-    )
+    crop, batch, steps, checkpoint_every = cfg.crop, cfg.batch, cfg.steps, cfg.checkpoint_every
     if cfg.dims == 3:
         images, labels = _volume_pairs(cfg)
         pairs, source = [], cfg.image
