@@ -23,6 +23,7 @@ from cellsdf.generate.fidelity import Drawing
 from cellsdf.generate.run import Request
 from cellsdf.geometry.topology import RULES
 from cellsdf.io.spacing import check_spacing
+from cellsdf.lift.evaluation import EvalSettings
 from cellsdf.model.checkpoint import BUILT_IN
 from cellsdf.options import (
     FRACTION,
@@ -307,17 +308,8 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "out": Text(),
         "lines": ListOf(_LINE, least=1, one=True),
         "cells": Whole(1),
-        "size": Whole(16, 512),
-        "frames": Whole(1),
-        "frame": Whole(0),
-        "views": ListOf(Whole(1, 8), least=1, one=True),
-        "modes": ListOf(OneOf(("latent", "field")), least=1, one=True),
-        "hypotheses": Whole(1),
-        "latent_steps": Whole(1),
-        "field_steps": Whole(1),
-        "refine_steps": Whole(0),
+        **rules_of(EvalSettings),
         "known_pixel_size": Flag(),
-        "rays": Whole(1),
         "workers": Whole(1),
     },
     "evaluate": {

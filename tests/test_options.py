@@ -218,3 +218,9 @@ def test_the_microscope_defaults_are_the_cho_preset_and_every_preset_builds():
         assert Microscope(**yaml).name == preset
         if preset == "cho":
             _same(defaults_of(Microscope), yaml, "microscope")
+
+
+def test_lift_eval_settings_defaults_are_conf_lift_eval():
+    from cellsdf.lift.evaluation import EvalSettings
+
+    _same(defaults_of(EvalSettings), _composed("lift_eval"), "lift-eval")

@@ -25,12 +25,15 @@ from cellsdf.lift.refine import RefineOptions, refine_hypothesis
 from cellsdf.lift.render import project_volume, visual_hull
 from cellsdf.lift.views import View, spiral_rotations
 from cellsdf.model.trained import load_trained
+from cellsdf.options import ListOf, OneOf, Whole, as_list, check_fields, option
 from cellsdf.simulate import sequence_rng, simulate_frames
 
+MODES = ("latent", "field")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class EvalSettings:
-    """What one evaluation run does for each cell.
+    """What one evaluation run does for each cell (``cellsdf lift-eval``'s options, stated here once).
 
     Attributes
     ----------
@@ -52,16 +55,23 @@ class EvalSettings:
         ``latent`` and/or ``field`` (field mode is scored from 2 views on).
     """
 
-    size: int = 64
-    frames: int = 10
-    frame: int = 5
-    views: tuple[int, ...] = (1, 2, 4, 8)
-    hypotheses: int = 4
-    latent_steps: int = 150
-    field_steps: int = 300
-    refine_steps: int = 300
-    rays: int = 256
-    modes: tuple[str, ...] = ("latent", "field")
+    size: int = option(64, Whole(16, 512))
+    frames: int = option(10, Whole(1))
+    frame: int = option(5, Whole(0))
+    views: tuple[int, ...] = option([1, 2, 4, 8], ListOf(Whole(1, 8), least=1, one=True))
+    hypotheses: int = option(4, Whole(1))
+    latent_steps: int = option(150, Whole(1))
+    field_steps: int = option(300, Whole(1))
+    refine_steps: int = option(300, Whole(0))
+    rays: int = option(256, Whole(1))
+    modes: tuple[str, ...] = option(
+        ["latent", "field"], ListOf(OneOf(("latent", "field")), least=1, one=True)
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        object.__setattr__(self, "views", tuple(as_list(self.views)))
+        object.__setattr__(self, "modes", tuple(as_list(self.modes)))
 
 
 def truth_cell(cell_line: str, seed: int, index: int, settings: EvalSettings) -> np.ndarray:

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from cellsdf.errors import InputError, check_whole
+from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.lift.evaluation import EvalSettings, evaluate_job, summarise
 from cellsdf.lift.metrics import LIFT_METRICS
+from cellsdf.options import pick
 from cellsdf.progress import track
 from cellsdf.simulate.lines import line_spacing, simulated_lines
 
@@ -40,24 +41,7 @@ def settings_from_config(cfg: DictConfig) -> tuple[list[str], EvalSettings]:
     unknown = sorted(set(lines) - set(simulated_lines()))
     if unknown or not lines:
         raise InputError("lines", f"choose from {', '.join(simulated_lines())}, got {lines}")
-    views = [cfg.views] if isinstance(cfg.views, int) else list(cfg.views)
-    for count in views:
-        check_whole(count, "views")
-    modes = [cfg.modes] if isinstance(cfg.modes, str) else list(cfg.modes)
-    if not modes or set(modes) - {"latent", "field"}:
-        raise InputError("modes", f"choose from latent, field, got {modes}")
-    settings = EvalSettings(
-        size=check_whole(cfg.size, "size", 16),
-        frames=check_whole(cfg.frames, "frames"),
-        frame=int(cfg.frame),
-        views=tuple(views),
-        hypotheses=check_whole(cfg.hypotheses, "hypotheses"),
-        latent_steps=check_whole(cfg.latent_steps, "latent_steps"),
-        field_steps=check_whole(cfg.field_steps, "field_steps"),
-        refine_steps=check_whole(cfg.refine_steps, "refine_steps", 0),
-        rays=check_whole(cfg.rays, "rays"),
-        modes=tuple(modes),
-    )
+    settings = EvalSettings(**pick(cfg, EvalSettings))
     if not 0 <= settings.frame < settings.frames:
         raise InputError("frame", f"must lie in 0 .. frames - 1, got {cfg.frame!r}")
     return lines, settings
@@ -103,8 +87,7 @@ def _run(cfg: DictConfig) -> dict:
     if cfg.out is None:
         raise InputError("lift-eval", "needs out=<folder>")
     lines, settings = settings_from_config(cfg)
-    cells = check_whole(cfg.cells, "cells")
-    workers = check_whole(cfg.workers, "workers")
+    cells, workers = cfg.cells, cfg.workers
     if cfg.seed == 0:
         raise InputError(
             "seed", "seed 0 made the shipped models' training cells; choose another for held-out cells"
