@@ -26,7 +26,7 @@ class InputError(ValueError):
         return InputError, (self.source, self.problem)
 
 
-def check_whole(value: object, name: str, least: int = 1) -> int:
+def check_whole(value: object, name: str, *, least: int = 1) -> int:
     """Return an option that must be a whole number of at least ``least``; otherwise raise InputError.
 
     Booleans are refused although Python counts them as integers: ``n=true`` is a mistake, not 1.

@@ -113,13 +113,13 @@ def test_training_rows_compile_the_folded_forward():
 
 def test_decode_rows_refuse_options_that_do_not_fit():
     with pytest.raises(InputError, match=r"decode_sequence: must be in \[0, 32\] for model plat, got 33"):
-        decode_rows("plat", sizes=[16], sequence=33)
+        decode_rows(model="plat", sizes=[16], sequence=33)
     with pytest.raises(InputError, match="decode_sizes: needs grid sides >= 2"):
-        decode_rows("plat", sizes=[])
+        decode_rows(model="plat", sizes=[])
 
 
 def test_tracking_rows():
-    agreement, speed, points = tracking_rows("cele", size=24, sequence=2, t=0.1, judge=False)
+    agreement, speed, points = tracking_rows(model="cele", size=24, sequence=2, t=0.1, judge=False)
     assert agreement.ours >= 99.9 and agreement.points == speed.points == points.points > 0
     assert (
         speed.ours > 0 and speed.reference > 0 and speed.ratio == pytest.approx(speed.reference / speed.ours)

@@ -151,7 +151,7 @@ def test_the_napari_reader_opens_a_3d_benchmark_to_scale(field):
         ("01 labels", "labels"),
         ("01 tracks", "tracks"),
     ]
-    for data, kwargs, _ in layers:
+    for _, kwargs, _ in layers:
         assert kwargs["scale"] == (570.0, 1.0, 0.202, 0.202) and kwargs["axis_labels"] == ("t", "z", "y", "x")
     points, kwargs, _ = layers[2]
     assert points.shape[1] == 5 and len(kwargs["graph"]) == 4  # four daughters, each with its parent

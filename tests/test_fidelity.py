@@ -67,11 +67,16 @@ def test_filo_has_more_protrusions_than_plat(described):
 def test_a_generator_that_returns_training_cells_is_flagged(described):
     training = described[("plat", 3)]
     copies = score_generation(
-        training, described[("plat", 0)], described[("plat", 1)], training, spacing=SPACING, rule="single"
+        training,
+        described[("plat", 0)],
+        described[("plat", 1)],
+        training=training,
+        spacing=SPACING,
+        rule="single",
     )
     fresh = score_generation(
-        described[("plat", 2)], described[("plat", 0)], described[("plat", 1)], training, spacing=SPACING,
-        rule="single",
+        described[("plat", 2)], described[("plat", 0)], described[("plat", 1)], training=training,
+        spacing=SPACING, rule="single",
     )  # fmt: skip
     assert _figure(copies, "copies")["value"] == 100
     assert _figure(copies, "novelty_ratio")["value"] == 0

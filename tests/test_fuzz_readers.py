@@ -364,7 +364,9 @@ def test_hdf5_readers_many_layouts(work, layout):
 
 def _check_reference(work: Path, changes: list[tuple]) -> None:
     path = work / "reference.h5"
-    write_reference_sdf(path, np.linspace(-1, 1, 2 * 4 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 4), True)
+    write_reference_sdf(
+        path, np.linspace(-1, 1, 2 * 4 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 4), overwrite=True
+    )
     with h5py.File(path, "a") as f:
         _apply(f, changes)
     _check_reference_file(path)

@@ -84,7 +84,7 @@ def test_arc_sampler_keeps_the_codes_distance_from_their_mean():
         assert coef.min() >= -1e-9 and np.allclose(np.stack([a, b], axis=1) @ coef, code - mean)
         if 0.2 < w < 0.8:
             assert np.linalg.norm(straight - mean) < 0.95 * radius
-    weights = [arc_latent(latents, rng_arc, (0.2, 0.8))[2] for _ in range(200)]
+    weights = [arc_latent(latents, rng_arc, between=(0.2, 0.8))[2] for _ in range(200)]
     assert 0.2 <= min(weights) < 0.25 and 0.75 < max(weights) <= 0.8
 
 

@@ -39,13 +39,11 @@ class Dumbbell(torch.nn.Module):
 
 
 def decoded(rod_radius: float, join: float) -> tuple[np.ndarray, list[int]]:
-    joined: list[int] = []
-    parts: list[int] = []
     field = Dumbbell(rod_radius)
-    masks = decode_masks(field, torch.zeros(0), [0.0], RESOLUTION, join=join, joined=joined, components=parts)
-    mask = next(iter(masks))
-    assert parts == component_counts([mask]).tolist()  # counted on the way, as the topology rules count
-    return mask, joined
+    masks, log = decode_masks(field, torch.zeros(0), [0.0], RESOLUTION, join=join, count_components=True)
+    mask = next(masks)
+    assert log.components == component_counts([mask]).tolist()  # counted on the way, as the rules count
+    return mask, log.joined
 
 
 def test_a_fragment_the_field_nearly_joins_is_joined_by_a_thin_path():
@@ -108,11 +106,11 @@ def test_the_filo_models_learned_cells_lose_their_fragments():
     model = load_trained("filo")
     latent, rotation = model.code(0)
     times = np.linspace(-1, 1, 4)
-    plain = list(model.decode_masks(latent, times, resolution=128, rotation=rotation, join=0))
-    joined: list[int] = []
-    masks = list(model.decode_masks(latent, times, resolution=128, rotation=rotation, joined=joined))
+    plain = list(model.decode_masks(latent, times, resolution=128, rotation=rotation, join=0)[0])
+    stream, log = model.decode_masks(latent, times, resolution=128, rotation=rotation)
+    masks = list(stream)
     before, after = component_counts(plain), component_counts(masks)
-    assert before.sum() > len(times) and sum(joined) > 0
+    assert before.sum() > len(times) and sum(log.joined) > 0
     assert after.sum() < before.sum() and (after >= 1).all()
     for mask, base in zip(masks, plain, strict=True):
         assert (mask >= base).all() and (mask & ~base).sum() < 0.01 * base.sum()

@@ -70,13 +70,13 @@ def test_results_are_carved_to_the_views_hull(training_lift):
 def test_refining_fits_the_views_better_and_leaves_the_model_alone(training_lift, filo):
     truth, top, _, _ = training_lift
     with pytest.raises(ValueError, match="two or more directions"):
-        refine_hypothesis(filo.decoder, training_lift[2][0], top, RefineOptions(steps=1))
+        refine_hypothesis(filo.decoder, training_lift[2][0], top, options=RefineOptions(steps=1))
     views = views_of(truth, 2)
     fitted = fit_hypotheses(
         load_trained("filo"), views, upright=False, hypotheses=1, options=FitOptions(steps=40), seed=0
     )
     before = [p.detach().clone() for p in filo.decoder.parameters()]
-    refined = refine_hypothesis(filo.decoder, fitted[0], views, RefineOptions(steps=60), seed=0)
+    refined = refine_hypothesis(filo.decoder, fitted[0], views, options=RefineOptions(steps=60), seed=0)
     assert refined.decoder is not None and fitted[0].decoder is None
     assert all(torch.equal(a, b) for a, b in zip(before, filo.decoder.parameters(), strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(before, refined.decoder.parameters(), strict=True))
@@ -107,7 +107,7 @@ def test_hypotheses_differ(training_lift):
 
 def test_field_mode_with_eight_views_reaches_iou_target():
     truth = truth_cell("plat", 1, 0, EvalSettings(size=SIZE))
-    fit = fit_field(views_of(truth, 8), FieldOptions(steps=200), seed=0)
+    fit = fit_field(views_of(truth, 8), options=FieldOptions(steps=200), seed=0)
     assert min(fit.dice) > 0.9
     assert iou(fit.decode(np.eye(3), SIZE), truth) >= 0.9
 
@@ -318,7 +318,7 @@ def test_refined_latent_lift_of_eight_views_beats_the_visual_hull():
     views = views_of(truth, 8)
     options = FitOptions(rays=32, scale=model_scale(model, line_spacing("filo", size)[0], size))
     best = fit_hypotheses(model, views, hypotheses=4, options=options, seed=1)[0]
-    refined = refine_hypothesis(model.decoder, best, views, RefineOptions(), seed=1)
+    refined = refine_hypothesis(model.decoder, best, views, options=RefineOptions(), seed=1)
     refined_iou = iou(refined.decode(model.decoder, np.eye(3), size, 0.1), truth)
     assert refined_iou >= 0.9
     assert refined_iou > iou(visual_hull(views, size), truth)

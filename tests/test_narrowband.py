@@ -40,7 +40,7 @@ def capsules(points: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("coarse", [None, 2, 4, 16, 128])
 def test_exact_distances_give_the_dense_mask(monkeypatch, resolution, coarse):
     # With a true distance function a block test of margin 1 is exact, so every voxel must match.
-    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, points, r, c, **_: capsules(points))
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, points, **_: capsules(points))
     expected = capsules(cube_grid(resolution)).reshape((resolution,) * 3) <= 0
     mask = decode_narrowband(None, None, 0.0, resolution, coarse=coarse, margin=1.0)
     assert mask.dtype == bool and mask.shape == (resolution,) * 3 and mask.flags.c_contiguous
@@ -50,11 +50,11 @@ def test_exact_distances_give_the_dense_mask(monkeypatch, resolution, coarse):
 
 def test_exact_distances_far_from_the_grid(monkeypatch):
     # No surface anywhere: all settled at the first level, one sign everywhere.
-    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, r, c, **_: np.full(len(p), 5.0))
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, **_: np.full(len(p), 5.0))
     counts = []
     assert not decode_narrowband(None, None, 0.0, 40, coarse=8, counts=counts).any()
     assert counts == [125, 0, 0, 0]
-    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, r, c, **_: np.full(len(p), -5.0))
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, **_: np.full(len(p), -5.0))
     assert decode_narrowband(None, None, 0.0, 40, coarse=8).all()
 
 
@@ -64,11 +64,11 @@ def test_agrees_with_dense_on_shipped_models(models, name):
     cases = [(0, -1.0, None), (3, 0.25, "learned"), (6, 1.0, (0.4, -1.1, 0.7))]
     for sequence, t, rotation in cases:
         latent, matrix = frame(model, sequence, rotation)
-        dense = decode_dense(model.decoder, latent, t, 64, matrix) <= 0
+        dense = decode_dense(model.decoder, latent, t, 64, rotation=matrix) <= 0
         assert 0.005 < dense.mean() < 0.5  # a real cell in the grid
         variants = [{}] if sequence else [{}, {"coarse": 16}, {"coarse": 2, "margin": 1.5, "chunk": 1000}]
         for options in variants:
-            mask = decode_narrowband(model.decoder, latent, t, 64, matrix, **options)
+            mask = decode_narrowband(model.decoder, latent, t, 64, rotation=matrix, **options)
             agreement = (mask == dense).mean()
             assert agreement >= 0.999, (sequence, t, rotation, options, agreement)
 
@@ -78,14 +78,16 @@ def test_decodes_fewer_points_and_voxels_on_the_dense_grid(models, monkeypatch):
     latent, rotation = frame(model, 2, "learned")
     calls = []
 
-    def counting(decoder, latent, t, points, rotation=None, chunk=1 << 16, precision="32"):
-        values = decode_points(decoder, latent, t, points, rotation, chunk, precision=precision)
+    def counting(decoder, latent, t, points, *, rotation=None, chunk=1 << 16, precision="32"):
+        values = decode_points(
+            decoder, latent, t, points, rotation=rotation, chunk=chunk, precision=precision
+        )
         calls.append((points, values))
         return values
 
     monkeypatch.setattr(narrowband, "decode_points", counting)
     counts = []
-    mask = decode_narrowband(model.decoder, latent, 0.5, 64, rotation, coarse=8, counts=counts)
+    mask = decode_narrowband(model.decoder, latent, 0.5, 64, rotation=rotation, coarse=8, counts=counts)
     assert counts == [len(points) for points, _ in calls] and len(counts) == 4  # sides 8, 4, 2, 1
     assert counts[0] == 8**3
     assert sum(counts) < 64**3 / 4
@@ -94,7 +96,7 @@ def test_decodes_fewer_points_and_voxels_on_the_dense_grid(models, monkeypatch):
     axis = np.linspace(-1.0, 1.0, 64)
     index = np.rint((points + 1.0) * 63 / 2).astype(int)
     np.testing.assert_array_equal(points, axis[index])
-    dense = decode_dense(model.decoder, latent, 0.5, 64, rotation)
+    dense = decode_dense(model.decoder, latent, 0.5, 64, rotation=rotation)
     np.testing.assert_allclose(values, dense[tuple(index.T)], atol=1e-5)
     np.testing.assert_array_equal(mask[tuple(index.T)], values <= 0)
     assert (mask == (dense <= 0)).mean() >= 0.999
@@ -104,8 +106,8 @@ def test_decodes_fewer_points_and_voxels_on_the_dense_grid(models, monkeypatch):
 def test_odd_resolutions_and_blocks_larger_than_the_grid(models, resolution, coarse):
     model = models["cele"]
     latent, rotation = frame(model, 1, "learned")
-    dense = decode_dense(model.decoder, latent, 0.0, resolution, rotation) <= 0
-    mask = decode_narrowband(model.decoder, latent, 0.0, resolution, rotation, coarse=coarse)
+    dense = decode_dense(model.decoder, latent, 0.0, resolution, rotation=rotation) <= 0
+    mask = decode_narrowband(model.decoder, latent, 0.0, resolution, rotation=rotation, coarse=coarse)
     assert mask.shape == (resolution,) * 3
     assert (mask == dense).mean() >= 0.999
 
@@ -150,15 +152,17 @@ def test_bad_arguments_raise(models, options, message):
 def test_bf16_gives_the_float32_mask(models, name, monkeypatch):
     model = models[name]
     latent, rotation = frame(model, 3, "learned")
-    reference = decode_narrowband(model.decoder, latent, 0.25, 64, rotation)
-    assert (reference == (decode_dense(model.decoder, latent, 0.25, 64, rotation) <= 0)).all()
+    reference = decode_narrowband(model.decoder, latent, 0.25, 64, rotation=rotation)
+    assert (reference == (decode_dense(model.decoder, latent, 0.25, 64, rotation=rotation) <= 0)).all()
     counts = []
-    mask = decode_narrowband(model.decoder, latent, 0.25, 64, rotation, counts=counts, precision="bf16")
+    mask = decode_narrowband(
+        model.decoder, latent, 0.25, 64, rotation=rotation, counts=counts, precision="bf16"
+    )
     assert (mask == reference).mean() >= 0.9999
     assert len(counts) == 4 and 0 < counts[-1] < counts[-2] / 4  # a few voxels decoded again in float32
     # Without the float32 pass near the zero level, bf16 alone changes voxels there.
     monkeypatch.setattr(narrowband, "BF16_GUARD", -1.0)
-    rounded = decode_narrowband(model.decoder, latent, 0.25, 64, rotation, precision="bf16")
+    rounded = decode_narrowband(model.decoder, latent, 0.25, 64, rotation=rotation, precision="bf16")
     assert 0 < np.count_nonzero(rounded != reference) < 0.001 * reference.size
 
 
@@ -166,8 +170,8 @@ def test_bf16_rounds_only_the_hidden_products(models):
     model = models["plat"]
     latent, rotation = frame(model, 0, "learned")
     points = cube_grid(24)
-    exact = decode_points(model.decoder, latent, 0.0, points, rotation)
-    rounded = decode_points(model.decoder, latent, 0.0, points, rotation, precision="bf16")
+    exact = decode_points(model.decoder, latent, 0.0, points, rotation=rotation)
+    rounded = decode_points(model.decoder, latent, 0.0, points, rotation=rotation, precision="bf16")
     deviation = np.abs(rounded - exact)
     assert rounded.dtype == np.float32 and 0 < deviation.max() < 5e-3 and deviation.mean() < 5e-4
 
@@ -191,7 +195,7 @@ def moving_capsules(points: np.ndarray, t: float) -> np.ndarray:
 def test_tracking_follows_a_surface_that_left_the_band(monkeypatch, shift):
     # Exact distances: the tracked mask must be the dense one, also after a move of 5 voxels (0.3 at 37³).
     monkeypatch.setattr(
-        narrowband, "decode_points", lambda d, z, t, p, r, c, **_: moving_capsules(p, t).astype(np.float32)
+        narrowband, "decode_points", lambda d, z, t, p, **_: moving_capsules(p, t).astype(np.float32)
     )
     resolution = 37
     grid = cube_grid(resolution)
@@ -220,7 +224,7 @@ def diagonal_chain(points: np.ndarray, t: float, resolution: int = 33) -> np.nda
 
 def test_tracking_follows_a_chain_of_voxels_that_grows_along_a_diagonal(monkeypatch):
     # The new links touch the old tip at a corner only, so no face neighbour shows the growth.
-    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, r, c, **_: diagonal_chain(p, t))
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, **_: diagonal_chain(p, t))
     grid = cube_grid(33)
     before, after = (diagonal_chain(grid, t).reshape((33,) * 3) <= 0 for t in (0.3, 0.6))
     assert np.count_nonzero(after & ~before) == 3
@@ -230,7 +234,7 @@ def test_tracking_follows_a_chain_of_voxels_that_grows_along_a_diagonal(monkeypa
 
 def test_tracking_reports_a_surface_it_cannot_see(monkeypatch):
     # A ball that appears far from the old surface touches none of it: the coarse check must say so.
-    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, r, c, **_: moving_capsules(p, t))
+    monkeypatch.setattr(narrowband, "decode_points", lambda d, z, t, p, **_: moving_capsules(p, t))
     resolution = 37
     before = moving_capsules(cube_grid(resolution), 0.4).reshape((resolution,) * 3) <= 0
     with pytest.raises(narrowband.TrackingLost, match="coarse block"):
@@ -241,14 +245,14 @@ def test_tracking_reports_a_surface_it_cannot_see(monkeypatch):
 def test_tracked_frames_agree_with_dense(models, name):
     model = models[name]
     latent, rotation = frame(model, 1, "learned")
-    previous = decode_narrowband(model.decoder, latent, 0.0, 48, rotation)
+    previous = decode_narrowband(model.decoder, latent, 0.0, 48, rotation=rotation)
     for t in (0.07, 0.14, 0.35):
-        dense = decode_dense(model.decoder, latent, t, 48, rotation) <= 0
+        dense = decode_dense(model.decoder, latent, t, 48, rotation=rotation) <= 0
         counts = []
-        mask = narrowband.decode_tracked(model.decoder, latent, t, previous, rotation, counts=counts)
+        mask = narrowband.decode_tracked(model.decoder, latent, t, previous, rotation=rotation, counts=counts)
         assert (mask == dense).mean() >= 0.9999, (t, np.count_nonzero(mask != dense))
         full = []
-        decode_narrowband(model.decoder, latent, t, 48, rotation, counts=full)
+        decode_narrowband(model.decoder, latent, t, 48, rotation=rotation, counts=full)
         assert sum(counts) < sum(full)
         previous = mask
 

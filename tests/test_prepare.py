@@ -65,7 +65,7 @@ def test_sample_values_match_the_full_grid_reference(tmp_path, growing_blob):
         centre = f["frame_centre"][()]
     step = np.asarray(SPACING) * data.scale
     for k, mask in enumerate(growing_blob):
-        full = signed_distance_reference(mask, SPACING) * data.scale
+        full = signed_distance_reference(mask, spacing=SPACING) * data.scale
         expected = interpolate_sdf(full, -centre[k] * data.scale, step, data.points[k].astype(np.float64))
         assert (np.abs(expected) < 0.15).mean() > 0.7  # most samples lie near the surface
         # Exact inside the cell and within the band around it; farther out, still beyond the band.
@@ -147,7 +147,7 @@ def test_anisotropic_voxels_give_distances_and_masks_in_micrometres(tmp_path):
     grid = np.stack(np.meshgrid(*map(np.arange, shape), indexing="ij"), axis=-1) * np.array(spacing)
     ball = np.linalg.norm(grid - centre, axis=-1) <= 3.0
     # Brute force: from each voxel centre, the nearest voxel centre of the other class, in µm.
-    sdf = signed_distance(ball, spacing)
+    sdf = signed_distance(ball, spacing=spacing)
     points = grid.reshape(-1, 3)
     inside = ball.ravel()
     rng = np.random.default_rng(0)
@@ -160,7 +160,7 @@ def test_anisotropic_voxels_give_distances_and_masks_in_micrometres(tmp_path):
     out = prepare_source(tmp_path / "ball.tif", tmp_path / "d.h5", points_per_frame=64, eval_size=32)
     scale = read_prepared(out).scale
     expected = (np.linalg.norm(cube_grid(32), axis=-1) <= 3.0 * scale).reshape((32,) * 3)
-    got = read_eval_masks(out, [0])[0].astype(bool)
+    got = read_eval_masks(out, frames=[0])[0].astype(bool)
     assert (got & expected).sum() / (got | expected).sum() > 0.85
 
 

@@ -66,7 +66,7 @@ def test_scores_do_not_depend_on_output_resolution(model, tmp_path):
     data = read_prepared(model.parent / "dataset.h5")
     rows = np.flatnonzero(data.frame_sequence == 1)
     stack = read_timelapse(tmp_path / "a" / "plat_001" / "mask.tif")
-    targets = read_eval_masks(model.parent / "dataset.h5", rows)
+    targets = read_eval_masks(model.parent / "dataset.h5", frames=rows)
     reported = [f["iou"] for f in at_32["sequences"]["plat_001"]["frames"]]
     assert [iou(s > 0, t) for s, t in zip(stack.data, targets, strict=True)] == reported
     assert not (tmp_path / "a" / "plat_001" / "mesh").exists()

@@ -23,14 +23,14 @@ def test_distances_match_brute_force(spacing):
     mask[2:7, 3:8, 2:6] = True
     mask[4, 5, 6:9] = True  # a thin arm, where a wrong axis order would show
     expected = brute_force(mask, spacing)
-    np.testing.assert_allclose(signed_distance(mask, spacing), expected, atol=1e-5)
-    np.testing.assert_allclose(signed_distance_reference(mask, spacing), expected, atol=1e-5)
+    np.testing.assert_allclose(signed_distance(mask, spacing=spacing), expected, atol=1e-5)
+    np.testing.assert_allclose(signed_distance_reference(mask, spacing=spacing), expected, atol=1e-5)
 
 
 def test_sign_matches_mask_on_every_voxel():
     mask = blob((40, 44, 48))
     mask[5:9, 5:9, 5:9] = True  # a second component
-    sdf = signed_distance(mask, (1.5, 1.0, 1.0))
+    sdf = signed_distance(mask, spacing=(1.5, 1.0, 1.0))
     np.testing.assert_array_equal(sdf <= 0, mask)
 
 

@@ -19,7 +19,7 @@ def test_shipped_model_loads_and_decodes_a_cell(name):
     sequences = manifest["config"]["data"]["simulate"]["sequences"]
     assert model.latents.num_embeddings == sequences and path.stat().st_size < 5e6
     rotation = model.rotation_matrices(torch.tensor([0]))
-    mask = decode_dense(model.decoder, model.latents.weight[0].detach(), 0.0, 32, rotation[0]) <= 0
+    mask = decode_dense(model.decoder, model.latents.weight[0].detach(), 0.0, 32, rotation=rotation[0]) <= 0
     # A real cell: a sizeable object that stays clear of the grid border.
     assert 0.01 < mask.mean() < 0.5
     border = np.zeros_like(mask)

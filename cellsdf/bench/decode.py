@@ -32,7 +32,14 @@ _MEMORY = "peak resident memory of a fresh process during the decode, minus its 
 
 
 def decode_in_fresh_process(
-    kind: str, model: str, sequence: int, t: float, sizes: Sequence[int], threads: int, precision: str = "32"
+    kind: str,
+    model: str,
+    sequence: int,
+    t: float,
+    sizes: Sequence[int],
+    threads: int,
+    *,
+    precision: str = "32",
 ) -> list[dict]:
     """Decode one frame of a trained model at each size, timing each decode and recording peak memory.
 
@@ -71,7 +78,7 @@ def decode_in_fresh_process(
     rotation = autodecoder.rotation_matrices(index)
     rotation = None if rotation is None else rotation[0]
     # A few points first, so that one-off set-up (thread pools, kernels) is in the baseline, not the decode.
-    decode_points(autodecoder.decoder, latent, t, np.zeros((64, 3)), rotation)
+    decode_points(autodecoder.decoder, latent, t, np.zeros((64, 3)), rotation=rotation)
     results = {}
     # Largest first: memory that a decode frees can stay with the process and hide part of a later one's rise.
     for size in sorted(sizes, reverse=True):
@@ -80,11 +87,14 @@ def decode_in_fresh_process(
         baseline, _ = resident_mib()
         start = time.perf_counter()
         if kind == "dense":
-            mask = decode_dense(autodecoder.decoder, latent, t, size, rotation, precision=precision) <= 0
+            mask = (
+                decode_dense(autodecoder.decoder, latent, t, size, rotation=rotation, precision=precision)
+                <= 0
+            )
             counts.append(size**3)
         else:
             mask = decode_narrowband(
-                autodecoder.decoder, latent, t, size, rotation, counts=counts, precision=precision
+                autodecoder.decoder, latent, t, size, rotation=rotation, counts=counts, precision=precision
             )
         seconds = time.perf_counter() - start
         _, peak = resident_mib()
@@ -103,7 +113,9 @@ def _run_fresh(
     kind: str, model: str, sequence: int, t: float, sizes: Sequence[int], precision: str = "32"
 ) -> list[dict]:
     threads = torch.get_num_threads()
-    return in_fresh_process(decode_in_fresh_process, kind, model, sequence, t, sizes, threads, precision)
+    return in_fresh_process(
+        decode_in_fresh_process, kind, model, sequence, t, sizes, threads, precision=precision
+    )
 
 
 def _agreement(mask: np.ndarray, reference: np.ndarray, size: int) -> float:
@@ -113,8 +125,8 @@ def _agreement(mask: np.ndarray, reference: np.ndarray, size: int) -> float:
 
 
 def decode_rows(
-    model: str = "plat",
     *,
+    model: str = "plat",
     sizes: Sequence[int] = (128, 256),
     sequence: int = 0,
     t: float = 0.0,
@@ -262,8 +274,8 @@ def _bf16_agreement_row(label: str, size: int, low: dict | None, narrow: dict, j
 
 
 def tracking_rows(
-    model: str = "plat",
     *,
+    model: str = "plat",
     size: int = 256,
     sequence: int = 0,
     t: float = 0.0,
@@ -302,14 +314,14 @@ def tracking_rows(
     rotation = trained.module.rotation_matrices(index)
     rotation = None if rotation is None else rotation[0]
     decoder, clamp = trained.decoder, trained.clamp
-    previous = decode_narrowband(decoder, latent, t - step, size, rotation, clamp=clamp)
+    previous = decode_narrowband(decoder, latent, t - step, size, rotation=rotation, clamp=clamp)
     full: list[int] = []
     start = time.perf_counter()
-    reference = decode_narrowband(decoder, latent, t, size, rotation, clamp=clamp, counts=full)
+    reference = decode_narrowband(decoder, latent, t, size, rotation=rotation, clamp=clamp, counts=full)
     plain_seconds = time.perf_counter() - start
     counts: list[int] = []
     start = time.perf_counter()
-    mask = decode_tracked(decoder, latent, t, previous, rotation, clamp=clamp, counts=counts)
+    mask = decode_tracked(decoder, latent, t, previous, rotation=rotation, clamp=clamp, counts=counts)
     seconds = time.perf_counter() - start
     label = f"decode {model} sequence {sequence} t={t:g} after t={t - step:.3g}, tracked {size}³"
     agreement = 100.0 * float((mask == reference).mean())
@@ -352,7 +364,7 @@ def tracking_rows(
     ]
 
 
-def untrained_row(model: str = "plat", *, size: int = 64, seed: int = 0, judge: bool = True) -> Row:
+def untrained_row(*, model: str = "plat", size: int = 64, seed: int = 0, judge: bool = True) -> Row:
     """Time the narrow band against dense on an untrained decoder, whose field settles no block.
 
     A decoder of ``model``'s shape with fresh weights outputs values within the clamp everywhere, as the noisy

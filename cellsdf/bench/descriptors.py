@@ -41,7 +41,7 @@ def plain_descriptors(mask: np.ndarray, spacing: tuple[float, float, float]) -> 
     ndimage.convolve(skeleton.astype(np.uint8), np.ones((3, 3, 3), np.uint8), mode="constant")
 
 
-def descriptors_row(cell_line: str = "plat", *, size: int, frames: int, seed: int) -> Row:
+def descriptors_row(*, cell_line: str = "plat", size: int, frames: int, seed: int) -> Row:
     """Time ``cellsdf evaluate``'s per-frame work on one simulated sequence, our way and the plain way.
 
     Ours reads the frames one at a time from a TIFF and computes every descriptor, the over-time measures and

@@ -30,7 +30,7 @@ def _timed(work, device: torch.device) -> tuple[float, np.ndarray]:
     return time.perf_counter() - start, mask
 
 
-def gpu_decode_rows(model: str = "plat", *, size: int = 256, sequence: int = 0, t: float = 0.0) -> list[Row]:
+def gpu_decode_rows(*, model: str = "plat", size: int = 256, sequence: int = 0, t: float = 0.0) -> list[Row]:
     """Time one frame decoded on CUDA (narrow band float32 and bf16, dense) against the CPU narrow band.
 
     Parameters
@@ -68,13 +68,15 @@ def gpu_decode_rows(model: str = "plat", *, size: int = 256, sequence: int = 0, 
     rotation = None if rotation is None else rotation[0].detach()
     decoder = autodecoder.decoder
     cpu_seconds, cpu_mask = _timed(
-        lambda: decode_narrowband(decoder, latent, t, size, rotation), torch.device("cpu")
+        lambda: decode_narrowband(decoder, latent, t, size, rotation=rotation), torch.device("cpu")
     )
     decoder = decoder.to(device)
     latent = latent.to(device)
 
     def narrow(precision: str) -> np.ndarray:
-        return decode_narrowband(decoder, latent, t, size, rotation, chunk=GPU_CHUNK, precision=precision)
+        return decode_narrowband(
+            decoder, latent, t, size, rotation=rotation, chunk=GPU_CHUNK, precision=precision
+        )
 
     narrow("32")  # CUDA context, kernels and caches, outside the timing
     seconds, mask = _timed(lambda: narrow("32"), device)
@@ -106,7 +108,7 @@ def gpu_decode_rows(model: str = "plat", *, size: int = 256, sequence: int = 0, 
             )
         )
     dense_seconds, _ = _timed(
-        lambda: decode_dense(decoder, latent, t, size, rotation, chunk=GPU_CHUNK) <= 0, device
+        lambda: decode_dense(decoder, latent, t, size, rotation=rotation, chunk=GPU_CHUNK) <= 0, device
     )
     rows.append(
         Row(

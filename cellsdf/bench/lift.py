@@ -16,7 +16,7 @@ TARGET_SECONDS = 30.0
 TARGET_MASK_SIZE = 64  # the side of the mask the target is stated for
 
 
-def lift_row(cell_line: str = "plat", *, size: int = 64, hypotheses: int = 4, seed: int = 1) -> Row:
+def lift_row(*, cell_line: str = "plat", size: int = 64, hypotheses: int = 4, seed: int = 1) -> Row:
     """Time a default latent lift of K hypotheses (one batch) from one view; report seconds per hypothesis.
 
     The time covers the whole :func:`~cellsdf.lift.latent.fit_hypotheses` call: the starts, the Adam steps

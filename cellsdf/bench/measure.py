@@ -118,8 +118,8 @@ def reset_peak() -> None:
         pass  # no reset: the figures are then peaks since the process started
 
 
-def in_fresh_process(work: Callable[..., T], *args: object) -> T:
-    """Run ``work(*args)`` as the only task of a freshly spawned process and return its result.
+def in_fresh_process(work: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Run ``work(*args, **kwargs)`` as the only task of a freshly spawned process and return its result.
 
     Nothing else has shaped that process's memory, so its peak belongs to ``work`` (and the imports it needs).
 
@@ -127,7 +127,7 @@ def in_fresh_process(work: Callable[..., T], *args: object) -> T:
     ----------
     work : callable
         A module-level function (it is pickled by name).
-    *args
+    *args, **kwargs
         Its arguments, pickled.
 
     Returns
@@ -137,4 +137,4 @@ def in_fresh_process(work: Callable[..., T], *args: object) -> T:
     """
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(work, *args).result()
+        return pool.submit(work, *args, **kwargs).result()

@@ -82,7 +82,8 @@ def mesh_row(model: str, *, size: int, sequence: int, t: float, judge: bool) -> 
     """
     trained = load_trained(model)
     latent, rotation = trained.code(sequence)
-    mask = next(iter(trained.decode_masks(latent, [t], resolution=size, rotation=rotation)))
+    masks, _ = trained.decode_masks(latent, [t], resolution=size, rotation=rotation)
+    mask = next(masks)
     spacing = grid_spacing(size, trained.scale())
     start = time.perf_counter()
     full = frame_mesh(mask, spacing)

@@ -111,7 +111,7 @@ def plain_prepare(
     rng = np.random.default_rng(seed)
     grid = cube_grid(eval_size)
     for k, mask in enumerate(seq.masks):
-        sdf = signed_distance_reference(mask, seq.spacing) * np.float32(scale)
+        sdf = signed_distance_reference(mask, spacing=seq.spacing) * np.float32(scale)
         origin = -centre[k] * scale
         sample_points(sdf, origin, spacing * scale, points_per_frame, rng)
         interpolate_sdf(sdf, origin, spacing * scale, grid)

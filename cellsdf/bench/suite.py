@@ -180,7 +180,7 @@ def bench_rows(
             "decode",
             partial(
                 decode_rows,
-                decode_model,
+                model=decode_model,
                 # The targets are stated for 128³ and 256³; smaller sizes scale the grids down.
                 sizes=[max(8, s * size // TARGET_SIZE) for s in decode_sizes],
                 sequence=decode_sequence,
@@ -194,7 +194,7 @@ def bench_rows(
             "tracking",
             partial(
                 tracking_rows,
-                decode_model,
+                model=decode_model,
                 size=max(8, size),
                 sequence=decode_sequence,
                 t=decode_t,
@@ -206,14 +206,18 @@ def bench_rows(
         (
             "untrained decoder",
             partial(
-                untrained_row, decode_model, size=max(8, 64 * size // TARGET_SIZE), seed=seed, judge=judge
+                untrained_row,
+                model=decode_model,
+                size=max(8, 64 * size // TARGET_SIZE),
+                seed=seed,
+                judge=judge,
             ),
         )
     )
     steps.append(
         (
             "decode on CUDA",
-            partial(gpu_decode_rows, decode_model, size=size, sequence=decode_sequence, t=decode_t),
+            partial(gpu_decode_rows, model=decode_model, size=size, sequence=decode_sequence, t=decode_t),
         )
     )
     steps.append(
@@ -263,7 +267,12 @@ def bench_rows(
     steps.append(("benchmark 3D", partial(volume_rows, frames=volume_frames, size=size, seed=seed)))
     lift_size = max(16, 64 * size // TARGET_SIZE)  # the target is stated for a 64² mask
     steps.append(
-        ("lift", partial(lift_row, lift_model, size=lift_size, hypotheses=lift_hypotheses, seed=seed + 1))
+        (
+            "lift",
+            partial(
+                lift_row, cell_line=lift_model, size=lift_size, hypotheses=lift_hypotheses, seed=seed + 1
+            ),
+        )
     )
     for _, step in track(steps, "cellsdf bench", show=progress):
         report(step())

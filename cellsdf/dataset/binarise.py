@@ -59,6 +59,7 @@ def looks_like_intensity(values: np.ndarray) -> bool:
 def binarise(
     values: np.ndarray,
     source: str | Path,
+    *,
     label: int | None = None,
     threshold: float | None = None,
     components: str = "all",

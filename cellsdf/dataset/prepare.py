@@ -161,7 +161,7 @@ def prepare_dataset(
                 for k, mask in enumerate(seq.masks):
                     box = sequence_boxes[index][k]
                     lo, hi = box[0] - pad, box[1] + 1 + pad
-                    sdf = signed_distance(crop_padded(mask, lo, hi), seq.spacing) * np.float32(scale)
+                    sdf = signed_distance(crop_padded(mask, lo, hi), spacing=seq.spacing) * np.float32(scale)
                     origin = (lo * spacing - frame_centres[index][k]) * scale
                     points, values = sample_points(
                         sdf,
@@ -169,8 +169,8 @@ def prepare_dataset(
                         step,
                         points_per_frame,
                         rng,
-                        surface_fraction,
-                        tuple(surface_sigmas),
+                        surface_fraction=surface_fraction,
+                        sigmas=tuple(surface_sigmas),
                         thin_power=thin_power,
                         interior_fraction=interior_fraction,
                     )

@@ -379,7 +379,7 @@ def iter_eval_masks(path: str | Path, rows: Iterable[int]) -> Iterator[np.ndarra
             yield masks[int(row)].astype(bool)
 
 
-def read_eval_masks(path: str | Path, frames: np.ndarray | None = None) -> np.ndarray:
+def read_eval_masks(path: str | Path, *, frames: np.ndarray | None = None) -> np.ndarray:
     """Read evaluation masks (bool, (F, E, E, E)) of all frames or of the given frame rows."""
     with h5py.File(path, "r") as f:
         masks = f["eval_masks"]

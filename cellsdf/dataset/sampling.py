@@ -43,6 +43,7 @@ def sample_points(
     step: np.ndarray,
     n: int,
     rng: np.random.Generator,
+    *,
     surface_fraction: float = 0.8,
     sigmas: tuple[float, ...] = (0.01, 0.05),
     thin_power: float = 0.0,

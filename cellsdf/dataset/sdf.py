@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 
-def signed_distance(mask: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+def signed_distance(mask: np.ndarray, *, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """Signed distance of a 3D mask with the ``edt`` package (multi-threaded, one pass for both signs).
 
     Parameters
@@ -40,7 +40,7 @@ def signed_distance(mask: np.ndarray, spacing: tuple[float, float, float] = (1.0
 
 
 def signed_distance_reference(
-    mask: np.ndarray, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    mask: np.ndarray, *, spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
 ) -> np.ndarray:
     """Signed distance the plain way: two full-grid ``scipy.ndimage.distance_transform_edt`` calls.
 

@@ -65,9 +65,9 @@ def decode_points(
     latent: torch.Tensor,
     t: float,
     points: np.ndarray,
+    *,
     rotation: torch.Tensor | None = None,
     chunk: int = 1 << 13,
-    *,
     precision: str = "32",
 ) -> np.ndarray:
     """Signed distances at arbitrary points for one latent and one time.
@@ -120,9 +120,9 @@ def decode_dense(
     latent: torch.Tensor,
     t: float,
     resolution: int,
+    *,
     rotation: torch.Tensor | None = None,
     chunk: int = 1 << 13,
-    *,
     precision: str = "32",
 ) -> np.ndarray:
     """Signed distances on a ``resolution``³ grid spanning [-1, 1]³.
@@ -149,5 +149,7 @@ def decode_dense(
     np.ndarray
         float32 (R, R, R) SDF, axes (z, y, x); ``sdf <= 0`` is the cell.
     """
-    values = decode_points(decoder, latent, t, cube_grid(resolution), rotation, chunk, precision=precision)
+    values = decode_points(
+        decoder, latent, t, cube_grid(resolution), rotation=rotation, chunk=chunk, precision=precision
+    )
     return values.reshape((resolution,) * 3)

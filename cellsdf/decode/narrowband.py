@@ -54,7 +54,7 @@ def block_radius(size: int, resolution: int) -> float:
     return (size - 1) / (resolution - 1) * math.sqrt(3.0)
 
 
-def default_coarse(resolution: int, clamp: float = 0.1) -> int:
+def default_coarse(resolution: int, *, clamp: float = 0.1) -> int:
     """Largest coarse block side whose half-diagonal stays within the training clamp.
 
     A block holding the surface has its centre within the block's radius of it. If that radius is within
@@ -115,14 +115,14 @@ def _voxel_sdf(
     counts: list[int] | None,
 ) -> np.ndarray:
     """SDF at voxel centres whose sign equals float32's (bf16 values near zero are decoded again)."""
-    sdf = decode_points(decoder, latent, t, points, rotation, chunk, precision=precision)
+    sdf = decode_points(decoder, latent, t, points, rotation=rotation, chunk=chunk, precision=precision)
     if counts is not None:
         counts.append(len(points))
     if precision != "32":
         # A voxel whose rounded value lies within the rounding's reach of the zero level could take the other
         # sign in float32: those few are decoded again in float32.
         near = np.flatnonzero(np.abs(sdf) <= BF16_GUARD)
-        sdf[near] = decode_points(decoder, latent, t, points[near], rotation, chunk)
+        sdf[near] = decode_points(decoder, latent, t, points[near], rotation=rotation, chunk=chunk)
         if counts is not None:
             counts.append(len(near))
     return sdf
@@ -139,7 +139,7 @@ def _first_level(
     """Check the arguments and return the first level's block side (``coarse``, or the default)."""
     if coarse is None:
         _check(resolution, 2, margin, chunk, clamp, rotation)
-        coarse = default_coarse(resolution, clamp)
+        coarse = default_coarse(resolution, clamp=clamp)
     _check(resolution, coarse, margin, chunk, clamp, rotation)
     return coarse
 
@@ -155,13 +155,13 @@ def decode_narrowband(
     latent: torch.Tensor,
     t: float,
     resolution: int,
+    *,
     rotation: torch.Tensor | None = None,
     coarse: int | None = None,
     margin: float = 2.0,
     chunk: int = 1 << 13,
     clamp: float = 0.1,
     counts: list[int] | None = None,
-    *,
     precision: str = "32",
 ) -> np.ndarray:
     """Cell mask (``sdf <= 0``) on a ``resolution``³ grid spanning [-1, 1]³, decoding only near the surface.
@@ -241,7 +241,9 @@ def decode_narrowband(
             if size == 1:
                 sdf = _voxel_sdf(decoder, latent, t, points, rotation, chunk, precision, counts)
             else:
-                sdf = decode_points(decoder, latent, t, points, rotation, chunk, precision=precision)
+                sdf = decode_points(
+                    decoder, latent, t, points, rotation=rotation, chunk=chunk, precision=precision
+                )
                 if counts is not None:
                     counts.append(len(points))
             inside = sdf <= 0
@@ -297,13 +299,13 @@ def decode_tracked(
     latent: torch.Tensor,
     t: float,
     previous: np.ndarray,
+    *,
     rotation: torch.Tensor | None = None,
     coarse: int | None = None,
     margin: float = 2.0,
     chunk: int = 1 << 13,
     clamp: float = 0.1,
     counts: list[int] | None = None,
-    *,
     precision: str = "32",
 ) -> np.ndarray:
     """Cell mask at time ``t``, following the surface from the mask of a nearby frame (``previous``).
@@ -410,7 +412,7 @@ def _coarse_check(
     resolution = len(signs)
     side, blocks = _coarse_blocks(resolution, coarse)
     centres = -1.0 + grid_step(resolution) * (blocks * coarse + 0.5 * (coarse - 1))
-    sdf = decode_points(decoder, latent, t, centres, rotation, chunk, precision=precision)
+    sdf = decode_points(decoder, latent, t, centres, rotation=rotation, chunk=chunk, precision=precision)
     if counts is not None:
         counts.append(len(centres))
     inside = (sdf <= 0).reshape(side, side, side)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -82,22 +82,47 @@ class MeshOptions:
 DEFAULT_MESH = MeshOptions()
 
 
+@dataclass
+class DecodeLog:
+    """What decoding one sequence found, filled frame by frame as the frames of :func:`decode_masks` stream.
+
+    A frame's entries are added before the frame is yielded, so a consumer reading the log as the frames
+    stream past sees every frame's entries up to the one it holds.
+
+    Attributes
+    ----------
+    lost : list of int
+        Indices of the frames where tracking was lost (decoded from the coarse grid instead).
+    joined : list of int
+        Per frame, the number of fragments joined to their cell; empty when the decode neither joins nor
+        counts components.
+    components : list of int
+        Per frame, the 26-connected components of the yielded mask; empty when the decode neither joins nor
+        counts components.
+    """
+
+    lost: list[int] = field(default_factory=list)
+    joined: list[int] = field(default_factory=list)
+    components: list[int] = field(default_factory=list)
+
+
 def decode_masks(
     decoder: Field,
     latent: torch.Tensor,
     times: Iterable[float],
     resolution: int,
+    *,
     rotation: torch.Tensor | None = None,
     clamp: float = 0.1,
-    *,
     precision: str = "32",
     tracking: bool = False,
-    lost: list[int] | None = None,
     join: float = 0.0,
-    joined: list[int] | None = None,
-    components: list[int] | None = None,
-) -> Iterator[np.ndarray]:
+    count_components: bool = False,
+) -> tuple[Iterator[np.ndarray], DecodeLog]:
     """Decode one sequence frame by frame as binary masks, narrow-band (see :mod:`cellsdf.decode.narrowband`).
+
+    Frames are decoded as they are drawn from the returned iterator, one at a time; the returned log fills
+    as they are.
 
     Parameters
     ----------
@@ -119,22 +144,56 @@ def decode_masks(
     tracking : bool
         Decode every frame after the first by following the previous frame's surface
         (:func:`~cellsdf.decode.narrowband.decode_tracked`); a frame whose coarse check fails is decoded
-        from the coarse grid instead, and its index is appended to ``lost``.
-    lost : list of int, optional
-        Receives the indices of frames where tracking was lost.
+        from the coarse grid instead, and its index is added to the log's ``lost``.
     join : float
         Join fragments to their cell where the field stays within this many voxels of zero between them
-        (:func:`~cellsdf.decode.join.join_fragments`); 0 keeps the ``sdf <= 0`` mask as it is.
-    joined : list of int, optional
-        Receives, per frame, the number of fragments joined.
-    components : list of int, optional
-        Receives, per frame, the 26-connected components of the yielded mask (before it is yielded).
+        (:func:`~cellsdf.decode.join.join_fragments`); 0 keeps the ``sdf <= 0`` mask as it is. Joining
+        counts every frame's components and fragments joined into the log on the way.
+    count_components : bool
+        Count every frame's 26-connected components into the log (``components``, and ``joined``, all 0)
+        without joining too.
 
-    Yields
-    ------
-    np.ndarray
-        bool (R, R, R) mask, ``sdf <= 0`` (with any joining paths), axes (z, y, x).
+    Returns
+    -------
+    masks : iterator of np.ndarray
+        Per time, the bool (R, R, R) mask ``sdf <= 0`` (with any joining paths), axes (z, y, x), decoded as
+        it is drawn.
+    log : DecodeLog
+        Frames where tracking was lost, and with ``join > 0`` or ``count_components`` each frame's fragments
+        joined and components, filled as ``masks`` yields (a frame's entries before the frame).
     """
+    log = DecodeLog()
+    masks = _decoded_masks(
+        decoder,
+        latent,
+        times,
+        resolution,
+        log,
+        rotation=rotation,
+        clamp=clamp,
+        precision=precision,
+        tracking=tracking,
+        join=join,
+        count=join > 0 or count_components,
+    )
+    return masks, log
+
+
+def _decoded_masks(
+    decoder: Field,
+    latent: torch.Tensor,
+    times: Iterable[float],
+    resolution: int,
+    log: DecodeLog,
+    *,
+    rotation: torch.Tensor | None,
+    clamp: float,
+    precision: str,
+    tracking: bool,
+    join: float,
+    count: bool,
+) -> Iterator[np.ndarray]:
+    """Yield :func:`decode_masks`'s frames, adding each one's entries to ``log`` before it is yielded."""
     step = grid_step(resolution)
     previous = None
     for index, t in enumerate(times):
@@ -142,26 +201,23 @@ def decode_masks(
         if tracking and previous is not None:
             try:
                 mask = decode_tracked(
-                    decoder, latent, float(t), previous, rotation, clamp=clamp, precision=precision
+                    decoder, latent, float(t), previous, rotation=rotation, clamp=clamp, precision=precision
                 )
             except TrackingLost:
-                if lost is not None:
-                    lost.append(index)
+                log.lost.append(index)
         if mask is None:
             mask = decode_narrowband(
-                decoder, latent, float(t), resolution, rotation, clamp=clamp, precision=precision
+                decoder, latent, float(t), resolution, rotation=rotation, clamp=clamp, precision=precision
             )
-        if join > 0 or components is not None:
+        if count:
 
-            def field(voxels: np.ndarray, t: float = float(t)) -> np.ndarray:
+            def distance(voxels: np.ndarray, *, t: float = float(t)) -> np.ndarray:
                 # float32: the few points near a gap decide whether it closes within the tolerance.
-                return decode_points(decoder, latent, t, -1.0 + voxels * step, rotation) / step
+                return decode_points(decoder, latent, t, -1.0 + voxels * step, rotation=rotation) / step
 
-            mask, count, parts = join_fragments(mask, field, tolerance=join)
-            if joined is not None:
-                joined.append(count)
-            if components is not None:
-                components.append(parts)
+            mask, joined, parts = join_fragments(mask, distance, tolerance=join)
+            log.joined.append(joined)
+            log.components.append(parts)
         previous = mask
         yield mask
 
@@ -226,9 +282,9 @@ def write_volumes(
     resolution: int,
     spacing: tuple[float, float, float],
     frame_interval: float,
+    *,
     formats: Sequence[str] = ("tiff", "mesh"),
     mesh: MeshOptions = DEFAULT_MESH,
-    *,
     components: Sequence[int] | None = None,
 ) -> list[dict]:
     """Write masks into ``folder``: ``mask.tif``, ``mesh/t000.<format>`` ..., ``sdf.h5``, ``mask.ome.zarr``.
@@ -281,7 +337,7 @@ def write_volumes(
     with ExitStack() as stack:
         collect = stack.enter_context(collected_garbage())
         add_sdf = (
-            stack.enter_context(reference_writer(folder / "sdf.h5", shape, True))
+            stack.enter_context(reference_writer(folder / "sdf.h5", shape, overwrite=True))
             if "sdf" in formats
             else None
         )
@@ -321,7 +377,14 @@ def write_volumes(
 
         stream = written(masks)
         if "tiff" in formats:
-            write_timelapse(folder / "mask.tif", stream, shape, spacing, frame_interval, overwrite=True)
+            write_timelapse(
+                folder / "mask.tif",
+                stream,
+                shape=shape,
+                spacing=spacing,
+                frame_interval=frame_interval,
+                overwrite=True,
+            )
         # The TIFF writer stops pulling after the last frame; running the stream out lets its wrappers
         # (progress bars) finish, and without a TIFF it is what writes the meshes.
         for _ in stream:

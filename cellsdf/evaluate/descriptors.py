@@ -47,6 +47,7 @@ MIN_BRANCH = 3
 def frame_descriptors(
     mask: np.ndarray,
     spacing: tuple[float, float, float],
+    *,
     names: tuple[str, ...] = DESCRIPTORS,
     mesh: trimesh.Trimesh | None = None,
 ) -> dict[str, float]:
@@ -94,12 +95,13 @@ def frame_descriptors(
     crop, origin = cropped
     if mesh is None and MESH_DESCRIPTORS & set(names):
         mesh = surface_mesh(crop, spacing, origin=origin)
-    return crop_descriptors(crop, spacing, names, mesh)
+    return crop_descriptors(crop, spacing, names=names, mesh=mesh)
 
 
 def crop_descriptors(
     crop: np.ndarray,
     spacing: tuple[float, float, float],
+    *,
     names: tuple[str, ...] = DESCRIPTORS,
     mesh: trimesh.Trimesh | None = None,
 ) -> dict[str, float]:

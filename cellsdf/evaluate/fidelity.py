@@ -62,7 +62,7 @@ def describe_masks(
         frames: list[dict | None] = []
         for mask in masks:
             cropped = crop_box(mask.astype(bool))
-            frames.append(None if cropped is None else crop_descriptors(cropped[0], spacing, wanted))
+            frames.append(None if cropped is None else crop_descriptors(cropped[0], spacing, names=wanted))
         out.append(frames)
     return out
 
@@ -71,8 +71,8 @@ def score_generation(
     generated: SetInput,
     reference: SetInput,
     reference_b: SetInput,
-    training: SetInput | None = None,
     *,
+    training: SetInput | None = None,
     spacing: Sequence[float],
     rule: str,
     names: Sequence[str] = DESCRIPTORS,

@@ -142,7 +142,7 @@ def plot_montage(
             ax = fig.add_subplot(
                 2 * len(cells), columns, (2 * block + 1) * columns + col + 1, projection="3d"
             )
-            draw_surface(ax, crop, spacing, COLOURS[role])
+            draw_surface(ax, crop, spacing, colour=COLOURS[role])
     return _save(fig, path)
 
 

@@ -45,6 +45,7 @@ def evaluate_folders(
     real: str | Path,
     generated: str | Path,
     out: str | Path,
+    *,
     metrics: str | Sequence[str] = "all",
     per_frame: bool = False,
     points: int = 1024,
@@ -220,7 +221,10 @@ def _describe_all(jobs: list[tuple], workers: int, progress: bool) -> list[dict]
 
 def _job(job: tuple) -> dict:
     """Describe one sequence; at module level so that worker processes can run it."""
-    return describe_sequence(*job)
+    spec, names, temporal, points, seed, keep_last = job
+    return describe_sequence(
+        spec, names=names, temporal=temporal, points=points, seed=seed, keep_last=keep_last
+    )
 
 
 def _values(results: list[dict], names: tuple[str, ...], temporal: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from cellsdf.geometry.surface import crop_box, surface_mesh
 
 
 def surface_distances(
-    a: np.ndarray, b: np.ndarray, tree_a: cKDTree | None = None, tree_b: cKDTree | None = None
+    a: np.ndarray, b: np.ndarray, *, tree_a: cKDTree | None = None, tree_b: cKDTree | None = None
 ) -> dict[str, float]:
     """Symmetric Chamfer distance and 95% Hausdorff distance between two surface point sets.
 

@@ -17,6 +17,7 @@ from cellsdf.geometry.surface import crop_box, surface_mesh, surface_points
 
 def describe_sequence(
     spec: SequenceSpec,
+    *,
     names: tuple[str, ...] = DESCRIPTORS,
     temporal: bool = True,
     points: int = 0,
@@ -70,7 +71,7 @@ def describe_sequence(
         crop, origin = cropped
         wants_mesh = points or MESH_DESCRIPTORS & set(wanted)
         mesh = surface_mesh(crop, spacing, origin=origin) if wants_mesh else None
-        descriptors.append(crop_descriptors(crop, spacing, wanted, mesh))
+        descriptors.append(crop_descriptors(crop, spacing, names=wanted, mesh=mesh))
         if points:
             clouds.append(centred(surface_points(mesh, points, np.random.default_rng([*seed, t]))))
             cloud_frames.append(t)

@@ -125,7 +125,7 @@ def rbf_bandwidth(reference_distances: np.ndarray) -> float:
 
 
 def set_statistics(
-    distances: np.ndarray, is_reference: np.ndarray, bandwidth: float, origin: np.ndarray | None = None
+    distances: np.ndarray, is_reference: np.ndarray, bandwidth: float, *, origin: np.ndarray | None = None
 ) -> dict[str, float]:
     """1-NNA, coverage and MMD² of two sets from the distances between all their members.
 

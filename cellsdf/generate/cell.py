@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cellsdf.decode.join import JOIN_TOLERANCE
-from cellsdf.decode.volumes import DEFAULT_MESH, MeshOptions, write_volumes
+from cellsdf.decode.volumes import DEFAULT_MESH, DecodeLog, MeshOptions, write_volumes
 from cellsdf.geometry.topology import check_rule
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
 from cellsdf.model.trained import TrainedModel
@@ -57,9 +57,14 @@ class _Watcher:
 
     def decode(
         self, model: TrainedModel, latent: np.ndarray, times: Sequence[float], **options: object
-    ) -> Iterator[np.ndarray]:
-        """Decode with ``model.decode_masks(**options)``, checking each frame as it streams past."""
-        return self.watch(model.decode_masks(latent, times, components=self.components, **options))
+    ) -> tuple[Iterator[np.ndarray], DecodeLog]:
+        """Decode with ``model.decode_masks(**options)``, checking each frame as it streams past.
+
+        Returns the checked frames and the decode's log, whose component counts the topology check reads.
+        """
+        masks, log = model.decode_masks(latent, times, count_components=True, **options)
+        self.components = log.components
+        return self.watch(masks), log
 
     def watch(self, masks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for index, mask in enumerate(masks):
@@ -180,10 +185,8 @@ def write_cell(
         for the caller to remove.
     """
     folder = Path(folder)
-    lost: list[int] = []
-    joined: list[int] = []
     watcher = _Watcher(preview_frames(len(times)), len(times), topology)
-    masks = watcher.decode(
+    masks, log = watcher.decode(
         model,
         latent,
         times,
@@ -191,9 +194,7 @@ def write_cell(
         rotation=rotation,
         precision=precision,
         tracking=tracking,
-        lost=lost,
         join=join,
-        joined=joined,
     )
     masks = track(masks, title, total=len(times), show=progress)
     frames = write_volumes(
@@ -203,14 +204,14 @@ def write_cell(
         resolution,
         spacing,
         frame_interval,
-        formats,
-        mesh,
-        components=watcher.components,
+        formats=formats,
+        mesh=mesh,
+        components=log.components,
     )
     for index, frame in enumerate(frames):
         method = "tracked" if tracking and index > 0 else "narrow-band"
-        frame["decode"] = "narrow-band, tracking lost" if index in lost else method
-        frame["joined"] = joined[index] if joined else 0
+        frame["decode"] = "narrow-band, tracking lost" if index in log.lost else method
+        frame["joined"] = log.joined[index] if log.joined else 0
     row = PreviewRow(title, watcher.projections, watcher.last, len(times) - 1, spacing, frame_interval)
     write_preview_rows(folder / "preview.png", [row])
     return frames

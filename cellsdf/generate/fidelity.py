@@ -130,17 +130,16 @@ def generated_sequences(
     for i in track(range(count), "decoding generated cells", show=progress):
 
         def attempt(draw: Draw) -> np.ndarray:
-            parts: list[int] = []
-            decoded = model.decode_masks(
+            decoded, log = model.decode_masks(
                 draw.latent,
                 times,
                 resolution=resolution,
                 rotation=draw.rotation,
                 join=drawing.join,
-                components=parts,
+                count_components=True,
             )
             masks = np.stack(list(decoded))
-            if drawing.max_draws > 1 and not passes_checks(masks, parts, drawing.rule):
+            if drawing.max_draws > 1 and not passes_checks(masks, log.components, drawing.rule):
                 raise RejectedCell(0, "fails the frame checks", value=masks)
             return masks
 
@@ -241,7 +240,7 @@ def score_sets(sets: ScoredSets, *, rule: str, seed: int, resamples: int = 1000)
         described["generated"],
         described["reference"],
         described["reference_b"],
-        training,
+        training=training,
         spacing=sets.spacing,
         rule=rule,
         resamples=resamples,

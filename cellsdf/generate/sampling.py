@@ -28,7 +28,7 @@ ROTATION = OneOf(ROTATIONS)
 
 
 def gaussian_latent(
-    latents: np.ndarray, rng: np.random.Generator, std: float | None = None, *, scale: float = 1.0
+    latents: np.ndarray, rng: np.random.Generator, *, std: float | None = None, scale: float = 1.0
 ) -> np.ndarray:
     """Draw a code from a normal distribution fitted to the learned codes.
 
@@ -90,7 +90,7 @@ def around_latent(latents: np.ndarray, rng: np.random.Generator, noise: float) -
 
 
 def mixed_latent(
-    latents: np.ndarray, rng: np.random.Generator, between: tuple[float, float] = (0.0, 1.0)
+    latents: np.ndarray, rng: np.random.Generator, *, between: tuple[float, float] = (0.0, 1.0)
 ) -> tuple[np.ndarray, tuple[int, int], float]:
     """Draw a code on the straight path between two learned codes picked at random.
 
@@ -132,7 +132,7 @@ def _pair_and_weight(
 
 
 def arc_latent(
-    latents: np.ndarray, rng: np.random.Generator, between: tuple[float, float] = (0.0, 1.0)
+    latents: np.ndarray, rng: np.random.Generator, *, between: tuple[float, float] = (0.0, 1.0)
 ) -> tuple[np.ndarray, tuple[int, int], float]:
     """Draw a code on the great-circle arc between two learned codes picked at random, about their mean.
 
@@ -290,7 +290,7 @@ class Gaussian(Sampler):
         self, latents: np.ndarray, rng: np.random.Generator, *, index: int, count: int
     ) -> tuple[np.ndarray, dict]:
         """Draw from the fitted normal distribution."""
-        return gaussian_latent(latents, rng, self.std, scale=self.scale), {
+        return gaussian_latent(latents, rng, std=self.std, scale=self.scale), {
             "std": self.std,
             "scale": self.scale,
         }
@@ -335,7 +335,7 @@ class Mix(Sampler):
         self, latents: np.ndarray, rng: np.random.Generator, *, index: int, count: int
     ) -> tuple[np.ndarray, dict]:
         """Draw between two learned codes."""
-        latent, pair, weight = mixed_latent(latents, rng, self.between)
+        latent, pair, weight = mixed_latent(latents, rng, between=self.between)
         return latent, {"learned_codes": list(pair), "weight": weight, "between": list(self.between)}
 
 
@@ -350,7 +350,7 @@ class Arc(Mix):
         self, latents: np.ndarray, rng: np.random.Generator, *, index: int, count: int
     ) -> tuple[np.ndarray, dict]:
         """Draw on the arc between two learned codes."""
-        latent, pair, weight = arc_latent(latents, rng, self.between)
+        latent, pair, weight = arc_latent(latents, rng, between=self.between)
         return latent, {"learned_codes": list(pair), "weight": weight, "between": list(self.between)}
 
 

@@ -154,7 +154,7 @@ def generate_surfaces(
     times = frame_times(frames).tolist()
 
     def attempt(draw: Draw) -> Generator[int, None, list[trimesh.Trimesh]]:
-        masks = _Watcher([], frames, rule).decode(
+        masks, _ = _Watcher([], frames, rule).decode(
             model,
             draw.latent,
             times,

@@ -52,7 +52,7 @@ class PreviewRow:
         return f"{frame * self.frame_interval / 60.0:.0f} min"
 
 
-def preview_frames(n_frames: int, columns: int = 4) -> list[int]:
+def preview_frames(n_frames: int, *, columns: int = 4) -> list[int]:
     """Return the frame indices a preview shows: ``columns`` evenly spaced, first and last included."""
     return np.unique(np.linspace(0, n_frames - 1, columns).round().astype(int)).tolist()
 
@@ -61,8 +61,8 @@ def write_preview(
     path: str | Path,
     sequences: dict[str, np.ndarray],
     spacing: dict[str, tuple[float, float, float]],
-    columns: int = 4,
     *,
+    columns: int = 4,
     frame_interval: dict[str, float] | None = None,
 ) -> Path:
     """Draw one row per sequence: z-projections at evenly spaced frames and the last frame's surface.
@@ -88,7 +88,7 @@ def write_preview(
     rows = [
         PreviewRow(
             title,
-            {k: masks[k].max(axis=0) for k in preview_frames(len(masks), columns)},
+            {k: masks[k].max(axis=0) for k in preview_frames(len(masks), columns=columns)},
             masks[-1],
             len(masks) - 1,
             spacing[title],
@@ -157,7 +157,7 @@ def _scale_bar_length(field: float) -> float:
 
 
 def draw_surface(
-    ax, mask: np.ndarray, spacing: tuple[float, float, float], colour: str = "tab:green"
+    ax, mask: np.ndarray, spacing: tuple[float, float, float], *, colour: str = "tab:green"
 ) -> None:
     """Render a mask's smoothed surface on a matplotlib 3D axis, with equal scales on all axes.
 

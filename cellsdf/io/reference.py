@@ -71,7 +71,7 @@ def read_reference_sdf(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(raw.transpose(3, 2, 1, 0), dtype=np.float32)
 
 
-def write_reference_sdf(path: str | Path, sdf: np.ndarray, overwrite: bool = False) -> Path:
+def write_reference_sdf(path: str | Path, sdf: np.ndarray, *, overwrite: bool = False) -> Path:
     """Write (T, N, N, N) SDF frames in the reference layout (one gzip chunk per frame), atomically.
 
     Parameters
@@ -90,7 +90,7 @@ def write_reference_sdf(path: str | Path, sdf: np.ndarray, overwrite: bool = Fal
     """
     if sdf.ndim != 4:
         raise ValueError(f"sdf must have shape (T, Z, Y, X), got {sdf.shape}")
-    with reference_writer(path, sdf.shape, overwrite) as add:
+    with reference_writer(path, sdf.shape, overwrite=overwrite) as add:
         for frame in sdf:
             add(frame)
     return Path(path)
@@ -98,7 +98,7 @@ def write_reference_sdf(path: str | Path, sdf: np.ndarray, overwrite: bool = Fal
 
 @contextlib.contextmanager
 def reference_writer(
-    path: str | Path, shape: tuple[int, int, int, int], overwrite: bool = False
+    path: str | Path, shape: tuple[int, int, int, int], *, overwrite: bool = False
 ) -> Iterator[Callable[[np.ndarray], None]]:
     """Open a reference-layout SDF file; yield a function that appends one frame (memory holds one frame).
 

@@ -91,6 +91,7 @@ class Header:
 def write_timelapse(
     path: str | Path,
     frames: np.ndarray | Iterable[np.ndarray],
+    *,
     shape: tuple[int, int, int, int] | None = None,
     spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
     frame_interval: float = 1.0,

@@ -88,6 +88,7 @@ def evaluate_cell(
     seed: int,
     index: int,
     settings: EvalSettings,
+    *,
     ckpt: str | None = None,
     pixel_size: float | None = None,
 ) -> dict:
@@ -126,28 +127,38 @@ def evaluate_cell(
         views = [View(project_volume(truth, r), r, f"view {k + 1}") for k, r in enumerate(rotations)]
         row: dict[str, dict[str, float]] = {}
         if count == 1:
-            row["ellipsoid"] = lift_metrics(ellipsoid_baseline(views[0].mask), truth, curvature)
-            row["extrusion"] = lift_metrics(extrusion_baseline(views[0].mask), truth, curvature)
+            row["ellipsoid"] = lift_metrics(
+                ellipsoid_baseline(views[0].mask), truth, truth_curvature=curvature
+            )
+            row["extrusion"] = lift_metrics(
+                extrusion_baseline(views[0].mask), truth, truth_curvature=curvature
+            )
         rays = max(32, settings.rays // count)
         if "latent" in settings.modes:
             options = FitOptions(steps=settings.latent_steps, rays=rays, scale=scale)
             fitted = fit_hypotheses(model, views, hypotheses=settings.hypotheses, options=options, seed=seed)
             each = [
-                lift_metrics(h.decode(model.decoder, np.eye(3), settings.size, clamp), truth, curvature)
+                lift_metrics(
+                    h.decode(model.decoder, np.eye(3), settings.size, clamp), truth, truth_curvature=curvature
+                )
                 for h in fitted
             ]
             row["latent_best"] = each[0]
             row["latent_mean"] = {name: float(np.nanmean([e[name] for e in each])) for name in LIFT_METRICS}
             if settings.refine_steps and depth_observable(views):
                 refine = RefineOptions(steps=settings.refine_steps, clamp=clamp)
-                refined = refine_hypothesis(model.decoder, fitted[0], views, refine, seed)
+                refined = refine_hypothesis(model.decoder, fitted[0], views, options=refine, seed=seed)
                 volume = refined.decode(model.decoder, np.eye(3), settings.size, clamp)
-                row["latent_refined"] = lift_metrics(volume, truth, curvature)
+                row["latent_refined"] = lift_metrics(volume, truth, truth_curvature=curvature)
         if count >= 2:  # the largest shape the views allow: what silhouettes alone can reach
-            row["hull"] = lift_metrics(visual_hull(views, settings.size), truth, curvature)
+            row["hull"] = lift_metrics(visual_hull(views, settings.size), truth, truth_curvature=curvature)
         if "field" in settings.modes and count >= 2:
-            field = fit_field(views, FieldOptions(steps=settings.field_steps, rays=max(32, rays // 4)), seed)
-            row["field"] = lift_metrics(field.decode(np.eye(3), settings.size), truth, curvature)
+            field = fit_field(
+                views, options=FieldOptions(steps=settings.field_steps, rays=max(32, rays // 4)), seed=seed
+            )
+            row["field"] = lift_metrics(
+                field.decode(np.eye(3), settings.size), truth, truth_curvature=curvature
+            )
         scores[str(count)] = row
     return {"cell": [seed, index], "scores": scores}
 
@@ -169,4 +180,5 @@ def evaluate_job(job: tuple) -> dict:
     Jobs run side by side in worker processes, one per core; more threads would only wait for each other.
     """
     torch.set_num_threads(1)
-    return evaluate_cell(*job)
+    cell_line, seed, index, settings, ckpt, pixel_size = job
+    return evaluate_cell(cell_line, seed, index, settings, ckpt=ckpt, pixel_size=pixel_size)

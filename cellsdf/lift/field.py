@@ -154,7 +154,7 @@ class FieldFit:
         }
 
 
-def fit_field(views: Sequence[View], options: FieldOptions = FieldOptions(), seed: int = 0) -> FieldFit:
+def fit_field(views: Sequence[View], *, options: FieldOptions = FieldOptions(), seed: int = 0) -> FieldFit:
     """Fit a free SIREN field to the silhouettes of one object seen through several views.
 
     Parameters
@@ -186,7 +186,7 @@ def fit_field(views: Sequence[View], options: FieldOptions = FieldOptions(), see
         raise ValueError(
             "no voxel projects inside every mask: the views and rotations do not show one object"
         )
-    target = torch.as_tensor(signed_distance(hull, (pixel,) * 3)).reshape(-1)
+    target = torch.as_tensor(signed_distance(hull, spacing=(pixel,) * 3)).reshape(-1)
     grid = torch.as_tensor(cube_grid(size), dtype=torch.float32)
     band = torch.nonzero(target.abs() <= 3 * pixel)[:, 0]
     coords = grid[hull.reshape(-1)]

@@ -17,6 +17,7 @@ def write_lift_picture(
     masks: Sequence[np.ndarray],
     silhouettes: Sequence[Sequence[np.ndarray]],
     titles: Sequence[str],
+    *,
     depth_slices: Sequence[np.ndarray] | None = None,
 ) -> Path:
     """Write a PNG: one row per view, the mask first, then each hypothesis' silhouette (mask outline on top).

@@ -60,7 +60,7 @@ class LiftedShape:
     voxel: float
 
     def mesh(
-        self, origin: tuple[int, int] = (0, 0), *, smoothing: int = SMOOTHING, faces: int | None = None
+        self, *, origin: tuple[int, int] = (0, 0), smoothing: int = SMOOTHING, faces: int | None = None
     ) -> trimesh.Trimesh | None:
         """Surface in pixel coordinates of the image the mask came from, z = 0 on the image plane.
 

@@ -157,7 +157,7 @@ class Hypothesis:
         return PlacedDecoder(own, view, matrix, self.scale, self.translation)
 
     def decode(
-        self, decoder: SirenDecoder, view: np.ndarray, resolution: int, clamp: float, carve: bool = True
+        self, decoder: SirenDecoder, view: np.ndarray, resolution: int, clamp: float, *, carve: bool = True
     ) -> np.ndarray:
         """Binary volume of the shape on the view's ``resolution``³ grid, carved to the views' hull.
 
@@ -166,7 +166,7 @@ class Hypothesis:
         """
         placed = self.placed(decoder, view)
         volume = decode_view(placed.decoder, self.latent, self.t, placed, resolution, clamp)
-        return volume & visual_hull(self.views, resolution, view) if carve and self.views else volume
+        return volume & visual_hull(self.views, resolution, rotation=view) if carve and self.views else volume
 
     def record(self) -> dict:
         """JSON-ready description."""

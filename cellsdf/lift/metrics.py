@@ -31,7 +31,7 @@ def surface_voxels(mask: np.ndarray) -> int:
     return int(np.count_nonzero(mask & ~ndimage.binary_erosion(mask, _FULL, border_value=0)))
 
 
-def roughness(mask: np.ndarray, sigma: float = 2.0) -> int:
+def roughness(mask: np.ndarray, *, sigma: float = 2.0) -> int:
     """R(X) = Σ |1[gauss_σ(X) > 0.5] − X|: how many voxels a Gaussian smoothing of the mask flips."""
     smooth = ndimage.gaussian_filter(mask.astype(np.float32), sigma) > 0.5
     return int(np.count_nonzero(smooth != mask))
@@ -51,7 +51,7 @@ def _relative(predicted: float, truth: float) -> float:
 
 
 def lift_metrics(
-    predicted: np.ndarray, truth: np.ndarray, truth_curvature: float | None = None
+    predicted: np.ndarray, truth: np.ndarray, *, truth_curvature: float | None = None
 ) -> dict[str, float]:
     """Measure a lifted volume against its truth on the same grid (the five measures).
 

@@ -65,6 +65,7 @@ def refine_hypothesis(
     decoder: SirenDecoder,
     hypothesis: Hypothesis,
     views: Sequence[View],
+    *,
     options: RefineOptions = RefineOptions(),
     seed: int = 0,
 ) -> Hypothesis:
@@ -106,7 +107,7 @@ def refine_hypothesis(
     >>> model = load_trained("plat")
     >>> views = [View(mask, np.eye(3), "top"), View(mask, rotation_from_degrees([0, 90, 0]), "side")]
     >>> fitted = fit_hypotheses(model, views, hypotheses=1, options=FitOptions(steps=10))[0]
-    >>> refined = refine_hypothesis(model.decoder, fitted, views, RefineOptions(steps=5))
+    >>> refined = refine_hypothesis(model.decoder, fitted, views, options=RefineOptions(steps=5))
     >>> refined.decoder is not model.decoder
     True
     """

@@ -91,7 +91,7 @@ def decode_view(
     return decode_narrowband(placed, code, float(t), resolution, clamp=clamp * placed.scale)
 
 
-def visual_hull(views: Sequence[View], size: int, rotation: np.ndarray | None = None) -> np.ndarray:
+def visual_hull(views: Sequence[View], size: int, *, rotation: np.ndarray | None = None) -> np.ndarray:
     """Carve the visual hull: the voxels that project inside every mask, the largest shape the views allow.
 
     Parameters

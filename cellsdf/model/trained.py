@@ -11,7 +11,7 @@ import torch
 
 from cellsdf.decode.dense import resolve_precision
 from cellsdf.decode.join import JOIN_TOLERANCE
-from cellsdf.decode.volumes import decode_masks
+from cellsdf.decode.volumes import DecodeLog, decode_masks
 from cellsdf.errors import InputError
 from cellsdf.geometry.rotation import axis_angle_matrix
 from cellsdf.geometry.topology import RULES
@@ -171,11 +171,9 @@ class TrainedModel:
         translation: np.ndarray | torch.Tensor | None = None,
         precision: str = "32",
         tracking: bool = False,
-        lost: list[int] | None = None,
         join: float = JOIN_TOLERANCE,
-        joined: list[int] | None = None,
-        components: list[int] | None = None,
-    ) -> Iterator[np.ndarray]:
+        count_components: bool = False,
+    ) -> tuple[Iterator[np.ndarray], DecodeLog]:
         """Decode a code frame by frame into binary masks with this model's clamp.
 
         With a scale or a translation the cell is placed in the grid's frame
@@ -200,20 +198,21 @@ class TrainedModel:
             (:func:`~cellsdf.decode.dense.resolve_precision`).
         tracking : bool
             Follow each frame's surface from the previous one (:func:`~cellsdf.decode.volumes.decode_masks`).
-        lost : list of int, optional
-            Receives the indices of frames where tracking was lost (decoded from the coarse grid instead).
         join : float
             Join fragments to their cell where the field stays within this many voxels of zero between them
             (:func:`~cellsdf.decode.join.join_fragments`); 0: the plain ``sdf <= 0`` mask.
-        joined : list of int, optional
-            Receives, per frame, the number of fragments joined.
-        components : list of int, optional
-            Receives, per frame, the 26-connected components of the mask (before it is yielded).
+        count_components : bool
+            Count every frame's 26-connected components into the log even with ``join`` 0 (joining counts
+            them anyway).
 
-        Yields
-        ------
-        np.ndarray
-            bool (R, R, R) mask per time, ``sdf <= 0`` with any joining paths.
+        Returns
+        -------
+        masks : iterator of np.ndarray
+            bool (R, R, R) mask per time, ``sdf <= 0`` with any joining paths, decoded as it is drawn.
+        log : DecodeLog
+            Frames where tracking was lost (decoded from the coarse grid instead) and, when joining or
+            counting, each frame's fragments joined and 26-connected components, filled as ``masks`` yields
+            (:class:`~cellsdf.decode.volumes.DecodeLog`).
         """
         parameter = next(self.decoder.parameters())
         precision = resolve_precision(precision, parameter.device)
@@ -222,21 +221,18 @@ class TrainedModel:
         if rotation is not None:
             matrix = axis_angle_matrix(torch.as_tensor(rotation, dtype=torch.float32).detach().cpu())
         if scale == 1.0 and translation is None:
-            yield from decode_masks(
+            return decode_masks(
                 self.decoder,
                 code,
                 times,
                 resolution,
-                matrix,
+                rotation=matrix,
                 clamp=self.clamp,
                 precision=precision,
                 tracking=tracking,
-                lost=lost,
                 join=join,
-                joined=joined,
-                components=components,
+                count_components=count_components,
             )
-            return
         placed = PlacedDecoder(
             self.decoder,
             np.eye(3),
@@ -245,7 +241,7 @@ class TrainedModel:
             np.zeros(3) if translation is None else np.asarray(translation, np.float64),
         )
         # Distances come out in grid units, so the narrow band's blocks grow with the scale.
-        yield from decode_masks(
+        return decode_masks(
             placed,
             code,
             times,
@@ -253,10 +249,8 @@ class TrainedModel:
             clamp=self.clamp * scale,
             precision=precision,
             tracking=tracking,
-            lost=lost,
             join=join,
-            joined=joined,
-            components=components,
+            count_components=count_components,
         )
 
     def to(self, device: torch.device | str) -> TrainedModel:

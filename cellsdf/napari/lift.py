@@ -41,7 +41,7 @@ def lift_labels(
             source=f"label {cell.label}",
         )
         for rank, shape in enumerate(shapes, start=1):
-            mesh = shape.mesh(cell.origin, faces=20000)
+            mesh = shape.mesh(origin=cell.origin, faces=20000)
             if mesh is not None:
                 dice = float(np.mean(shape.hypothesis.dice))
                 out.append((cell.label, rank, dice, (np.asarray(mesh.vertices), np.asarray(mesh.faces))))

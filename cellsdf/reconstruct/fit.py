@@ -132,7 +132,7 @@ def model_volume(model: TrainedModel) -> float:
     voxels = [
         np.count_nonzero(mask)
         for latent in model.latents
-        for mask in model.decode_masks(latent, _VOLUME_TIMES, resolution=_VOLUME_RESOLUTION)
+        for mask in model.decode_masks(latent, _VOLUME_TIMES, resolution=_VOLUME_RESOLUTION)[0]
     ]
     if not any(voxels):
         # Nothing to scale masks to: the starting scale would divide by zero.

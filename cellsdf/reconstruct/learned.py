@@ -43,7 +43,7 @@ def reconstruct_sequences(
         ``metrics.json`` content, manifest items, and the dataset file used.
     """
     override = None if dataset is None else str(dataset)
-    path, data = training_dataset(model, override, remake_in=remake_in, progress=options.progress)
+    path, data = training_dataset(model, override=override, remake_in=remake_in, progress=options.progress)
     names = [s.name for s in data.sequences]
     chosen = names if sequences is None else list(sequences)
     unknown = [n for n in chosen if n not in names]

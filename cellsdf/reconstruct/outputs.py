@@ -68,7 +68,7 @@ def output_options(
     >>> output_options(resolution=32, frames=None, formats=["tiff"], mesh_format="ply").formats
     ('tiff',)
     """
-    check_whole(resolution, "resolution", 8)
+    check_whole(resolution, "resolution", least=8)
     if frames is not None and (not isinstance(frames, int) or isinstance(frames, bool) or frames < 1):
         raise InputError(
             "frames", f"must be null (the data's frame times) or an integer >= 1, got {frames!r}"

@@ -85,7 +85,7 @@ def write_and_score(
         scores: list[dict] = []
         same_grid = options.frames is None and options.resolution == eval_size
         place = {"rotation": code.rotation, "scale": code.scale, "translation": code.translation}
-        masks = model.decode_masks(code.latent, times, resolution=options.resolution, **place)
+        masks, _ = model.decode_masks(code.latent, times, resolution=options.resolution, **place)
         if same_grid:
             masks = _scored(masks, dataset, rows, labels, eval_spacing, scores)
         masks = track(masks, code.name, total=len(times), show=options.progress)
@@ -96,11 +96,11 @@ def write_and_score(
             options.resolution,
             spacing,
             interval,
-            options.formats,
-            options.mesh,
+            formats=options.formats,
+            mesh=options.mesh,
         )
         if not same_grid:
-            eval_masks = model.decode_masks(code.latent, data.frame_t[rows], resolution=eval_size, **place)
+            eval_masks, _ = model.decode_masks(code.latent, data.frame_t[rows], resolution=eval_size, **place)
             for _ in _scored(eval_masks, dataset, rows, labels, eval_spacing, scores):
                 pass
         per_sequence[code.name] = {"frames": scores, "mean": _means(scores)}
@@ -161,8 +161,8 @@ def _means(scores: list[dict]) -> dict[str, float | None]:
 
 def training_dataset(
     model: TrainedModel,
-    override: str | None = None,
     *,
+    override: str | None = None,
     remake_in: str | Path | None = None,
     progress: bool = False,
 ) -> tuple[Path, PreparedDataset]:

@@ -76,7 +76,7 @@ def simulate_to_folder(
         )
     check_whole(sequences, "sequences")
     check_whole(frames, "frames")
-    check_whole(size, "size", 16)
+    check_whole(size, "size", least=16)
     # The labels layout holds every sequence's uint16 tile of the field besides the frame being simulated.
     tiles = 2 * sequences if layout == "labels" else 0
     check_grid("size", size, _FRAME_BYTES_PER_VOXEL + tiles)

@@ -57,19 +57,19 @@ def _run(cfg: DictConfig) -> dict:
         raise InputError(
             "rotation_start", f"choose one of {', '.join(ROTATION_STARTS)}, got {cfg.rotation_start!r}"
         )
-    hypotheses = check_whole(cfg.hypotheses, "hypotheses", 1)
+    hypotheses = check_whole(cfg.hypotheses, "hypotheses", least=1)
     latent = cfg.mode == "latent"
-    steps = check_whole(cfg.steps, "steps", 1)
-    rays = check_whole(cfg.rays, "rays", 4)
-    depth = check_whole(cfg.depth, "depth", 2)
+    steps = check_whole(cfg.steps, "steps", least=1)
+    rays = check_whole(cfg.rays, "rays", least=4)
+    depth = check_whole(cfg.depth, "depth", least=2)
     if not (isinstance(cfg.tau, (int, float)) and cfg.tau > 0):
         raise InputError("tau", f"must be a number > 0 (pixels), got {cfg.tau!r}")
-    resolution = None if cfg.resolution is None else check_whole(cfg.resolution, "resolution", 8)
+    resolution = None if cfg.resolution is None else check_whole(cfg.resolution, "resolution", least=8)
     if cfg.mesh_format not in MESH_FORMATS:
         raise InputError("mesh_format", f"choose one of {', '.join(MESH_FORMATS)}, got {cfg.mesh_format!r}")
     if cfg.pixel_size is not None and not (isinstance(cfg.pixel_size, (int, float)) and cfg.pixel_size > 0):
         raise InputError("pixel_size", f"must be a number > 0 (µm) or null, got {cfg.pixel_size!r}")
-    refine = check_whole(cfg.refine, "refine", 0)
+    refine = check_whole(cfg.refine, "refine", least=0)
     novel = _novel_views(cfg.novel_views)
     views_spec = None if cfg.views is None else OmegaConf.to_container(cfg.views, resolve=True)
     if views_spec is not None and not isinstance(views_spec, list):
@@ -120,13 +120,19 @@ def _run(cfg: DictConfig) -> dict:
         )
         if refine:
             polish = RefineOptions(steps=refine, tau=float(cfg.tau), clamp=clamp)
-            refined = [refine_hypothesis(model.decoder, h, views, polish, cfg.seed) for h in results]
+            refined = [
+                refine_hypothesis(model.decoder, h, views, options=polish, seed=cfg.seed) for h in results
+            ]
             results = sorted(refined, key=lambda h: h.loss)
         decode = [lambda view, r, h=h: h.decode(model.decoder, view, r, clamp) for h in results]
         records = [h.record() for h in results]
     else:
         results = [
-            fit_field(views, FieldOptions(steps=steps, rays=rays, depth=depth, tau=float(cfg.tau)), cfg.seed)
+            fit_field(
+                views,
+                options=FieldOptions(steps=steps, rays=rays, depth=depth, tau=float(cfg.tau)),
+                seed=cfg.seed,
+            )
         ]
         decode = [lambda view, r, f=f: f.decode(view, r) for f in results]
         records = [f.record() for f in results]
@@ -134,7 +140,9 @@ def _run(cfg: DictConfig) -> dict:
     for rank, (result, record) in enumerate(zip(results, records, strict=True), start=1):
         folder = out / f"hypothesis_{rank}"
         volume = decode[rank - 1](np.eye(3), resolution)
-        frames = write_volumes([volume], folder, 1, resolution, spacing, 1.0, ("tiff", "mesh"), mesh)
+        frames = write_volumes(
+            [volume], folder, 1, resolution, spacing, 1.0, formats=("tiff", "mesh"), mesh=mesh
+        )
         sides.append(volume.any(axis=1))
         if cfg.mode == "field":
             with atomic_path(folder / "field.pt") as tmp:
@@ -150,7 +158,11 @@ def _run(cfg: DictConfig) -> dict:
         items.append(record)
     titles = [f"#{r['rank']}  Dice {np.mean(r['dice']):.3f}" for r in items]
     write_lift_picture(
-        out / "lift.png", [v.mask for v in views], [r.silhouettes for r in results], titles, sides
+        out / "lift.png",
+        [v.mask for v in views],
+        [r.silhouettes for r in results],
+        titles,
+        depth_slices=sides,
     )
     summary = {
         "mode": cfg.mode,
