@@ -155,3 +155,15 @@ def test_the_napari_reader_opens_a_3d_benchmark_to_scale(field):
         assert kwargs["scale"] == (570.0, 1.0, 0.202, 0.202) and kwargs["axis_labels"] == ("t", "z", "y", "x")
     points, kwargs, _ = layers[2]
     assert points.shape[1] == 5 and len(kwargs["graph"]) == 4  # four daughters, each with its parent
+
+
+def test_stain_at_the_field_border_is_clipped_not_wrapped():
+    from cellsdf.benchmark.fields import PlacedCells
+
+    labels = np.zeros((1, 2, 3, 3), np.uint16)
+    labels[0, :, 0, 0] = 1
+    stain = np.ones((1, 4, 5, 5), np.float32)  # the crop grown by one voxel on every side
+    placed = PlacedCells((2, 6, 6), 1, [labels], [np.zeros((1, 3), np.int64)], np.array([0, 1]), [], [])
+    frame = placed.frame(0, [stain], margin=1)
+    # The margin before the corner lies outside the field; what remains is the 2 x 4 x 4 part inside.
+    assert frame.sum() == 2 * 4 * 4 and frame[:, 4:, :].sum() == 0 and frame[:, :, 4:].sum() == 0

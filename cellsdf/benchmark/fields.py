@@ -176,9 +176,14 @@ class PlacedCells:
                 inside = crop[t] > 0
                 out[box][inside] = crop[t][inside] + self.offsets[k]
             else:
+                # The margin may reach past the field where a cell touches its border: clip it there.
                 corner = position[t] - margin
-                box = tuple(slice(p, p + n) for p, n in zip(corner, values[k].shape[1:], strict=True))
-                out[box] += values[k][t]
+                size = values[k].shape[1:]
+                low = np.maximum(corner, 0)
+                high = np.minimum(corner + np.array(size), self.shape)
+                target = tuple(slice(a, b) for a, b in zip(low, high, strict=True))
+                source = tuple(slice(a - c, b - c) for a, b, c in zip(low, high, corner, strict=True))
+                out[target] += values[k][t][source]
         return out
 
     def tracks(self) -> np.ndarray:
