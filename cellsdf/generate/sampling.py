@@ -13,7 +13,7 @@ fields, stated once with their rules (:func:`cellsdf.options.option`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -331,11 +331,14 @@ class Mix(Sampler):
         super().__post_init__()
         object.__setattr__(self, "between", tuple(float(w) for w in self.between))
 
+    # The path between the two codes; Arc takes the great-circle arc instead of the straight line.
+    between_codes: ClassVar[Callable] = staticmethod(mixed_latent)
+
     def draw(
         self, latents: np.ndarray, rng: np.random.Generator, *, index: int, count: int
     ) -> tuple[np.ndarray, dict]:
-        """Draw between two learned codes."""
-        latent, pair, weight = mixed_latent(latents, rng, between=self.between)
+        """Draw between two learned codes picked at random."""
+        latent, pair, weight = self.between_codes(latents, rng, between=self.between)
         return latent, {"learned_codes": list(pair), "weight": weight, "between": list(self.between)}
 
 
@@ -345,13 +348,7 @@ class Arc(Mix):
     """As :class:`Mix`, on the great-circle arc about the codes' mean (:func:`arc_latent`)."""
 
     name: ClassVar[str] = "arc"
-
-    def draw(
-        self, latents: np.ndarray, rng: np.random.Generator, *, index: int, count: int
-    ) -> tuple[np.ndarray, dict]:
-        """Draw on the arc between two learned codes."""
-        latent, pair, weight = arc_latent(latents, rng, between=self.between)
-        return latent, {"learned_codes": list(pair), "weight": weight, "between": list(self.between)}
+    between_codes: ClassVar[Callable] = staticmethod(arc_latent)
 
 
 @register_sampler
