@@ -27,6 +27,8 @@ COMMANDS = {
     "generate": "draw new cells from a trained model: TIFF time-lapses, meshes, SDF volumes, previews",
     "benchmark": "2D or 3D (dims=3) segmentation benchmarks in the Cell Tracking Challenge layout from masks",
     "texture-train": "train the pix2pixHD-style texture model on real image + instance-mask pairs",
+    "segment": "train a U-Net + watershed segmenter on CTC sets; score it on another (SEG, DET, AP50)",
+    "segment-eval": "train segment on real, synthetic, ellipsoid data (x seeds); score on held-out real data",
     "realism": "how real synthetic 3D images look, per texture, against held-out real frames (with floors)",
     "lift": "3D cell shapes behind a 2D mask (several hypotheses), or a continuous cell from a few views",
     "lift-eval": "score lift against known 3D truth for 1-8 views, with ellipsoid and extrusion baselines",

@@ -43,6 +43,7 @@ from cellsdf.options import (
     rules_of,
 )
 from cellsdf.reconstruct.fit import SCALE_MODES
+from cellsdf.segment.training import TrainingOptions
 from cellsdf.simulate.lines import LINES
 from cellsdf.texture.microscope import Microscope
 
@@ -273,6 +274,35 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "accelerator": Text(null=False),
         "devices": Anything(),
     },
+    "segment": {
+        **rules_of(TrainingOptions),
+        "train": ListOf(Text(null=False), least=1, null=True, one=True),
+        "test": Text(),
+        "model": Text(),
+        "out": Text(),
+        "min_size": Whole(1),
+        "threads": Whole(1, null=True),
+    },
+    "segment-eval": {
+        **rules_of(Microscope, "microscope."),
+        **rules_of(TrainingOptions, "segment."),
+        "segment.min_size": Whole(1),
+        "out": Text(null=False),
+        "image": Text(),
+        "labels": Text(),
+        "heldout_frames": Whole(1),
+        "few_frames": Whole(1),
+        "ckpt": Text(null=False),
+        "cells": Whole(1),
+        "frames": Whole(1),
+        "resolution": Whole(8, null=True),
+        "cells_per_field": Whole(1, null=True),
+        "field": Whole(8, null=True),
+        "texture": OneOf(("procedural", "gan")),
+        "learned": Text(),
+        "seeds": Whole(1),
+        "threads": Whole(1, null=True),
+    },
     "realism": {
         **rules_of(Microscope, "microscope."),
         "image": Text(),
@@ -435,6 +465,8 @@ PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lift": ("out", ("mask", "ckpt")),
     "texture-train": ("out", ("pairs", "image", "labels")),
     "realism": ("out", ("image", "labels", "learned")),
+    "segment": ("out", ("train", "test", "model")),
+    "segment-eval": ("out", ("image", "labels", "ckpt", "learned")),
     "fidelity": ("out", ("reference", "reference_b", "training", "ckpt")),
 }
 

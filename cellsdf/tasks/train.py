@@ -19,13 +19,13 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cellsdf.dataset.prepared import read_prepared
 from cellsdf.dataset.training import line_topology, simulation_recipe, training_file
-from cellsdf.decode.dense import bf16_fast
 from cellsdf.errors import InputError
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.callbacks import FinalValidation
 from cellsdf.model.checkpoint import AtomicCheckpointIO, check_compatible, export_model, read_checkpoint
+from cellsdf.model.precision import training_precision
 
 
 def _loggers(cfg: DictConfig, out: Path, resume_epoch: int | None) -> list[Logger]:
@@ -224,25 +224,6 @@ def _train(cfg: DictConfig, out: Path) -> dict:
         print(f"interrupted after {epochs} epochs; the weights so far: {out / 'model.pt'}", file=sys.stderr)
         raise SystemExit(130)
     return result
-
-
-def training_precision(precision: str, accelerator: str) -> str:
-    """Return the Lightning precision that ``trainer.precision`` names on ``accelerator``.
-
-    ``auto`` is ``bf16-mixed`` where the hardware multiplies bf16 natively (CPUs with AVX512-BF16 or AMX,
-    GPUs that support it; :func:`~cellsdf.decode.dense.bf16_fast`) and ``32-true`` elsewhere: on such a CPU
-    bf16 autocast trains 1.9x-2.5x faster per step, and the three shipped models, all trained with it, meet
-    their reconstruction targets. Any other value is Lightning's own.
-
-    Examples
-    --------
-    >>> training_precision("32-true", "cpu"), training_precision("auto", "cpu") in ("bf16-mixed", "32-true")
-    ('32-true', True)
-    """
-    if str(precision) != "auto":
-        return str(precision)
-    device = "cuda" if accelerator in ("gpu", "cuda") else "cpu"
-    return "bf16-mixed" if bf16_fast(device) else "32-true"
 
 
 def _metric(trainer: pl.Trainer, name: str) -> float | None:

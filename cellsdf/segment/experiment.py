@@ -1,0 +1,269 @@
+"""Does a segmenter trained on cellsdf's synthetic cells work on real images? The data and the table.
+
+The experiment splits a real annotated image (2D) or time-lapse (3D+t) into training and held-out test
+parts, generates cells sized to the real ones, images them (a texture model trained on the real training part
+only), builds the same data from ellipsoids matched to each generated cell, and trains the same segmenter
+several ways, each scored on the held-out real part.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from scipy import ndimage
+
+from cellsdf.benchmark.realism import holdout_quarter
+from cellsdf.errors import InputError
+from cellsdf.io.atomic import atomic_path
+from cellsdf.io.stacks import read_stack_pair
+
+# The sets each way of training draws from (each set equally often).
+CONDITIONS = {
+    "real": ("real",),
+    "synthetic": ("synthetic",),
+    "ellipsoids": ("ellipsoids",),
+    "few real": ("few",),
+    "few real + synthetic": ("few", "synthetic"),
+}
+MEASURES = ("SEG", "DET", "AP50")
+
+
+def write_annotated(folder: Path, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], **meta) -> Path:
+    """Write frames and their labels as sequence ``01`` of a CTC set (``01/tT.tif``, ``01_GT/SEG``).
+
+    Parameters
+    ----------
+    folder : Path
+        The set folder.
+    images, labels : sequence of np.ndarray
+        Frames (Y, X) or (Z, Y, X) and their instance labels.
+    **meta
+        ``spacing`` (z, y, x) in µm for 3D frames, written as ImageJ metadata.
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
+    spacing = meta.get("spacing")
+    for sub in ("01", "01_GT/SEG"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for t, (image, label) in enumerate(zip(images, labels, strict=True)):
+        for path, data in (
+            (folder / "01" / f"t{t:03d}.tif", image),
+            (folder / "01_GT/SEG" / f"man_seg{t:03d}.tif", label),
+        ):
+            with atomic_path(path) as tmp:
+                if spacing is None:
+                    tifffile.imwrite(tmp, data, compression="zlib")
+                else:
+                    tifffile.imwrite(
+                        tmp,
+                        data,
+                        imagej=True,
+                        resolution=(1 / spacing[2], 1 / spacing[1]),
+                        metadata={"spacing": spacing[0], "unit": "um", "axes": "ZYX"},
+                    )
+    return folder
+
+
+def read_real_pair(image: str | Path, labels: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a real image and its instance labels: 2D (Y, X) TIFFs, or 3D+t stacks (:func:`read_stack_pair`).
+
+    Raises
+    ------
+    InputError
+        Naming the file: missing or unreadable, shapes that differ, labels that are not integers.
+    """
+    if _dims_of(image) != 2:
+        return read_stack_pair(image, labels)
+    pixels, instances = _read_tiff(image), _read_tiff(labels)
+    if instances.shape != pixels.shape:
+        raise InputError(labels, f"labels of shape {instances.shape} do not match the image's {pixels.shape}")
+    if instances.dtype.kind not in "ui" or (instances.size and instances.min() < 0):
+        raise InputError(labels, f"labels must be non-negative integers, got {instances.dtype}")
+    return pixels, instances
+
+
+def _dims_of(path: str | Path) -> int:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return len([n for n in tif.series[0].shape if n > 1])
+    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as err:
+        raise InputError(path, f"unreadable TIFF ({err})") from None
+
+
+def _read_tiff(path: str | Path) -> np.ndarray:
+    try:
+        return np.squeeze(tifffile.imread(path))
+    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as err:
+        raise InputError(path, f"unreadable TIFF ({err})") from None
+
+
+def real_sets_2d(image: np.ndarray, labels: np.ndarray, out: Path) -> dict[str, Path]:
+    """Split a 2D annotated image into quarters: three to train on, the first of them alone, one held out.
+
+    The held-out quarter is the bottom-right one, which the shipped 2D texture model never saw
+    (:func:`cellsdf.benchmark.realism.holdout_quarter`).
+
+    Returns
+    -------
+    dict
+        ``real`` (three quarters), ``few`` (the top-left quarter), ``test`` (bottom-right): set folders.
+    """
+    y, x = (s // 2 for s in image.shape)
+    quarters = [(slice(0, y), slice(0, x)), (slice(0, y), slice(x, 2 * x)), (slice(y, 2 * y), slice(0, x))]
+    test_image, test_labels = holdout_quarter(image, labels)
+    pieces = [(image[q].astype(np.uint16), labels[q].astype(np.uint16)) for q in quarters]
+    return {
+        "real": write_annotated(out / "real", *zip(*pieces, strict=True)),
+        "few": write_annotated(out / "few", [pieces[0][0]], [pieces[0][1]]),
+        "test": write_annotated(
+            out / "test", [test_image.astype(np.uint16)], [test_labels.astype(np.uint16)]
+        ),
+    }
+
+
+def real_sets_3d(
+    image: np.ndarray, labels: np.ndarray, out: Path, *, heldout: int, few: int, spacing: tuple[float, ...]
+) -> dict[str, Path]:
+    """Split a 3D+t annotated time-lapse in time: the last ``heldout`` frames are the test set.
+
+    Returns
+    -------
+    dict
+        ``real`` (every training frame), ``few`` (the first ``few`` of them), ``test``: set folders.
+    """
+    if not 1 <= heldout < len(image) or not 1 <= few <= len(image) - heldout:
+        raise InputError("heldout_frames", f"and few_frames must leave training frames of {len(image)}")
+    train = slice(0, len(image) - heldout)
+    as_uint16 = [f.astype(np.uint16) for f in labels]
+    return {
+        "real": write_annotated(out / "real", list(image[train]), as_uint16[train], spacing=spacing),
+        "few": write_annotated(out / "few", list(image[:few]), as_uint16[:few], spacing=spacing),
+        "test": write_annotated(
+            out / "test", list(image[train.stop :]), as_uint16[train.stop :], spacing=spacing
+        ),
+    }
+
+
+def median_object_size(labels: Sequence[np.ndarray], *, project: bool = False) -> float:
+    """Median pixel (voxel) count of the labelled objects of some frames; ``project``: of their z projection.
+
+    Examples
+    --------
+    >>> frame = np.zeros((4, 4), int); frame[:2, :2] = 1; frame[3, 3] = 2
+    >>> median_object_size([frame])
+    2.5
+    """
+    sizes = []
+    for frame in labels:
+        frame = np.asarray(frame)
+        if project:
+            ids, _ = ndimage.label(frame.max(axis=0) > 0, structure=np.ones((3, 3)))
+            frame = ids
+        counts = np.bincount(frame.ravel())[1:]
+        sizes += list(counts[counts > 0])
+    if not sizes:
+        raise InputError("labels", "hold no object to size the generated cells by")
+    return float(np.median(sizes))
+
+
+def sized_resolution(pilot: float, real: float, *, pilot_resolution: int, dims: int) -> int:
+    """Grid resolution at which generated cells are as large as real ones (size scales as resolution**dims).
+
+    Examples
+    --------
+    >>> sized_resolution(1124.0, 440.0, pilot_resolution=64, dims=2)
+    40
+    """
+    return max(8, round(pilot_resolution * (real / pilot) ** (1 / dims)))
+
+
+@dataclass
+class Recipe:
+    """The cellsdf commands an experiment ran, in order, to write as a shell script beside its table."""
+
+    lines: list[str]
+    log: Path
+
+    def run(self, command: str, *options: str) -> None:
+        """Run ``cellsdf <command> <options>`` in a fresh process; a failure ends the experiment."""
+        self.lines.append(shlex.join(["cellsdf", command, *options]))
+        args = [sys.executable, "-m", "cellsdf.cli", command, *options, "progress=false"]
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("a") as log:
+            log.write(f"$ {self.lines[-1]}\n")
+            log.flush()
+            done = subprocess.run(args, stdout=log, stderr=subprocess.PIPE, text=True, check=False)
+            log.write(done.stderr)
+        if done.returncode:
+            last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+            raise RuntimeError(f"`{self.lines[-1]}` failed: {last} (log: {self.log})")
+
+
+def summary(runs: dict[str, list[dict]], floor: dict) -> dict:
+    """Mean and standard deviation over seeds of each way of training, the floor and the targets' verdicts.
+
+    Parameters
+    ----------
+    runs : dict
+        Condition name to its runs' results (:func:`cellsdf.segment.run.segment_run`), one per seed.
+    floor : dict
+        Otsu's scores on the test set.
+
+    Returns
+    -------
+    dict
+        ``rows`` (name, seeds, mean and sd of each measure, mean training seconds), ``floor`` and
+        ``targets``: synthetic SEG / real SEG (target >= 0.9), synthetic minus ellipsoid SEG against the
+        larger of their sds, few + synthetic minus few SEG against the larger of their sds.
+    """
+    rows = {}
+    for name, results in runs.items():
+        values = {m: np.array([r["scores"][m] for r in results]) for m in MEASURES}
+        rows[name] = {
+            "seeds": len(results),
+            **{
+                m: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0}
+                for m, v in values.items()
+            },
+            "training_seconds": float(np.mean([r["training_seconds"] for r in results])),
+        }
+    seg = {name: row["SEG"] for name, row in rows.items()}
+    targets = {}
+    if {"real", "synthetic"} <= seg.keys():
+        ratio = seg["synthetic"]["mean"] / seg["real"]["mean"]
+        targets["synthetic / real SEG"] = {"value": ratio, "target": ">= 0.9", "met": ratio >= 0.9}
+    for better, worse in (("synthetic", "ellipsoids"), ("few real + synthetic", "few real")):
+        if {better, worse} <= seg.keys():
+            gap = seg[better]["mean"] - seg[worse]["mean"]
+            spread = max(seg[better]["sd"], seg[worse]["sd"])
+            targets[f"{better} - {worse} SEG"] = {
+                "value": gap,
+                "target": f"> {spread:.3f} (larger sd)",
+                "met": gap > spread,
+            }
+    return {"rows": rows, "floor": {m: floor[m] for m in MEASURES}, "targets": targets}
+
+
+def table_markdown(table: dict) -> str:
+    """Format the summary as a Markdown table (mean ± sd over seeds), the floor and the targets below it."""
+    lines = ["| trained on | seeds | SEG | DET | AP50 | training (s) |", "|---|---|---|---|---|---|"]
+    for name, row in table["rows"].items():
+        cells = " | ".join(f"{row[m]['mean']:.3f} ± {row[m]['sd']:.3f}" for m in MEASURES)
+        lines.append(f"| {name} | {row['seeds']} | {cells} | {row['training_seconds']:.0f} |")
+    floor = " | ".join(f"{table['floor'][m]:.3f}" for m in MEASURES)
+    lines.append(f"| Otsu threshold (floor, no training) | - | {floor} | - |")
+    lines.append("")
+    for name, target in table["targets"].items():
+        verdict = "met" if target["met"] else "not met"
+        lines.append(f"- {name}: {target['value']:.3f} (target {target['target']}): {verdict}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,174 @@
+"""``cellsdf segment-eval``: train the segmenter on real, synthetic and ellipsoid data, score it on real data.
+
+Every way of training runs with several seeds; the table gives mean ± sd and Otsu's floor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from cellsdf.errors import InputError
+from cellsdf.io.atomic import atomic_path
+from cellsdf.io.folders import check_out_folder
+from cellsdf.io.lock import writing_folder
+from cellsdf.io.manifest import write_manifest
+from cellsdf.options import pick
+from cellsdf.progress import track
+from cellsdf.segment.experiment import (
+    CONDITIONS,
+    Recipe,
+    median_object_size,
+    read_real_pair,
+    real_sets_2d,
+    real_sets_3d,
+    sized_resolution,
+    summary,
+    table_markdown,
+)
+from cellsdf.segment.run import segment_run
+from cellsdf.segment.sets import annotated_frames
+from cellsdf.segment.training import TrainingOptions
+from cellsdf.texture.pairs import read_pairs, shipped_pairs
+
+PILOT = {"n": 6, "resolution": 48}
+
+
+def run(cfg: DictConfig) -> dict:
+    """Run the experiment configured in ``conf/segment_eval.yaml``; return the output folder and table."""
+    # One run at a time writes the output, and what killed runs left there goes first.
+    with writing_folder(cfg.out):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
+    image, labels = _real_pair(cfg)
+    out = check_out_folder(cfg.out, cfg.overwrite)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    data = out / "data"
+    recipe = Recipe([], out / "logs" / "commands.log")
+    if image.ndim == 2:
+        sets = real_sets_2d(image, labels, data)
+    else:
+        spacing = tuple(cfg.microscope.spacing)
+        sets = real_sets_3d(
+            image, labels, data, heldout=cfg.heldout_frames, few=cfg.few_frames, spacing=spacing
+        )
+    dims = image.ndim if image.ndim == 2 else 3
+    frames = {name: annotated_frames(folder) for name, folder in sets.items()}
+    real_size = median_object_size([f.labels for f in frames["real"]])
+    per_frame = int(np.median([np.unique(f.labels).size - 1 for f in frames["real"]]))
+    field = cfg.field or _multiple_of_8(max(frames["real"][0].image.shape[-2:]))
+    bench = [f"cells_per_field={cfg.cells_per_field or per_frame}", f"field={field}", f"seed={cfg.seed}"]
+    bench += ["dims=3", f"microscope={cfg.microscope}"] if dims == 3 else [f"texture={cfg.texture}"]
+    bench += [f"learned={cfg.learned}"] if dims == 3 and cfg.learned else []
+    bench += ["realism_seeds=0"] if dims == 2 else []
+    resolution = cfg.resolution
+    if resolution is None:
+        pilot = _synthetic(recipe, cfg, data / "pilot", PILOT["n"], PILOT["resolution"], bench, shapes=False)
+        pilot_size = median_object_size([f.labels for f in annotated_frames(pilot["synthetic"])])
+        resolution = sized_resolution(pilot_size, real_size, pilot_resolution=PILOT["resolution"], dims=dims)
+    sets.update(_synthetic(recipe, cfg, data, cfg.cells, resolution, bench, shapes=True))
+    frames.update({name: annotated_frames(sets[name]) for name in ("synthetic", "ellipsoids")})
+    synthetic_size = median_object_size([f.labels for f in frames["synthetic"]])
+    runs: dict[str, list[dict]] = {name: [] for name in CONDITIONS}
+    work = [(seed, name) for seed in range(cfg.seeds) for name in CONDITIONS]
+    for seed, name in track(work, "training", show=cfg.progress):
+        options = _options(cfg, seed)
+        folder = out / "runs" / name.replace(" + ", "+").replace(" ", "_") / f"seed{seed}"
+        train = [str(sets[s]) for s in CONDITIONS[name]]
+        recipe.lines.append(
+            f"cellsdf segment train=[{','.join(train)}] test={sets['test']} seed={seed} out={folder} "
+            + " ".join(f"{k}={v}" for k, v in OmegaConf.to_container(cfg.segment).items())
+        )
+        runs[name].append(
+            segment_run(
+                [frames[s] for s in CONDITIONS[name]],
+                frames["test"],
+                out=folder,
+                options=options,
+                min_size=cfg.segment.min_size,
+                config={"train": train, "test": str(sets["test"]), **OmegaConf.to_container(cfg.segment)},
+            )
+        )
+    table = summary(runs, runs["real"][0]["otsu"])
+    table.update(
+        dims=dims,
+        test_frames=len(frames["test"]),
+        test_cells=runs["real"][0]["scores"]["objects"],
+        training_frames={name: len(f) for name, f in frames.items() if name != "test"},
+        resolution=resolution,
+        object_size={
+            "real": real_size,
+            "synthetic": synthetic_size,
+            "unit": "pixels" if dims == 2 else "voxels",
+        },
+        seeds=cfg.seeds,
+        segment=OmegaConf.to_container(cfg.segment),
+    )
+    markdown = table_markdown(table)
+    for name, text in (("table.json", json.dumps(table, indent=2) + "\n"), ("table.md", markdown)):
+        with atomic_path(out / name) as tmp:
+            tmp.write_text(text)
+    with atomic_path(out / "recipe.sh") as tmp:
+        tmp.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + "\n".join(recipe.lines) + "\n")
+    items = [{"file": f} for f in ("table.json", "table.md", "recipe.sh", "data", "runs", "logs")]
+    write_manifest(out, "segment-eval", OmegaConf.to_container(cfg, resolve=True), cfg.seed, items, **table)
+    print(markdown)
+    print(f"table: {(out / 'table.md').resolve()}   runs: {(out / 'runs').resolve()}")
+    return {"out": out, "table": table}
+
+
+def _real_pair(cfg: DictConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Read the shipped nuclei pair, or the user's image and labels (2D, or a TZYX time-lapse)."""
+    if (cfg.image is None) != (cfg.labels is None):
+        raise InputError("segment-eval", "needs both image= and labels= (or neither: the shipped nuclei)")
+    if cfg.image is None:
+        (pair,) = read_pairs(shipped_pairs())
+        return pair.image, pair.labels
+    return read_real_pair(cfg.image, cfg.labels)
+
+
+def _multiple_of_8(side: int) -> int:
+    return -(-side // 8) * 8
+
+
+def _options(cfg: DictConfig, seed: int) -> TrainingOptions:
+    return TrainingOptions(**pick(cfg.segment, TrainingOptions), seed=seed)
+
+
+def _synthetic(
+    recipe: Recipe,
+    cfg: DictConfig,
+    folder: Path,
+    cells: int,
+    resolution: int,
+    bench: list[str],
+    *,
+    shapes: bool,
+) -> dict[str, Path]:
+    """Generate cells and build their benchmark (and its ellipsoid control): the synthetic training sets."""
+    generated = folder / "generated"
+    recipe.run(
+        "generate",
+        f"ckpt={cfg.ckpt}",
+        f"n={cells}",
+        f"frames={cfg.frames}",
+        f"resolution={resolution}",
+        "formats=[tiff]",
+        f"seed={cfg.seed}",
+        f"out={generated}",
+    )
+    sets = {"synthetic": folder / "synthetic"}
+    recipe.run("benchmark", f"source={generated}", *bench, f"out={sets['synthetic']}")
+    if shapes:
+        sets["ellipsoids"] = folder / "ellipsoids"
+        recipe.run(
+            "benchmark", f"source={generated}", *bench, "shapes=ellipsoids", f"out={sets['ellipsoids']}"
+        )
+    return sets
