@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from cellsdf.benchmark.ellipsoids import SHAPES
 from cellsdf.dataset.labels import BORDERS, LINKS
 from cellsdf.decode.volumes import MESH_FORMATS
 from cellsdf.errors import InputError
@@ -241,6 +242,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "learned": Text(),
         **rules_of(Microscope, "microscope."),
         "axis": Whole(0, 2),
+        "shapes": OneOf(SHAPES),
         "cells_per_field": Whole(1),
         "field": Whole(8),
         "drift": NONNEG,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from cellsdf.benchmark.ellipsoids import SHAPES, shaped_mask
 from cellsdf.benchmark.fields import compose_field, field_groups
 from cellsdf.benchmark.realism import holdout_quarter, texture_realism
 from cellsdf.benchmark.seg import otsu_baseline, seg_measure
@@ -62,7 +63,7 @@ def project_components(mask: np.ndarray, axis: int) -> np.ndarray:
     return projected
 
 
-def project_sequence(spec: SequenceSpec, axis: int) -> np.ndarray:
+def project_sequence(spec: SequenceSpec, axis: int, *, shapes: str = "cells") -> np.ndarray:
     """Projected object ids (:func:`project_components`) of a sequence's 3D masks, one frame read at a time.
 
     Parameters
@@ -71,6 +72,9 @@ def project_sequence(spec: SequenceSpec, axis: int) -> np.ndarray:
         From :func:`cellsdf.evaluate.inputs.list_sequences`.
     axis : int
         Array axis of the (z, y, x) frames to project along.
+    shapes : str
+        ``"cells"`` projects the masks; ``"ellipsoids"`` each 3D frame's components replaced by their
+        ellipsoids first (:func:`cellsdf.benchmark.ellipsoids.shaped_mask`).
 
     Returns
     -------
@@ -81,7 +85,7 @@ def project_sequence(spec: SequenceSpec, axis: int) -> np.ndarray:
     for t, mask in enumerate(iter_masks(spec)):
         if mask.ndim != 3:
             raise InputError(spec.source, f"frame {t} has shape {mask.shape}; expected 3D (Z, Y, X) masks")
-        projected = project_components(mask, axis)
+        projected = project_components(shaped_mask(mask, shapes=shapes), axis)
         if projections and projected.shape != projections[0].shape:
             raise InputError(
                 spec.source,
@@ -127,11 +131,13 @@ class FieldOptions:
     depth: int | None = None
 
 
-def single_cells(specs: list[SequenceSpec], axis: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+def single_cells(
+    specs: list[SequenceSpec], axis: int, progress: bool, *, shapes: str = "cells"
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Projected labels and track tables of every input sequence, one cell each (parent and daughters)."""
     cells = []
     for spec in track(specs, "projecting", show=progress):
-        ids = project_sequence(spec, axis)
+        ids = project_sequence(spec, axis, shapes=shapes)
         cells.append(track_single_cell(ids > 0, division_frame(spec), components=ids))
     return cells
 
@@ -157,6 +163,7 @@ def build_benchmark(
     *,
     others: Sequence[Texture] | None = None,
     axis: int = 0,
+    shapes: str = "cells",
     seed: int = 0,
     fields: FieldOptions = FieldOptions(),
     realism_seeds: int = 5,
@@ -183,6 +190,9 @@ def build_benchmark(
         shipped models other than ``texture`` (:func:`cellsdf.texture.models.shipped_textures`).
     axis : int
         Projection axis of the (z, y, x) frames.
+    shapes : str
+        ``"cells"``, or ``"ellipsoids"``: the control, each 3D component replaced by the ellipsoid of its
+        centroid, principal axes and volume before projection (:mod:`cellsdf.benchmark.ellipsoids`).
     seed : int
         Output sequence ``k`` draws its field and texture from a generator seeded with (seed, k).
     fields : FieldOptions
@@ -205,13 +215,15 @@ def build_benchmark(
     model = texture
     if axis not in (0, 1, 2):
         raise InputError("axis", f"must be 0 (z), 1 (y) or 2 (x), got {axis!r}")
+    if shapes not in SHAPES:
+        raise InputError("shapes", f"must be one of {', '.join(SHAPES)}, got {shapes!r}")
     if fields.cells_per_field < 1:
         raise InputError("cells_per_field", f"must be at least 1, got {fields.cells_per_field}")
     if realism_seeds < 0:
         raise InputError("realism_seeds", f"must be 0 (no realism figures) or more, got {realism_seeds}")
     specs = list_sequences(source)
     out = check_out_folder(out, overwrite)
-    cells = single_cells(specs, axis, progress)
+    cells = single_cells(specs, axis, progress, shapes=shapes)
     groups = field_groups(len(cells), fields.cells_per_field)
     outputs = []
     for number, group in enumerate(groups, start=1):
@@ -247,6 +259,7 @@ def build_benchmark(
         items.append({"name": name, "sources": sources, "frames": len(labels), "tracks": len(tracks)})
     result = {
         "texture": model.name,
+        "shapes": shapes,
         "projection_axis": "zyx"[axis],
         "cells_per_field": fields.cells_per_field,
         "baseline": "Otsu threshold + connected components, scored with the CTC SEG measure",

@@ -20,6 +20,7 @@ import tifffile
 from scipy import ndimage
 
 from cellsdf.benchmark.build import FieldOptions, division_frame
+from cellsdf.benchmark.ellipsoids import SHAPES, shaped_mask
 from cellsdf.benchmark.fields import PlacedCells, field_groups, merged_divisions, place_cells
 from cellsdf.benchmark.seg import otsu_baseline, seg_measure
 from cellsdf.benchmark.tracks import track_single_cell
@@ -66,7 +67,7 @@ class VolumeCell:
     frame_interval: float | None
 
 
-def volume_cell(spec: SequenceSpec, microscope: Microscope) -> VolumeCell:
+def volume_cell(spec: SequenceSpec, microscope: Microscope, *, shapes: str = "cells") -> VolumeCell:
     """Bring one sequence of 3D masks onto the microscope's grid and track it in 3D.
 
     Parameters
@@ -75,6 +76,9 @@ def volume_cell(spec: SequenceSpec, microscope: Microscope) -> VolumeCell:
         From :func:`cellsdf.evaluate.inputs.list_sequences`; it must state its voxel size.
     microscope : Microscope
         The grid and the staining.
+    shapes : str
+        ``"cells"`` images the masks; ``"ellipsoids"`` each frame's components replaced by their ellipsoids
+        on the masks' own grid first (:func:`cellsdf.benchmark.ellipsoids.shaped_mask`).
 
     Returns
     -------
@@ -95,7 +99,7 @@ def volume_cell(spec: SequenceSpec, microscope: Microscope) -> VolumeCell:
                 spec.source, f"frame {t} has shape {mask.shape}; expected 3D frames of one shape"
             )
         shape = mask.shape
-        occ, stain = microscope.stained(mask, spec.spacing)
+        occ, stain = microscope.stained(shaped_mask(mask, shapes=shapes), spec.spacing)
         occupancy.append(_Sparse.of(occ >= 0.5))
         stains.append(_Sparse.of(stain, where=stain > 0))
     if not occupancy:
@@ -175,6 +179,7 @@ def build_volume_benchmark(
     microscope: Microscope,
     *,
     texture: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    shapes: str = "cells",
     seed: int = 0,
     fields: FieldOptions = ONE_CELL_EACH,
     overwrite: bool = False,
@@ -196,6 +201,9 @@ def build_volume_benchmark(
         ``texture(labels, rng) -> uint16 image`` for (Z, Y, X) labels on the microscope's grid, replacing the
         microscope's image formation (a learned texture's ``render_volume``; the grid must be the one it was
         trained on); None images with the microscope.
+    shapes : str
+        ``"cells"``, or ``"ellipsoids"``: the control, each 3D component replaced by the ellipsoid of its
+        centroid, principal axes and volume before imaging (:mod:`cellsdf.benchmark.ellipsoids`).
     seed : int
         Output sequence ``k`` draws its placement, brightness, texture and noise from (seed, k).
     fields : FieldOptions
@@ -215,11 +223,12 @@ def build_volume_benchmark(
         raise InputError("cells_per_field", f"must be at least 1, got {fields.cells_per_field}")
     if fields.cells_per_field > 1 and fields.gap < MARGIN:
         raise InputError("gap", f"must be at least {MARGIN} voxel in 3D fields (the stain's partial volume)")
+    if shapes not in SHAPES:
+        raise InputError("shapes", f"must be one of {', '.join(SHAPES)}, got {shapes!r}")
     specs = list_sequences(source)
     out = check_out_folder(out, overwrite)
-    cells = [
-        volume_cell(spec, microscope) for spec in track(specs, "onto the microscope's grid", show=progress)
-    ]
+    on_grid = track(specs, "onto the microscope's grid", show=progress)
+    cells = [volume_cell(spec, microscope, shapes=shapes) for spec in on_grid]
     fields_planned = []
     for number, group in enumerate(field_groups(len(cells), fields.cells_per_field), start=1):
         rng = np.random.default_rng([seed, number])
@@ -275,6 +284,7 @@ def build_volume_benchmark(
         "dims": 3,
         "microscope": microscope.name,
         "texture": "microscope" if texture is None else "learned",
+        "shapes": shapes,
         "voxel_size_um": list(microscope.spacing),
         "cells_per_field": fields.cells_per_field,
         "baseline": "Otsu threshold + 26-connected components, scored with the CTC SEG measure",
