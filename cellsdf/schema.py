@@ -280,14 +280,15 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         **rules_of(TrainingOptions),
         "train": ListOf(Text(null=False), least=1, null=True, one=True),
         "test": Text(),
-        "model": Text(),
+        "ckpt": Text(),
         "out": Text(),
         "min_size": Whole(1),
         "threads": Whole(1, null=True),
     },
     "segment-eval": {
         **rules_of(Microscope, "microscope."),
-        **rules_of(TrainingOptions, "segment."),
+        # The runs' seeds are 0 .. seeds - 1; the top-level seed is the generated cells'.
+        **{k: rule for k, rule in rules_of(TrainingOptions, "segment.").items() if k != "segment.seed"},
         "segment.min_size": Whole(1),
         "out": Text(null=False),
         "image": Text(),
@@ -467,7 +468,7 @@ PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
     "lift": ("out", ("mask", "ckpt")),
     "texture-train": ("out", ("pairs", "image", "labels")),
     "realism": ("out", ("image", "labels", "learned")),
-    "segment": ("out", ("train", "test", "model")),
+    "segment": ("out", ("train", "test", "ckpt")),
     "segment-eval": ("out", ("image", "labels", "ckpt", "learned")),
     "fidelity": ("out", ("reference", "reference_b", "training", "ckpt")),
 }

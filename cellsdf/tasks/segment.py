@@ -20,7 +20,7 @@ from cellsdf.segment.training import TrainingOptions, load_segmenter
 def run(cfg: DictConfig) -> dict:
     """Train and/or score as configured in ``conf/segment.yaml``; return the output folder and scores."""
     if cfg.out is None:
-        raise InputError("segment", "needs out=<folder>, with train=[<CTC set>, ...] or model=<model.pt>")
+        raise InputError("segment", "needs out=<folder>, with train=[<CTC set>, ...] or ckpt=<model.pt>")
     # One run at a time writes the output, and what killed runs left there goes first.
     with writing_folder(cfg.out):
         return _run(cfg)
@@ -28,15 +28,15 @@ def run(cfg: DictConfig) -> dict:
 
 def _run(cfg: DictConfig) -> dict:
     folders = as_list(cfg.train) if cfg.train is not None else []
-    if bool(folders) == (cfg.model is not None):
-        raise InputError("segment", "needs either train=[<CTC set>, ...] or model=<segment model.pt>")
+    if bool(folders) == (cfg.ckpt is not None):
+        raise InputError("segment", "needs either train=[<CTC set>, ...] or ckpt=<segment model.pt>")
     if not folders and cfg.test is None:
-        raise InputError("segment", "model= needs test=<CTC set> to score on")
+        raise InputError("segment", "ckpt= needs test=<CTC set> to score on")
     options = TrainingOptions(**pick(cfg, TrainingOptions))
     # Every input is read and checked before anything is written.
     sets = [annotated_frames(folder) for folder in folders]
     test = annotated_frames(cfg.test) if cfg.test is not None else []
-    model = load_segmenter(cfg.model) if cfg.model is not None else None
+    model = load_segmenter(cfg.ckpt) if cfg.ckpt is not None else None
     dims = {f.image.ndim for s in [*sets, test] for f in s}
     dims |= {len(model.hparams.patch)} if model is not None else set()
     if len(dims) > 1:
