@@ -304,6 +304,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "texture": OneOf(("procedural", "gan")),
         "learned": Text(),
         "seeds": Whole(1),
+        "resume": Flag(),
         "threads": Whole(1, null=True),
     },
     "realism": {

@@ -199,16 +199,28 @@ def test_segment_eval_trains_five_ways_on_the_shipped_nuclei_and_writes_the_tabl
     segment = ["segment.steps=2", "segment.batch=1", "segment.patch=32", "segment.width=4"]
     main(["segment-eval", f"out={out}", *sizes, *segment, "progress=false"])
     table = json.loads((out / "table.json").read_text())
-    assert list(table["rows"]) == ["real", "synthetic", "ellipsoids", "few real", "few real + synthetic"]
+    assert list(table["rows"]) == [
+        "real",
+        "synthetic",
+        "real masks, synthetic texture",
+        "ellipsoids",
+        "few real",
+        "few real + synthetic",
+    ]
     # The held-out quarter of data/real: 29 nuclei; the floor is Otsu's on it.
     assert table["test_cells"] == 29 and table["floor"]["SEG"] == pytest.approx(0.633, abs=0.01)
-    assert table["training_frames"] == {"real": 3, "few": 1, "synthetic": 1, "ellipsoids": 1}
+    assert table["training_frames"] == {"real": 3, "few": 1, "textured": 3, "synthetic": 1, "ellipsoids": 1}
     # One seed has no spread, so the comparisons are not judged.
     assert table["targets"]["synthetic - ellipsoids SEG"]["met"] is None
     recipe = (out / "recipe.sh").read_text()
-    assert "shapes=ellipsoids" in recipe and recipe.count("cellsdf segment ") == 5
+    assert "shapes=ellipsoids" in recipe and recipe.count("cellsdf segment ") == 6
     assert "| few real + synthetic | 1 |" in capsys.readouterr().out
     synthetic = tifffile.imread(out / "data" / "synthetic" / "01_GT" / "SEG" / "man_seg000.tif")
     ellipsoids = tifffile.imread(out / "data" / "ellipsoids" / "01_GT" / "SEG" / "man_seg000.tif")
     assert np.unique(synthetic).size == np.unique(ellipsoids).size == 5
     assert not np.array_equal(synthetic > 0, ellipsoids > 0)
+    # resume=true reuses the finished data and runs: nothing is trained again.
+    before = (out / "runs" / "real" / "seed0" / "model.pt").stat().st_mtime_ns
+    main(["segment-eval", f"out={out}", *sizes, *segment, "progress=false", "resume=true"])
+    assert (out / "runs" / "real" / "seed0" / "model.pt").stat().st_mtime_ns == before
+    assert json.loads((out / "table.json").read_text())["rows"] == table["rows"]

@@ -23,11 +23,13 @@ from cellsdf.benchmark.realism import holdout_quarter
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.stacks import read_stack_pair
+from cellsdf.texture.models import Texture
 
 # The sets each way of training draws from (each set equally often).
 CONDITIONS = {
     "real": ("real",),
     "synthetic": ("synthetic",),
+    "real masks, synthetic texture": ("textured",),
     "ellipsoids": ("ellipsoids",),
     "few real": ("few",),
     "few real + synthetic": ("few", "synthetic"),
@@ -154,6 +156,23 @@ def real_sets_3d(
     }
 
 
+def textured_set(labels: Sequence[np.ndarray], texture: Texture, out: Path, *, seed: int) -> Path:
+    """Texture real 2D masks with a texture model: real shapes and layout, synthetic images.
+
+    Training on them separates what the synthetic images lack in texture from what they lack in shapes.
+
+    Returns
+    -------
+    Path
+        ``out``, a CTC set.
+    """
+    images = [
+        texture.apply(np.asarray(frame, np.uint16)[None], np.random.default_rng([seed, k]))[0]
+        for k, frame in enumerate(labels)
+    ]
+    return write_annotated(out, images, [np.asarray(frame, np.uint16) for frame in labels])
+
+
 def median_object_size(labels: Sequence[np.ndarray], *, project: bool = False) -> float:
     """Median pixel (voxel) count of the labelled objects of some frames; ``project``: of their z projection.
 
@@ -194,11 +213,24 @@ class Recipe:
     lines: list[str]
     log: Path
 
-    def run(self, command: str, *options: str) -> None:
-        """Run ``cellsdf <command> <options>`` in a fresh process; a failure ends the experiment."""
-        self.lines.append(shlex.join(["cellsdf", command, *options]))
-        args = [sys.executable, "-m", "cellsdf.cli", command, *options, "progress=false"]
+    def __post_init__(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.log.write_text("")
+
+    def run(self, command: str, *options: str, done: bool = False) -> None:
+        """Run ``cellsdf <command> <options>`` in a fresh process; a failure ends the experiment.
+
+        ``done``: an earlier run finished this step; it is only recorded.
+
+        Raises
+        ------
+        InputError
+            Naming the command that failed and quoting its error line.
+        """
+        self.lines.append(shlex.join(["cellsdf", command, *options]))
+        if done:
+            return
+        args = [sys.executable, "-m", "cellsdf.cli", command, *options, "progress=false"]
         with self.log.open("a") as log:
             log.write(f"$ {self.lines[-1]}\n")
             log.flush()
@@ -206,7 +238,7 @@ class Recipe:
             log.write(done.stderr)
         if done.returncode:
             last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
-            raise RuntimeError(f"`{self.lines[-1]}` failed: {last} (log: {self.log})")
+            raise InputError(self.lines[-1], f"failed: {last} (log: {self.log})")
 
 
 def summary(runs: dict[str, list[dict]], floor: dict) -> dict:

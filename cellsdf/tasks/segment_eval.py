@@ -29,13 +29,16 @@ from cellsdf.segment.experiment import (
     sized_resolution,
     summary,
     table_markdown,
+    textured_set,
 )
 from cellsdf.segment.run import segment_run
 from cellsdf.segment.sets import annotated_frames
 from cellsdf.segment.training import TrainingOptions
+from cellsdf.texture.models import gan, procedural
 from cellsdf.texture.pairs import read_pairs, shipped_pairs
 
 PILOT = {"n": 6, "resolution": 48}
+TEXTURES = {"gan": gan, "procedural": procedural}
 
 
 def run(cfg: DictConfig) -> dict:
@@ -47,13 +50,20 @@ def run(cfg: DictConfig) -> dict:
 
 def _run(cfg: DictConfig) -> dict:
     image, labels = _real_pair(cfg)
-    out = check_out_folder(cfg.out, cfg.overwrite)
+    # resume=true keeps what an earlier run of the same experiment finished: its data and its scored runs.
+    out = check_out_folder(cfg.out, cfg.overwrite or cfg.resume)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     data = out / "data"
     recipe = Recipe([], out / "logs" / "commands.log")
     if image.ndim == 2:
         sets = real_sets_2d(image, labels, data)
+        sets["textured"] = textured_set(
+            [f.labels for f in annotated_frames(sets["real"])],
+            TEXTURES[cfg.texture](),
+            data / "textured",
+            seed=cfg.seed,
+        )
     else:
         spacing = tuple(cfg.microscope.spacing)
         sets = real_sets_3d(
@@ -65,7 +75,7 @@ def _run(cfg: DictConfig) -> dict:
     per_frame = int(np.median([np.unique(f.labels).size - 1 for f in frames["real"]]))
     field = cfg.field or _multiple_of_8(max(frames["real"][0].image.shape[-2:]))
     bench = [f"cells_per_field={cfg.cells_per_field or per_frame}", f"field={field}", f"seed={cfg.seed}"]
-    bench += ["dims=3", f"microscope={cfg.microscope}"] if dims == 3 else [f"texture={cfg.texture}"]
+    bench += ["dims=3", f"microscope={cfg.microscope.name}"] if dims == 3 else [f"texture={cfg.texture}"]
     bench += [f"learned={cfg.learned}"] if dims == 3 and cfg.learned else []
     bench += ["realism_seeds=0"] if dims == 2 else []
     resolution = cfg.resolution
@@ -74,21 +84,25 @@ def _run(cfg: DictConfig) -> dict:
         pilot_size = median_object_size([f.labels for f in annotated_frames(pilot["synthetic"])])
         resolution = sized_resolution(pilot_size, real_size, pilot_resolution=PILOT["resolution"], dims=dims)
     sets.update(_synthetic(recipe, cfg, data, cfg.cells, resolution, bench, shapes=True))
-    frames.update({name: annotated_frames(sets[name]) for name in ("synthetic", "ellipsoids")})
+    frames.update({name: annotated_frames(sets[name]) for name in sets.keys() - frames.keys()})
     synthetic_size = median_object_size([f.labels for f in frames["synthetic"]])
-    runs: dict[str, list[dict]] = {name: [] for name in CONDITIONS}
-    work = [(seed, name) for seed in range(cfg.seeds) for name in CONDITIONS]
+    conditions = {name: parts for name, parts in CONDITIONS.items() if set(parts) <= sets.keys()}
+    runs: dict[str, list[dict]] = {name: [] for name in conditions}
+    work = [(seed, name) for seed in range(cfg.seeds) for name in conditions]
     for seed, name in track(work, "training", show=cfg.progress):
         options = _options(cfg, seed)
         folder = out / "runs" / name.replace(" + ", "+").replace(" ", "_") / f"seed{seed}"
-        train = [str(sets[s]) for s in CONDITIONS[name]]
+        train = [str(sets[s]) for s in conditions[name]]
         recipe.lines.append(
             f"cellsdf segment train=[{','.join(train)}] test={sets['test']} seed={seed} out={folder} "
             + " ".join(f"{k}={v}" for k, v in OmegaConf.to_container(cfg.segment).items())
         )
+        if cfg.resume and (folder / "scores.json").is_file():
+            runs[name].append(json.loads((folder / "scores.json").read_text()))
+            continue
         runs[name].append(
             segment_run(
-                [frames[s] for s in CONDITIONS[name]],
+                [frames[s] for s in conditions[name]],
                 frames["test"],
                 out=folder,
                 options=options,
@@ -154,6 +168,11 @@ def _synthetic(
 ) -> dict[str, Path]:
     """Generate cells and build their benchmark (and its ellipsoid control): the synthetic training sets."""
     generated = folder / "generated"
+    sets = {"synthetic": folder / "synthetic"}
+    if shapes:
+        sets["ellipsoids"] = folder / "ellipsoids"
+    # An earlier run's finished steps are kept with resume=true: each step's last file marks it done.
+    done = cfg.resume and all((s / "benchmark.json").is_file() for s in sets.values())
     recipe.run(
         "generate",
         f"ckpt={cfg.ckpt}",
@@ -163,12 +182,10 @@ def _synthetic(
         "formats=[tiff]",
         f"seed={cfg.seed}",
         f"out={generated}",
+        done=done,
     )
-    sets = {"synthetic": folder / "synthetic"}
-    recipe.run("benchmark", f"source={generated}", *bench, f"out={sets['synthetic']}")
+    recipe.run("benchmark", f"source={generated}", *bench, f"out={sets['synthetic']}", done=done)
     if shapes:
-        sets["ellipsoids"] = folder / "ellipsoids"
-        recipe.run(
-            "benchmark", f"source={generated}", *bench, "shapes=ellipsoids", f"out={sets['ellipsoids']}"
-        )
+        ellipsoids = [f"source={generated}", *bench, "shapes=ellipsoids", f"out={sets['ellipsoids']}"]
+        recipe.run("benchmark", *ellipsoids, done=done)
     return sets
