@@ -299,6 +299,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "cells": Whole(1),
         "frames": Whole(1),
         "resolution": Whole(8, null=True),
+        "rotation": OneOf(("uniform", "none"), null=True),
         "cells_per_field": Whole(1, null=True),
         "field": Whole(8, null=True),
         "texture": OneOf(("procedural", "gan")),

@@ -224,3 +224,21 @@ def test_segment_eval_trains_five_ways_on_the_shipped_nuclei_and_writes_the_tabl
     main(["segment-eval", f"out={out}", *sizes, *segment, "progress=false", "resume=true"])
     assert (out / "runs" / "real" / "seed0" / "model.pt").stat().st_mtime_ns == before
     assert json.loads((out / "table.json").read_text())["rows"] == table["rows"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["image=README.md"], "needs both image= and labels="),
+        (["image=/nonexistent/a.tif", "labels=/nonexistent/b.tif"], "a.tif: file not found"),
+        (["seeds=0"], "seeds: must be an integer >= 1"),
+        (["texture=fancy"], "texture"),
+    ],
+)
+def test_bad_segment_eval_runs_stop_with_one_line(tmp_path, capsys, args, words):
+    with pytest.raises(SystemExit) as stop:
+        main(["segment-eval", *args, f"out={tmp_path / 'o'}", "progress=false"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o" / "data").exists()

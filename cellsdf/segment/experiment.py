@@ -95,6 +95,8 @@ def read_real_pair(image: str | Path, labels: str | Path) -> tuple[np.ndarray, n
 
 
 def _dims_of(path: str | Path) -> int:
+    if not Path(path).is_file():
+        raise InputError(path, "file not found")
     try:
         with tifffile.TiffFile(path) as tif:
             return len([n for n in tif.series[0].shape if n > 1])

@@ -17,6 +17,7 @@ from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
+from cellsdf.io.tiff import read_header
 from cellsdf.options import pick
 from cellsdf.progress import track
 from cellsdf.segment.experiment import (
@@ -79,10 +80,26 @@ def _run(cfg: DictConfig) -> dict:
     bench += [f"learned={cfg.learned}"] if dims == 3 and cfg.learned else []
     bench += ["realism_seeds=0"] if dims == 2 else []
     resolution = cfg.resolution
-    if resolution is None:
+    if resolution is None and dims == 2:
         pilot = _synthetic(recipe, cfg, data / "pilot", PILOT["n"], PILOT["resolution"], bench, shapes=False)
         pilot_size = median_object_size([f.labels for f in annotated_frames(pilot["synthetic"])])
         resolution = sized_resolution(pilot_size, real_size, pilot_resolution=PILOT["resolution"], dims=dims)
+    elif resolution is None:
+        # A 3D model's cells have their size in µm whatever the grid; the grid only sets their detail, here
+        # the microscope's finest voxel.
+        pilot = data / "pilot" / "generated"
+        recipe.run(
+            "generate",
+            f"ckpt={cfg.ckpt}",
+            "n=1",
+            "frames=1",
+            f"resolution={PILOT['resolution']}",
+            "formats=[tiff]",
+            f"out={pilot}",
+            done=cfg.resume and (pilot / "manifest.json").is_file(),
+        )
+        voxel = min(read_header(next(pilot.glob("*/mask.tif"))).spacing)
+        resolution = round(voxel * (PILOT["resolution"] - 1) / min(cfg.microscope.spacing)) + 1
     sets.update(_synthetic(recipe, cfg, data, cfg.cells, resolution, bench, shapes=True))
     frames.update({name: annotated_frames(sets[name]) for name in sets.keys() - frames.keys()})
     synthetic_size = median_object_size([f.labels for f in frames["synthetic"]])
@@ -181,6 +198,7 @@ def _synthetic(
         f"resolution={resolution}",
         "formats=[tiff]",
         f"seed={cfg.seed}",
+        *([f"rotation={cfg.rotation}"] if cfg.rotation is not None else []),
         f"out={generated}",
         done=done,
     )
