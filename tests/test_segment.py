@@ -212,6 +212,7 @@ def test_segment_eval_trains_five_ways_on_the_shipped_nuclei_and_writes_the_tabl
     assert table["training_frames"] == {"real": 3, "few": 1, "textured": 3, "synthetic": 1, "ellipsoids": 1}
     # One seed has no spread, so the comparisons are not judged.
     assert table["targets"]["synthetic - ellipsoids SEG"]["met"] is None
+    assert (out / "preview.png").stat().st_size > 10_000
     recipe = (out / "recipe.sh").read_text()
     assert "shapes=ellipsoids" in recipe and recipe.count("cellsdf segment ") == 6
     assert "| few real + synthetic | 1 |" in capsys.readouterr().out

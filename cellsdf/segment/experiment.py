@@ -17,7 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from scipy import ndimage
+from skimage.segmentation import find_boundaries
 
 from cellsdf.benchmark.realism import holdout_quarter
 from cellsdf.errors import InputError
@@ -305,3 +308,57 @@ def table_markdown(table: dict) -> str:
         verdict = {True: "met", False: "not met", None: "not judged (one seed has no spread)"}[target["met"]]
         lines.append(f"- {name}: {target['value']:.3f} (target {target['target']}): {verdict}")
     return "\n".join(lines) + "\n"
+
+
+def write_preview(
+    path: Path,
+    examples: dict[str, np.ndarray],
+    test: np.ndarray,
+    truth: np.ndarray,
+    predicted: dict[str, np.ndarray],
+) -> Path:
+    """Draw a training image of each kind, and the test image outlined by each way of training.
+
+    Parameters
+    ----------
+    path : Path
+        The PNG to write.
+    examples : dict
+        Kind of training data to one of its images (2D, or the middle slice of a stack).
+    test, truth : np.ndarray
+        The test image and its labels (same dimensions as ``examples``' sources).
+    predicted : dict
+        Way of training to its predicted labels of ``test`` (seed 0).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    plane = [_middle(a) for a in (test, truth)]
+    panels = [(f"train: {k}", _middle(v), None) for k, v in examples.items()]
+    panels += [("test: truth", plane[0], plane[1])]
+    panels += [(f"test: {k}", plane[0], _middle(v)) for k, v in predicted.items()]
+    columns = 4
+    rows = -(-len(panels) // columns)
+    figure = Figure(figsize=(3.2 * columns, 3.2 * rows))
+    FigureCanvasAgg(figure)
+    for k, (title, image, labels) in enumerate(panels):
+        axes = figure.add_subplot(rows, columns, k + 1)
+        low, high = np.percentile(image, [1, 99.8])
+        axes.imshow(image, cmap="gray", vmin=low, vmax=high)
+        if labels is not None:
+            axes.contour(
+                find_boundaries(labels, mode="inner"), levels=[0.5], colors="tab:orange", linewidths=0.6
+            )
+        axes.set_title(title, fontsize=9)
+        axes.set_axis_off()
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=90)
+    return path
+
+
+def _middle(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    return array[array.shape[0] // 2] if array.ndim == 3 else array

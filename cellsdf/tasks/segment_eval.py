@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import tifffile
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,6 +32,7 @@ from cellsdf.segment.experiment import (
     summary,
     table_markdown,
     textured_set,
+    write_preview,
 )
 from cellsdf.segment.run import segment_run
 from cellsdf.segment.sets import annotated_frames
@@ -40,6 +42,8 @@ from cellsdf.texture.pairs import read_pairs, shipped_pairs
 
 PILOT = {"n": 6, "resolution": 48}
 TEXTURES = {"gan": gan, "procedural": procedural}
+# The ways of training whose predictions preview.png outlines (seed 0).
+PICTURED = ("real", "synthetic", "ellipsoids")
 
 
 def run(cfg: DictConfig) -> dict:
@@ -70,7 +74,7 @@ def _run(cfg: DictConfig) -> dict:
         sets = real_sets_3d(
             image, labels, data, heldout=cfg.heldout_frames, few=cfg.few_frames, spacing=spacing
         )
-    dims = image.ndim if image.ndim == 2 else 3
+    dims = 2 if image.ndim == 2 else 3
     frames = {name: annotated_frames(folder) for name, folder in sets.items()}
     real_size = median_object_size([f.labels for f in frames["real"]])
     per_frame = int(np.median([np.unique(f.labels).size - 1 for f in frames["real"]]))
@@ -108,7 +112,7 @@ def _run(cfg: DictConfig) -> dict:
     work = [(seed, name) for seed in range(cfg.seeds) for name in conditions]
     for seed, name in track(work, "training", show=cfg.progress):
         options = _options(cfg, seed)
-        folder = out / "runs" / name.replace(" + ", "+").replace(" ", "_") / f"seed{seed}"
+        folder = _run_folder(out, name, seed)
         train = [str(sets[s]) for s in conditions[name]]
         recipe.lines.append(
             f"cellsdf segment train=[{','.join(train)}] test={sets['test']} seed={seed} out={folder} "
@@ -142,16 +146,28 @@ def _run(cfg: DictConfig) -> dict:
         seeds=cfg.seeds,
         segment=OmegaConf.to_container(cfg.segment),
     )
+    test = frames["test"][0]
+    _, sequence, frame = test.source.rsplit("/", 2)
+    predicted = {
+        name: tifffile.imread(_run_folder(out, name, 0) / "test" / f"{sequence}_RES" / f"mask{frame[1:]}.tif")
+        for name in PICTURED
+        if name in runs
+    }
+    examples = {name: frames[name][0].image for name in ("real", "synthetic", "ellipsoids")}
+    write_preview(out / "preview.png", examples, test.image, test.labels, predicted)
     markdown = table_markdown(table)
     for name, text in (("table.json", json.dumps(table, indent=2) + "\n"), ("table.md", markdown)):
         with atomic_path(out / name) as tmp:
             tmp.write_text(text)
     with atomic_path(out / "recipe.sh") as tmp:
         tmp.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + "\n".join(recipe.lines) + "\n")
-    items = [{"file": f} for f in ("table.json", "table.md", "recipe.sh", "data", "runs", "logs")]
+    items = [
+        {"file": f} for f in ("table.json", "table.md", "recipe.sh", "preview.png", "data", "runs", "logs")
+    ]
     write_manifest(out, "segment-eval", OmegaConf.to_container(cfg, resolve=True), cfg.seed, items, **table)
     print(markdown)
     print(f"table: {(out / 'table.md').resolve()}   runs: {(out / 'runs').resolve()}")
+    print(f"picture: {(out / 'preview.png').resolve()}")
     return {"out": out, "table": table}
 
 
@@ -163,6 +179,10 @@ def _real_pair(cfg: DictConfig) -> tuple[np.ndarray, np.ndarray]:
         (pair,) = read_pairs(shipped_pairs())
         return pair.image, pair.labels
     return read_real_pair(cfg.image, cfg.labels)
+
+
+def _run_folder(out: Path, name: str, seed: int) -> Path:
+    return out / "runs" / name.replace(" + ", "+").replace(", ", "_").replace(" ", "_") / f"seed{seed}"
 
 
 def _multiple_of_8(side: int) -> int:
