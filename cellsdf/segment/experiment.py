@@ -26,6 +26,7 @@ from cellsdf.benchmark.realism import holdout_quarter
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.stacks import read_stack_pair
+from cellsdf.segment.sets import read_tiff
 from cellsdf.texture.models import Texture
 
 # The sets each way of training draws from (each set equally often).
@@ -89,7 +90,7 @@ def read_real_pair(image: str | Path, labels: str | Path) -> tuple[np.ndarray, n
     """
     if _dims_of(image) != 2:
         return read_stack_pair(image, labels)
-    pixels, instances = _read_tiff(image), _read_tiff(labels)
+    pixels, instances = read_tiff(image), read_tiff(labels)
     if instances.shape != pixels.shape:
         raise InputError(labels, f"labels of shape {instances.shape} do not match the image's {pixels.shape}")
     if instances.dtype.kind not in "ui" or (instances.size and instances.min() < 0):
@@ -103,13 +104,6 @@ def _dims_of(path: str | Path) -> int:
     try:
         with tifffile.TiffFile(path) as tif:
             return len([n for n in tif.series[0].shape if n > 1])
-    except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as err:
-        raise InputError(path, f"unreadable TIFF ({err})") from None
-
-
-def _read_tiff(path: str | Path) -> np.ndarray:
-    try:
-        return np.squeeze(tifffile.imread(path))
     except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as err:
         raise InputError(path, f"unreadable TIFF ({err})") from None
 

@@ -80,6 +80,12 @@ def segment_run(
     return result
 
 
+def result_path(out: Path, frame: Annotated) -> Path:
+    """Return where a run in ``out`` writes its labels of a test frame (``test/NN_RES/maskT.tif``)."""
+    _, sequence, name = frame.source.rsplit("/", 2)
+    return out / "test" / f"{sequence}_RES" / f"mask{name[1:]}.tif"
+
+
 def _score(
     model: Segmenter, frames: Sequence[Annotated], *, out: Path, min_size: int, progress: bool
 ) -> dict:
@@ -88,10 +94,9 @@ def _score(
     for frame in track(frames, "segmenting", show=progress):
         labels = model.segment(frame.image, min_size=min_size)
         predicted.append(labels)
-        _, sequence, name = frame.source.rsplit("/", 2)
-        folder = out / "test" / f"{sequence}_RES"
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / f"mask{name[1:]}.tif") as tmp:
+        path = result_path(out, frame)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
             tifffile.imwrite(tmp, labels.astype(np.uint16), compression="zlib")
     truths = [f.labels for f in frames]
     return {

@@ -96,7 +96,7 @@ def _read_pair(root: Path, sequence: Path, frame: str, mask: Path) -> Annotated:
     image_file = next((c for c in candidates if c.is_file()), None)
     if image_file is None:
         raise InputError(mask, f"has no image {candidates[0].name} in {sequence}")
-    image, labels = _read(image_file), _read(mask)
+    image, labels = read_tiff(image_file), read_tiff(mask)
     if image.shape != labels.shape:
         raise InputError(
             mask, f"labels {labels.shape} and image {image_file.name} {image.shape} differ in shape"
@@ -114,7 +114,14 @@ def _read_pair(root: Path, sequence: Path, frame: str, mask: Path) -> Annotated:
     return Annotated(image, labels, f"{root.name}/{sequence.name}/t{frame}", spacing)
 
 
-def _read(file: Path) -> np.ndarray:
+def read_tiff(file: str | Path) -> np.ndarray:
+    """Read a TIFF's first series without its length-1 axes; a damaged file is one line naming it.
+
+    Raises
+    ------
+    InputError
+        Naming the file when it cannot be read.
+    """
     try:
         return np.squeeze(tifffile.imread(file))
     except (OSError, ValueError, KeyError, IndexError, tifffile.TiffFileError) as err:

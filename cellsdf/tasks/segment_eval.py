@@ -34,7 +34,7 @@ from cellsdf.segment.experiment import (
     textured_set,
     write_preview,
 )
-from cellsdf.segment.run import segment_run
+from cellsdf.segment.run import result_path, segment_run
 from cellsdf.segment.sets import annotated_frames
 from cellsdf.segment.training import TrainingOptions
 from cellsdf.texture.models import gan, procedural
@@ -147,9 +147,8 @@ def _run(cfg: DictConfig) -> dict:
         segment=OmegaConf.to_container(cfg.segment),
     )
     test = frames["test"][0]
-    _, sequence, frame = test.source.rsplit("/", 2)
     predicted = {
-        name: tifffile.imread(_run_folder(out, name, 0) / "test" / f"{sequence}_RES" / f"mask{frame[1:]}.tif")
+        name: tifffile.imread(result_path(_run_folder(out, name, 0), test))
         for name in PICTURED
         if name in runs
     }
