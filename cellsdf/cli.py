@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import io
 import sys
 
 import hydra
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cellsdf import __version__
 from cellsdf.console import hydra_error_line, quiet_libraries
 from cellsdf.errors import error_line
-from cellsdf.schema import check_options, check_paths
 
 COMMANDS = {
     "demo": "run the main job on built-in data: simulate, prepare, generate, preview pictures, report",
@@ -46,10 +47,46 @@ def _help() -> str:
     lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
     lines += [
         "",
-        "Options of a command, with their defaults: `cellsdf <command> --cfg job`.",
+        "Options of a command, with their defaults: `cellsdf <command> --help`.",
         "Library warnings and tracebacks: add verbose=true.",
     ]
     return "\n".join(lines)
+
+
+def _defaults(module: str) -> DictConfig:
+    """Compose a command's config with its defaults, outside a run (for help and suggestions)."""
+    GlobalHydra.instance().clear()
+    with hydra.initialize_config_module(config_module="cellsdf.conf", version_base="1.3"):
+        return hydra.compose(config_name=module)
+
+
+def _option_names(config: DictConfig, prefix: str = "") -> list[str]:
+    """Every option of a config as it is typed on the command line (``mesh.faces``)."""
+    names = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        names += [name, *_option_names(value, f"{name}.")] if isinstance(value, DictConfig) else [name]
+    return names
+
+
+def _command_help(command: str) -> str:
+    """Return a command's one-line description and its options with their defaults."""
+    options = OmegaConf.to_yaml(_defaults(command.replace("-", "_")), resolve=False).rstrip()
+    return "\n".join(
+        [
+            f"cellsdf {command}: {COMMANDS[command]}",
+            f"usage: cellsdf {command} [key=value ...]",
+            "",
+            "options, with their defaults:",
+            *(f"  {line}" for line in options.splitlines()),
+        ]
+    )
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    """Return the choice closest to a mistyped word, or None when none is close."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return close[0] if close else None
 
 
 # While Hydra composes the config, its messages go to a buffer (a bad option becomes one line); the command
@@ -65,13 +102,17 @@ def _run_task(cfg: DictConfig) -> None:
         sys.stderr = _STREAMS["stderr"]
     module = HydraConfig.get().job.config_name
     command = module.replace("_", "-")
-    task = importlib.import_module(f"cellsdf.tasks.{module}").run
     verbose = cfg.get("verbose") is True
     quiet_libraries(verbose)
+    # The rules import every stage's option classes (numpy, scipy): help and unknown commands do without them.
+    from cellsdf.schema import check_options, check_paths
+
     try:
         check_options(command, cfg)
         check_paths(command, cfg)
-        task(cfg)
+        # The task module brings the heavy libraries (torch, Lightning, ...): imported only once the options
+        # passed, so that a refusal answers at once.
+        importlib.import_module(f"cellsdf.tasks.{module}").run(cfg)
     except (ValueError, TypeError, OSError, InstantiationException) as err:
         # instantiate() wraps what a built object refused; the cause is the user's bad input.
         cause = err.__cause__ if isinstance(err, InstantiationException) else err
@@ -79,6 +120,14 @@ def _run_task(cfg: DictConfig) -> None:
             raise
         print(f"cellsdf {command}: error: {error_line(cause)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _unknown_option(hydra_text: str) -> str | None:
+    """Return the option Hydra refused as not in the config, if that is what it refused."""
+    for line in hydra_text.splitlines():
+        if line.startswith("Could not override '"):
+            return line.split("'")[1]
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,8 +138,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     command = argv[0]
     if command not in COMMANDS:
-        print(f"cellsdf: unknown command {command!r}\n\n{_help()}", file=sys.stderr)
+        close = _closest(command, list(COMMANDS))
+        hint = f" (did you mean {close!r}?)" if close else ""
+        print(f"cellsdf: unknown command {command!r}{hint}\n\n{_help()}", file=sys.stderr)
         sys.exit(2)
+    if any(arg in ("-h", "--help") for arg in argv[1:]):
+        print(_command_help(command))
+        return
     # Commands are spelled with hyphens; their module and config file use underscores.
     module = command.replace("-", "_")
     run = hydra.main(config_path="pkg://cellsdf.conf", config_name=module, version_base="1.3")(_run_task)
@@ -107,7 +161,11 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit as exit_:
         if _STREAMS.get("started") or exit_.code in (0, None):
             raise
-        print(f"cellsdf {command}: error: {hydra_error_line(captured.getvalue())}", file=stderr)
+        line = hydra_error_line(captured.getvalue())
+        unknown = _unknown_option(captured.getvalue())
+        close = unknown and _closest(unknown, _option_names(_defaults(module)))
+        line += f"; did you mean {close!r}?" if close else ""
+        print(f"cellsdf {command}: error: {line}", file=stderr)
         sys.exit(2)
     finally:
         _STREAMS.clear()

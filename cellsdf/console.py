@@ -52,7 +52,7 @@ def hydra_error_line(text: str) -> str:
         message += f"; available: {', '.join(options)}"
     elif any("is not in struct" in line for line in lines):
         key = message.removeprefix("Could not override ").rstrip(".")
-        message = f"unknown option {key} (see the options with --cfg job)"
+        message = f"unknown option {key} (see the options with --help)"
     elif message.startswith(("LexerNoViableAltException", "mismatched input", "extraneous input")):
         # Hydra's override grammar takes unquoted values of ASCII letters, digits and a few signs only.
         given = message.split(": ", 1)[-1]

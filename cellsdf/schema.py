@@ -17,15 +17,14 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cellsdf.benchmark.ellipsoids import SHAPES
 from cellsdf.dataset.labels import BORDERS, LINKS
-from cellsdf.decode.volumes import MESH_FORMATS
+from cellsdf.decode.options import MESH_FORMATS
 from cellsdf.errors import InputError
 from cellsdf.evaluate.metrics import select_metrics
-from cellsdf.generate.fidelity import Drawing
-from cellsdf.generate.run import Request
+from cellsdf.generate.options import Drawing, Request
 from cellsdf.geometry.topology import RULES
 from cellsdf.io.spacing import check_spacing
-from cellsdf.lift.evaluation import EvalSettings
-from cellsdf.model.checkpoint import BUILT_IN
+from cellsdf.lift.settings import EvalSettings
+from cellsdf.model.builtin import BUILT_IN
 from cellsdf.options import (
     FRACTION,
     NONNEG,
@@ -43,8 +42,8 @@ from cellsdf.options import (
     Whole,
     rules_of,
 )
-from cellsdf.reconstruct.fit import SCALE_MODES
-from cellsdf.segment.training import TrainingOptions
+from cellsdf.reconstruct.scaling import SCALE_MODES
+from cellsdf.segment.options import TrainingOptions
 from cellsdf.simulate.lines import LINES
 from cellsdf.texture.microscope import Microscope
 

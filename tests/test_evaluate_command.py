@@ -8,7 +8,7 @@ import tifffile
 from cellsdf.cli import main
 from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sources import find_sequences
-from cellsdf.evaluate import evaluate_folders
+from cellsdf.evaluate.pipeline import evaluate_folders
 from cellsdf.io.tiff import read_timelapse, write_timelapse
 
 SHAPE_DESCRIPTORS = ("volume", "area", "sphericity", "flatness", "solidity", "mean_curvature")

@@ -295,8 +295,8 @@ def test_mix_sampler_draws_between_two_learned_codes(tmp_path):
 
 def test_mesh_files_are_decimated_within_the_tolerance(tmp_path):
     from cellsdf.bench.mesh import hausdorff
-    from cellsdf.decode.volumes import MeshOptions
-    from cellsdf.generate.run import Request
+    from cellsdf.decode.options import MeshOptions
+    from cellsdf.generate.options import Request
 
     args = ["ckpt=plat", "n=1", "resolution=48", "frames=2", "progress=false", "formats=[tiff,mesh]"]
     generate(tmp_path / "full", *args, "mesh.tolerance=null")
@@ -312,7 +312,8 @@ def test_mesh_files_are_decimated_within_the_tolerance(tmp_path):
 
 
 def test_generate_surfaces_in_memory_match_the_generated_files(tmp_path):
-    from cellsdf.generate.run import Request, generate_cells
+    from cellsdf.generate.options import Request
+    from cellsdf.generate.run import generate_cells
     from cellsdf.generate.surfaces import generate_surfaces
     from cellsdf.io.mesh import read_napari_surface
     from cellsdf.model.trained import load_trained

@@ -20,7 +20,8 @@ from helpers import blob  # noqa: E402
 
 from cellsdf.dataset.prepare import prepare_dataset  # noqa: E402
 from cellsdf.dataset.sources import MaskSequence, SequenceLoader  # noqa: E402
-from cellsdf.generate.run import Request, generate_cells  # noqa: E402
+from cellsdf.generate.options import Request  # noqa: E402
+from cellsdf.generate.run import generate_cells  # noqa: E402
 from cellsdf.io.ctc import write_ctc_sequence  # noqa: E402
 from cellsdf.io.omezarr import read_omezarr  # noqa: E402
 from cellsdf.napari.generate import INTERPOLATION, generate_widget  # noqa: E402

@@ -11,10 +11,10 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from cellsdf.cli import main
-from cellsdf.decode.volumes import MeshOptions
+from cellsdf.decode.options import MeshOptions
 from cellsdf.errors import InputError
-from cellsdf.generate.fidelity import Drawing
-from cellsdf.generate.run import Request, generate_cells, topology_rule
+from cellsdf.generate.options import Drawing, Request
+from cellsdf.generate.run import generate_cells, topology_rule
 from cellsdf.generate.sampling import SAMPLERS, Sampler, make_sampler, model_sampler, register_sampler
 from cellsdf.model.trained import TrainingRecord, load_trained
 from cellsdf.options import NONNEG, defaults_of, option

@@ -13,7 +13,8 @@ from pathlib import Path
 from cellsdf.bench.measure import TARGET_SIZE, measure
 from cellsdf.bench.row import Row
 from cellsdf.benchmark.build import build_benchmark
-from cellsdf.generate.run import Request, default_parallelism, generate_cells
+from cellsdf.generate.options import Request
+from cellsdf.generate.run import default_parallelism, generate_cells
 from cellsdf.simulate.write import simulate_to_folder
 from cellsdf.texture.models import Texture
 

@@ -10,7 +10,8 @@ import trimesh
 
 from cellsdf.bench.row import Row
 from cellsdf.geometry.grid import grid_spacing
-from cellsdf.geometry.surface import MESH_TOLERANCE, frame_mesh
+from cellsdf.geometry.mesh_defaults import MESH_TOLERANCE
+from cellsdf.geometry.surface import frame_mesh
 from cellsdf.model.trained import load_trained
 
 FRAMES_PER_CELL = 30  # the published sequences' length, for the size of one cell's meshes

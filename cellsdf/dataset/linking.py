@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 # A current object counts as a piece of a previous one only when it shares at least this share of its own
 # voxels with it; below that, a touch of neighbouring cells would read as a division.
@@ -82,6 +81,9 @@ def _assign(
         free_rows = [i for i in range(len(alive)) if i not in divided]
         free_cols = [j for j in range(len(objects)) if not assigned[j]]
         if free_rows and free_cols:
+            # scipy.optimize is imported here: the command line's option checks import this module's names.
+            from scipy.optimize import linear_sum_assignment
+
             sub = iou[np.ix_(free_rows, free_cols)]
             for r, c in zip(*linear_sum_assignment(sub, maximize=True), strict=True):
                 if sub[r, c] > 0:

@@ -6,10 +6,9 @@ import numpy as np
 import torch
 
 from cellsdf.decode.field import Field
+from cellsdf.decode.options import PRECISIONS
 from cellsdf.geometry.grid import cube_grid
 from cellsdf.geometry.rotation import rotate
-
-PRECISIONS = ("32", "bf16")
 
 
 def bf16_fast(device: torch.device | str) -> bool:

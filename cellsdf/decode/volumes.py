@@ -17,69 +17,18 @@ from cellsdf.decode.dense import decode_points
 from cellsdf.decode.field import Field
 from cellsdf.decode.join import join_fragments
 from cellsdf.decode.narrowband import TrackingLost, decode_narrowband, decode_tracked
+from cellsdf.decode.options import DEFAULT_MESH, MESH_FORMATS, MeshOptions
 from cellsdf.geometry.components import component_count
 from cellsdf.geometry.grid import grid_step
-from cellsdf.geometry.surface import MESH_TOLERANCE, SMOOTHING, display_mesh, frame_mesh
+from cellsdf.geometry.surface import display_mesh, frame_mesh
 from cellsdf.io.mesh import write_mesh, write_mesh_timelapse, write_napari_surface
 from cellsdf.io.omezarr import omezarr_writer
 from cellsdf.io.reference import reference_writer
 from cellsdf.io.tiff import write_timelapse
-from cellsdf.options import OneOf, Real, Whole, check_fields, option
 
-FORMATS = ("tiff", "mesh", "sdf", "omezarr")
-MESH_FORMATS = ("ply", "obj", "stl", "glb")
 TIMELAPSE_GLB = "mesh/timelapse.glb"
 TIMELAPSE_NAPARI = "mesh/timelapse_napari.npz"
 OMEZARR = "mask.ome.zarr"
-# Bytes per voxel held at once while a frame is decoded and written (mask, TIFF page, decoder grids), and
-# what the SDF format adds (edt's distances and the normalised copy, float32), and the OME-Zarr (the 0/1
-# and 0/255 frames, and the compressor's buffer); the base is the model and libraries.
-_BYTES_PER_VOXEL = {"tiff": 0, "mesh": 0, "sdf": 12, "omezarr": 3}
-_FRAME_BYTES_PER_VOXEL = 6
-WRITE_BASE_BYTES = 1 << 29
-
-
-def bytes_per_voxel(formats: Iterable[str]) -> int:
-    """Return the bytes per voxel of one frame held at once while decoding and writing ``formats``.
-
-    Examples
-    --------
-    >>> bytes_per_voxel(["tiff"]), bytes_per_voxel(["tiff", "sdf"])
-    (6, 18)
-    """
-    return _FRAME_BYTES_PER_VOXEL + sum(_BYTES_PER_VOXEL[f] for f in set(formats))
-
-
-@dataclass(frozen=True)
-class MeshOptions:
-    """How frames become mesh files.
-
-    Attributes
-    ----------
-    format : {'ply', 'obj', 'stl', 'glb'}
-        Per-frame file type.
-    smoothing : int
-        Taubin iterations after marching cubes (0: the binary staircase mesh).
-    tolerance : float or None
-        Decimate every per-frame mesh as far as its surface stays within this many voxels of the full mesh
-        (:func:`cellsdf.geometry.surface.simplify_mesh`); None keeps every face.
-    faces : int or None
-        Then decimate every per-frame mesh to at most this many faces; None sets no limit.
-    timelapse_faces : int or None
-        Faces per frame in the time-lapse files (GLB scene, napari surface), which hold every frame at once.
-    """
-
-    format: str = option("ply", OneOf(MESH_FORMATS))
-    smoothing: int = option(SMOOTHING, Whole(0))
-    tolerance: float | None = option(MESH_TOLERANCE, Real(0, 10, null=True))  # voxels
-    faces: int | None = option(None, Whole(4, null=True))
-    timelapse_faces: int | None = option(20000, Whole(4, null=True))
-
-    def __post_init__(self) -> None:
-        check_fields(self, prefix="mesh.")
-
-
-DEFAULT_MESH = MeshOptions()
 
 
 @dataclass

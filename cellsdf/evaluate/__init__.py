@@ -8,20 +8,3 @@ cells), ``fidelity`` (the scorecard: :func:`score_generation`, each figure besid
 ``reconstruction`` (IoU, Dice, Chamfer, 95% Hausdorff), ``inputs``, ``sequence``, ``spacing``, ``metrics``,
 ``figures``, ``report``, ``pipeline`` (:func:`evaluate_folders`, what ``cellsdf evaluate`` runs).
 """
-
-from cellsdf.evaluate.descriptors import DESCRIPTORS, frame_descriptors
-from cellsdf.evaluate.fidelity import describe_masks, score_generation, scorecard_table
-from cellsdf.evaluate.pipeline import evaluate_folders
-from cellsdf.evaluate.reconstruction import reconstruction_metrics
-from cellsdf.evaluate.topology import topology_summary
-
-__all__ = [
-    "DESCRIPTORS",
-    "describe_masks",
-    "evaluate_folders",
-    "frame_descriptors",
-    "reconstruction_metrics",
-    "score_generation",
-    "scorecard_table",
-    "topology_summary",
-]

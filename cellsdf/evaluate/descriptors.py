@@ -9,20 +9,9 @@ from scipy.spatial import ConvexHull, QhullError
 from skimage.measure import block_reduce, euler_number, regionprops
 from skimage.morphology import skeletonize
 
+from cellsdf.evaluate.metrics import DESCRIPTORS
 from cellsdf.geometry.surface import crop_box, surface_mesh
 
-DESCRIPTORS = (
-    "volume",
-    "area",
-    "sphericity",
-    "elongation",
-    "flatness",
-    "solidity",
-    "mean_curvature",
-    "components",
-    "euler",
-    "end_points",
-)
 UNITS = {
     "volume": "µm³",
     "area": "µm²",

@@ -1,14 +1,27 @@
-"""Metric names a user can ask for, and checking them."""
+"""Metric names a user can ask for, and checking them (light: the command line checks them before work)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from cellsdf.errors import InputError
-from cellsdf.evaluate.descriptors import DESCRIPTORS
 from cellsdf.evaluate.shapes import SHAPE_METRICS
 from cellsdf.evaluate.temporal import TEMPORAL
 
+# Per-frame shape descriptors (:mod:`cellsdf.evaluate.descriptors` computes them); named here so that the
+# command line checks a selection without loading the mesh libraries.
+DESCRIPTORS = (
+    "volume",
+    "area",
+    "sphericity",
+    "elongation",
+    "flatness",
+    "solidity",
+    "mean_curvature",
+    "components",
+    "euler",
+    "end_points",
+)
 METRICS = (*DESCRIPTORS, *TEMPORAL, *SHAPE_METRICS)
 
 

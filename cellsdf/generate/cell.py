@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from cellsdf.decode.join import JOIN_TOLERANCE
-from cellsdf.decode.volumes import DEFAULT_MESH, DecodeLog, MeshOptions, write_volumes
+from cellsdf.decode.options import DEFAULT_MESH, MeshOptions
+from cellsdf.decode.volumes import DecodeLog, write_volumes
 from cellsdf.geometry.topology import check_rule
 from cellsdf.io.preview import PreviewRow, preview_frames, write_preview_rows
 from cellsdf.model.trained import TrainedModel

@@ -10,22 +10,21 @@ folders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.errors import InputError
 from cellsdf.evaluate.fidelity import describe_masks, score_generation
 from cellsdf.evaluate.inputs import iter_masks, list_sequences
 from cellsdf.generate.cell import RejectedCell, passes_checks
 from cellsdf.generate.draw import Draw, accepted, draw_accepted
-from cellsdf.generate.sampling import ROTATION, Auto, Sampler, model_sampler
+from cellsdf.generate.options import Drawing
+from cellsdf.generate.sampling import model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
 from cellsdf.geometry.topology import RULES
 from cellsdf.model.trained import TrainedModel
-from cellsdf.options import OneOf, Real, Whole, check_fields, option
 from cellsdf.progress import track
 from cellsdf.simulate import sequence_rng, simulate_frames
 from cellsdf.simulate.lines import LINES, line_spacing
@@ -62,34 +61,6 @@ def simulated_sequences(
         stream, _, _ = simulate_frames(cell_line, frames, size, sequence_rng(seed, i))
         out.append(np.stack(list(stream)))
     return out
-
-
-@dataclass(frozen=True, kw_only=True)
-class Drawing:
-    """How generated cells are drawn and decoded, as ``cellsdf generate`` does with the same options.
-
-    Attributes
-    ----------
-    sampler : Sampler
-        The sampler (``auto`` takes the model's own).
-    rotation : {'uniform', 'none'}
-        Rotation of each cell.
-    join : float
-        Fragment joining tolerance in voxels (:func:`~cellsdf.decode.join.join_fragments`).
-    rule : str, optional
-        Topology rule a redrawn cell must keep.
-    max_draws : int
-        1: every cell's first draw; more: draw again until the cell passes, at most this often.
-    """
-
-    sampler: Sampler = field(default_factory=Auto)
-    rotation: str = option("uniform", ROTATION)
-    join: float = option(JOIN_TOLERANCE, Real(0, 10))  # voxels
-    rule: str | None = option(None, OneOf(RULES, null=True))
-    max_draws: int = option(1, Whole(1))
-
-    def __post_init__(self) -> None:
-        check_fields(self)
 
 
 def matching_resolution(model: TrainedModel, voxel: float) -> int:

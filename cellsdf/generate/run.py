@@ -15,63 +15,34 @@ import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cellsdf.decode.dense import PRECISIONS, resolve_precision
-from cellsdf.decode.join import JOIN_TOLERANCE
+from cellsdf.decode.dense import resolve_precision
 from cellsdf.decode.volumes import (
-    FORMATS,
-    MESH_FORMATS,
-    WRITE_BASE_BYTES,
-    MeshOptions,
-    bytes_per_voxel,
     collected_garbage,
 )
 from cellsdf.errors import InputError
 from cellsdf.generate.cell import write_cell
 from cellsdf.generate.draw import Draw, accepted, draw_accepted
-from cellsdf.generate.sampling import ROTATION, Auto, Sampler, model_sampler
+from cellsdf.generate.options import Request
+from cellsdf.generate.sampling import Sampler, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
-from cellsdf.geometry.topology import RULES
 from cellsdf.io.atomic import atomic_path, temporary_name
 from cellsdf.io.hashing import file_sha256
-from cellsdf.io.limits import check_grid
 from cellsdf.io.manifest import write_manifest
 from cellsdf.model.trained import TrainedModel, load_trained, select_device
-from cellsdf.options import (
-    SEED_MAX,
-    Checked,
-    Flag,
-    ListOf,
-    OneOf,
-    Real,
-    Text,
-    Whole,
-    as_list,
-    check_fields,
-    nested,
-    option,
-)
 from cellsdf.progress import track
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
-TOPOLOGIES = ("auto", "none", *RULES)
 # Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
 # manifest's config leaves them out.
 NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose", "workers", "threads")
-
-
-def _precision(key: str, value: object) -> None:
-    """Check a decode precision: ``auto``, or one of the decoder's (``32``, which YAML reads as a number)."""
-    choices = ("auto", *PRECISIONS)
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) not in choices:
-        raise InputError(key, f"choose one of {', '.join(choices)}, got {value!r}")
 
 
 def cell_name(index: int) -> str:
@@ -158,61 +129,6 @@ def complete_cell(folder: Path, key: str) -> dict | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) and record.get("run_key") == key else None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Request:
-    """What a generate run writes: the options that decide its files (shards of one run share them).
-
-    Each field is stated once here, with its default and its rule; ``conf/generate.yaml`` holds the same
-    defaults (a test compares them) and the command builds the request from its options as they are. A bad
-    value raises InputError naming the option.
-
-    Examples
-    --------
-    >>> Request(ckpt="plat", n=2, frames=3, resolution=32, formats=["tiff"]).n
-    2
-    >>> Request(n=0)
-    Traceback (most recent call last):
-    ...
-    cellsdf.errors.InputError: n: must be an integer >= 1, got 0
-    """
-
-    ckpt: str = option("plat", Text(null=False))  # a model file or a built-in model's name
-    n: int = option(4, Whole(1))
-    frames: int = option(30, Whole(1))
-    resolution: int = option(256, Whole(8))
-    seed: int = option(0, Whole(0, SEED_MAX))
-    frame_interval: float | None = option(None, Real(0, above=True, null=True))  # seconds
-    sampler: Sampler = field(default_factory=Auto)
-    rotation: str = option("uniform", ROTATION)
-    formats: tuple[str, ...] = option(["tiff", "mesh"], ListOf(OneOf(FORMATS), least=1, one=True))
-    mesh_format: str = option("ply", OneOf(MESH_FORMATS))
-    mesh: MeshOptions = nested(MeshOptions)
-    max_draws: int = option(50, Whole(1))
-    topology: str = option("auto", OneOf(TOPOLOGIES))
-    precision: str = option("auto", Checked(_precision))
-    tracking: bool = option(True, Flag())
-    join: float = option(JOIN_TOLERANCE, Real(0, 10))  # voxels
-
-    def __post_init__(self) -> None:
-        check_fields(self)
-        if not isinstance(self.sampler, Sampler):
-            raise InputError("sampler", f"must be a Sampler, got {self.sampler!r}")
-        mesh = self.mesh if isinstance(self.mesh, MeshOptions) else MeshOptions(**self.mesh)
-        formats = tuple(str(f) for f in as_list(self.formats))
-        # The mesh file type is a top-level option (shared with reconstruct and fit); the mesh carries it.
-        object.__setattr__(self, "mesh", replace(mesh, format=self.mesh_format))
-        object.__setattr__(self, "formats", formats)
-        object.__setattr__(self, "precision", str(self.precision))
-        object.__setattr__(self, "ckpt", str(self.ckpt))
-        check_grid("resolution", self.resolution, bytes_per_voxel(formats), base=WRITE_BASE_BYTES)
-
-    def key(self) -> dict:
-        """Return the request as plain data (the sampler by name and options): what the run key hashes."""
-        plain = {f.name: getattr(self, f.name) for f in fields(self)}
-        plain.update(sampler=self.sampler.describe(), mesh=asdict(self.mesh), formats=list(self.formats))
-        return plain
 
 
 def generate_cells(

@@ -18,7 +18,8 @@ from cellsdf.generate.draw import Draw, draw_accepted
 from cellsdf.generate.run import learned_codes, timing, topology_rule
 from cellsdf.generate.sampling import Auto, Sampler, model_sampler
 from cellsdf.geometry.grid import frame_times, grid_spacing
-from cellsdf.geometry.surface import MESH_TOLERANCE, SMOOTHING, frame_mesh
+from cellsdf.geometry.mesh_defaults import MESH_TOLERANCE, SMOOTHING
+from cellsdf.geometry.surface import frame_mesh
 from cellsdf.io.mesh import napari_surface
 from cellsdf.model.trained import TrainedModel
 

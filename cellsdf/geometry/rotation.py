@@ -7,9 +7,13 @@ its matrix is exp(skew(vector)), as scipy's ``Rotation.from_rotvec`` and the tor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:
+    import torch
 
 
 def uniform_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -75,6 +79,10 @@ def axis_angle_matrix(vectors: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         (..., 3, 3) rotation matrices; differentiable everywhere, including at zero.
     """
+    # torch is imported here, not above: drawing rotations (and so the command line's option checks, which
+    # import the samplers) must not load it.
+    import torch
+
     a, b, c = vectors.unbind(-1)
     zero = torch.zeros_like(a)
     skew = torch.stack([zero, -c, b, c, zero, -a, -b, a, zero], dim=-1).reshape(*vectors.shape[:-1], 3, 3)

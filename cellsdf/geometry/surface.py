@@ -13,10 +13,9 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 from trimesh.smoothing import filter_taubin
 
-SMOOTHING = 30  # Taubin iterations: areas of analytic shapes within 1% (fewer leave more staircase)
-# Decimation tolerance of mesh files, in voxels: well inside the voxel staircase the mesh was smoothed from,
-# and it keeps about a tenth of the faces of a 256³ frame's mesh.
-MESH_TOLERANCE = 0.5
+from cellsdf.geometry.components import bounding_box
+from cellsdf.geometry.mesh_defaults import SMOOTHING
+
 _PAD = 1  # background around a crop, so that every surface closes
 
 
@@ -52,32 +51,6 @@ def crop_box(mask: np.ndarray, *, pad: int = _PAD) -> tuple[np.ndarray, np.ndarr
     crop = np.pad(mask[box], pad)
     origin = np.array([s.start - pad for s in box])
     return crop, origin
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Return the slices of a 3D mask's bounding box, or None for an empty mask.
-
-    Three ``any`` reductions, the last two over the occupied slab only: about 100x faster than
-    ``scipy.ndimage.find_objects`` on a 256³ frame (2 ms against 195 ms), which visits the voxels one by one.
-
-    Examples
-    --------
-    >>> mask = np.zeros((5, 5, 5), bool)
-    >>> mask[2, 1:3, 3] = True
-    >>> bounding_box(mask)
-    (slice(2, 3, None), slice(1, 3, None), slice(3, 4, None))
-    >>> bounding_box(np.zeros((2, 2, 2), bool)) is None
-    True
-    """
-    mask = np.asarray(mask, bool)
-    z = np.flatnonzero(mask.any(axis=(1, 2)))
-    if not z.size:
-        return None
-    slab = mask[z[0] : z[-1] + 1]
-    y = np.flatnonzero(slab.any(axis=(0, 2)))
-    x = np.flatnonzero(slab.any(axis=(0, 1)))
-    z0, z1, y0, y1, x0, x1 = (int(i) for i in (z[0], z[-1], y[0], y[-1], x[0], x[-1]))
-    return slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1)
 
 
 def surface_shell(mask: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ import numpy as np
 import trimesh
 
 from cellsdf.errors import InputError
-from cellsdf.geometry.surface import SMOOTHING, frame_mesh
+from cellsdf.geometry.mesh_defaults import SMOOTHING
+from cellsdf.geometry.surface import frame_mesh
 from cellsdf.lift.latent import FitOptions, Hypothesis, fit_hypotheses, model_scale
 from cellsdf.lift.views import View, check_mask, square
 from cellsdf.model.trained import TrainedModel

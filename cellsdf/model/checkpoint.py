@@ -19,10 +19,10 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
 from cellsdf.model.autodecoder import AutoDecoder
+from cellsdf.model.builtin import BUILT_IN
 
 MODEL_FORMAT = "cellsdf-model/1"
 _GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)", re.IGNORECASE)
-BUILT_IN = ("plat", "cele", "filo")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

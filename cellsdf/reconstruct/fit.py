@@ -17,26 +17,9 @@ from cellsdf.model.fitting import FittedCodes, fit_codes
 from cellsdf.model.trained import TrainedModel
 from cellsdf.reconstruct.outputs import SequenceCode
 
-SCALE_MODES = ("fit", "fixed")
 # The model's typical cell: its training codes decoded on a coarse grid at the start, middle and end.
 _VOLUME_RESOLUTION = 32
 _VOLUME_TIMES = (-1.0, 0.0, 1.0)
-
-
-def check_scale_options(scale: str, scale_prior: object) -> float:
-    """Check the ``scale`` mode and the ``scale_prior`` weight; return the weight as a float.
-
-    Examples
-    --------
-    >>> check_scale_options("fit", 1)
-    1.0
-    """
-    if scale not in SCALE_MODES:
-        raise InputError("scale", f"choose one of {', '.join(SCALE_MODES)}, got {scale!r}")
-    number = isinstance(scale_prior, int | float) and not isinstance(scale_prior, bool)
-    if not number or not math.isfinite(scale_prior) or scale_prior < 0:
-        raise InputError("scale_prior", f"must be a number >= 0 (0: no prior), got {scale_prior!r}")
-    return float(scale_prior)
 
 
 def fitting_data(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cellsdf.decode.volumes import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, MeshOptions, bytes_per_voxel
+from cellsdf.decode.options import FORMATS, MESH_FORMATS, WRITE_BASE_BYTES, MeshOptions, bytes_per_voxel
 from cellsdf.errors import InputError, check_whole
 from cellsdf.geometry.grid import frame_times
 from cellsdf.io.limits import check_grid

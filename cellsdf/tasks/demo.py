@@ -14,9 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 from cellsdf.benchmark.build import FieldOptions, build_benchmark
 from cellsdf.dataset.prepare import prepare_dataset
 from cellsdf.dataset.sources import find_sequences
-from cellsdf.decode.volumes import MeshOptions
-from cellsdf.evaluate import evaluate_folders
-from cellsdf.generate.run import Request, cell_name, generate_cells
+from cellsdf.decode.options import MeshOptions
+from cellsdf.evaluate.pipeline import evaluate_folders
+from cellsdf.generate.options import Request
+from cellsdf.generate.run import cell_name, generate_cells
 from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.preview import write_preview

@@ -13,7 +13,6 @@ from cellsdf.io.lock import writing_folder
 from cellsdf.model.trained import load_trained, select_device
 from cellsdf.options import as_list
 from cellsdf.reconstruct.fit import (
-    check_scale_options,
     fit_items,
     fit_sequences,
     fit_summary,
@@ -22,6 +21,7 @@ from cellsdf.reconstruct.fit import (
     write_latents,
 )
 from cellsdf.reconstruct.outputs import output_options
+from cellsdf.reconstruct.scaling import check_scale_options
 from cellsdf.reconstruct.score import summary, write_and_score, write_run_manifest
 
 

@@ -7,7 +7,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError
-from cellsdf.generate.run import NOT_IN_KEY, Request, cell_name, default_parallelism, generate_cells
+from cellsdf.generate.options import Request
+from cellsdf.generate.run import NOT_IN_KEY, cell_name, default_parallelism, generate_cells
 from cellsdf.io.lock import writing_folder
 from cellsdf.options import pick
 

@@ -14,7 +14,8 @@ import tifffile
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from cellsdf.decode.volumes import MESH_FORMATS, MeshOptions, bytes_per_voxel, write_volumes
+from cellsdf.decode.options import MESH_FORMATS, MeshOptions, bytes_per_voxel
+from cellsdf.decode.volumes import write_volumes
 from cellsdf.errors import InputError, check_whole
 from cellsdf.io.atomic import atomic_path
 from cellsdf.io.folders import check_out_folder
