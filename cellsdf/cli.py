@@ -17,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from cellsdf import __version__
 from cellsdf.console import hydra_error_line, quiet_libraries
 from cellsdf.errors import error_line
+from cellsdf.progress import LOG_EVERY_S, set_log_interval
+from cellsdf.threads import choose_threads, use_threads
 
 COMMANDS = {
     "demo": "run the main job on built-in data: simulate, prepare, generate, preview pictures, report",
@@ -110,9 +112,17 @@ def _run_task(cfg: DictConfig) -> None:
     try:
         check_options(command, cfg)
         check_paths(command, cfg)
+        set_log_interval(cfg.get("progress_every", LOG_EVERY_S))
+        choice = choose_threads(cfg.get("threads"))
+        use_threads(choice)
+        if verbose:
+            print(choice.describe(), file=sys.stderr)
         # The task module brings the heavy libraries (torch, Lightning, ...): imported only once the options
-        # passed, so that a refusal answers at once.
-        importlib.import_module(f"cellsdf.tasks.{module}").run(cfg)
+        # passed, so that a refusal answers at once. Lightning sets its loggers' levels when it is imported,
+        # so they are quietened again after.
+        task = importlib.import_module(f"cellsdf.tasks.{module}").run
+        quiet_libraries(verbose)
+        task(cfg)
     except (ValueError, TypeError, OSError, InstantiationException) as err:
         # instantiate() wraps what a built object refused; the cause is the user's bad input.
         cause = err.__cause__ if isinstance(err, InstantiationException) else err

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from cellsdf.bench.threads import COMMANDS as THREAD_COMMANDS
 from cellsdf.benchmark.ellipsoids import SHAPES
 from cellsdf.dataset.labels import BORDERS, LINKS
 from cellsdf.decode.options import MESH_FORMATS
@@ -65,8 +66,10 @@ _LINE = Checked(_line)
 COMMON: dict[str, Rule] = {
     "seed": Whole(0, SEED_MAX),
     "progress": Flag(),
+    "progress_every": Real(1),
     "overwrite": Flag(),
     "verbose": Flag(),
+    "threads": Whole(1, null=True),
 }
 PREPARE: dict[str, Rule] = {
     "label": Whole(1, null=True),
@@ -230,7 +233,6 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "num_shards": Whole(1),
         "device": _DEVICE,
         "workers": Whole(1, null=True),
-        "threads": Whole(1, null=True),
     },
     "benchmark": {
         **_within("texture.", TEXTURE),
@@ -282,7 +284,6 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "ckpt": Text(),
         "out": Text(),
         "min_size": Whole(1),
-        "threads": Whole(1, null=True),
     },
     "segment-eval": {
         **rules_of(Microscope, "microscope."),
@@ -305,7 +306,6 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "learned": Text(),
         "seeds": Whole(1),
         "resume": Flag(),
-        "threads": Whole(1, null=True),
     },
     "realism": {
         **rules_of(Microscope, "microscope."),
@@ -404,8 +404,31 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "volume_frames": Whole(2),
         "lift_model": Text(null=False),
         "lift_hypotheses": Whole(1),
+        "quick": Flag(),
+        "threads_commands": ListOf(OneOf(THREAD_COMMANDS), one=True),
+        "fit_iterations": Whole(1),
     },
 }
+# quick=true replaces bench's sizes by those under first_look, which keep the same rules.
+_FIRST_LOOK = (
+    "size",
+    "simulate_frames",
+    "prepare_frames",
+    "evaluate_frames",
+    "train_rounds",
+    "compile_limit_s",
+    "generate_frames",
+    "generate_cells",
+    "memory_frames",
+    "benchmark_sequences",
+    "benchmark_frames",
+    "benchmark_distinct",
+    "volume_frames",
+    "lift_hypotheses",
+    "threads_commands",
+    "fit_iterations",
+)
+SCHEMAS["bench"].update({f"first_look.{key}": SCHEMAS["bench"][key] for key in _FIRST_LOOK})
 
 
 def check_options(command: str, cfg: DictConfig) -> None:

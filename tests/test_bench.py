@@ -1,6 +1,9 @@
 """``cellsdf bench`` rows at tiny sizes: the Row type, its JSON entry, and the row functions."""
 
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -147,3 +150,17 @@ def test_volume_rows_compare_with_the_plain_way_at_a_tiny_size():
     speed, memory = volume_rows(frames=3, size=32, seed=0)
     assert speed.ours > 0 and speed.reference > 0 and memory.ours > 0 and memory.reference > 0
     assert memory.passed is None  # judged at 30 frames only
+
+
+@pytest.mark.slow
+def test_bench_quick_takes_under_two_minutes(tmp_path):
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "cellsdf.cli", "bench", "quick=true", f"out={tmp_path / 'bench.json'}"],
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert rows[-1]["row"].startswith("fit, loaded") and seconds <= 120, seconds

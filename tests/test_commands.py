@@ -121,6 +121,7 @@ def test_bench_writes_rows(tmp_path, capsys):
             "benchmark_frames=2",
             "benchmark_distinct=2",
             "volume_frames=3",
+            "threads_commands=[]",
             f"out={out}",
         ]
     )

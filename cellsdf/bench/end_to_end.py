@@ -10,6 +10,8 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
+import torch
+
 from cellsdf.bench.measure import TARGET_SIZE, measure
 from cellsdf.bench.row import Row
 from cellsdf.benchmark.build import build_benchmark
@@ -64,9 +66,9 @@ def generate_row(model: str, *, size: int, frames: int, seed: int) -> Row:
 def generate_cells_row(model: str, *, size: int, frames: int, cells: int, seed: int) -> Row:
     """Time ``cells`` generated cells with the command's defaults and project a 33-cell data set from them.
 
-    The defaults are those of ``cellsdf generate``: one worker process per usable core (at most ``cells``),
-    one torch thread each, bf16 where native, tracking. Cells take about the same time each, so 33 cells take
-    ``33 / cells`` times as long once ``cells`` fills the workers.
+    The defaults are those of ``cellsdf generate``: one worker process per core the thread policy gives (at
+    most ``cells``), the cores left over as torch threads, bf16 where native, tracking. Cells take about the
+    same time each, so 33 cells take ``33 / cells`` times as long once ``cells`` fills the workers.
 
     Parameters
     ----------
@@ -90,7 +92,8 @@ def generate_cells_row(model: str, *, size: int, frames: int, cells: int, seed: 
     request = Request(
         ckpt=model, n=cells, frames=frames, resolution=size, seed=seed, formats=("tiff", "mesh")
     )
-    workers, threads = default_parallelism(cells)
+    # The cores the thread policy gave this bench run (the command line set torch's threads to them).
+    workers, threads = default_parallelism(cells, torch.get_num_threads())
     with tempfile.TemporaryDirectory() as tmp:
         seconds, peak = measure(
             lambda: generate_cells(request, Path(tmp) / "gen", {}, workers=workers, threads=threads)

@@ -14,6 +14,7 @@ from cellsdf.bench.measure import TARGET_SIZE
 from cellsdf.bench.mesh import mesh_row
 from cellsdf.bench.prepare import prepare_row, sdf_row, simulate_row
 from cellsdf.bench.row import Row
+from cellsdf.bench.threads import COMMANDS, threads_rows
 from cellsdf.bench.training import training_rows
 from cellsdf.bench.volume import volume_rows
 from cellsdf.progress import track
@@ -52,6 +53,8 @@ def bench_rows(
     volume_frames: int = 30,
     lift_model: str = "plat",
     lift_hypotheses: int = 4,
+    threads_commands: Sequence[str] = COMMANDS,
+    fit_iterations: int = 100,
     on_row: Callable[[Row], None] | None = None,
     progress: bool = False,
 ) -> list[Row]:
@@ -110,6 +113,11 @@ def bench_rows(
         Built-in model (and simulated line) of the lift row.
     lift_hypotheses : int
         Hypotheses fitted as one batch.
+    threads_commands : sequence of str
+        Commands timed at the default threads and at one thread, quiet and loaded
+        (:func:`cellsdf.bench.threads.threads_rows`); empty: no thread rows.
+    fit_iterations : int
+        Adam steps of the ``fit`` thread rows.
     on_row : callable, optional
         Called with each row as soon as it is measured.
     progress : bool
@@ -274,6 +282,13 @@ def bench_rows(
             ),
         )
     )
+    if threads_commands:
+        steps.append(
+            (
+                "threads",
+                partial(threads_rows, seed=seed, commands=threads_commands, fit_iterations=fit_iterations),
+            )
+        )
     for _, step in track(steps, "cellsdf bench", show=progress):
         report(step())
     return rows

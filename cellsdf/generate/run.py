@@ -40,9 +40,20 @@ from cellsdf.progress import track
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
+_CELLS_PER_WORKER = 3  # cells a worker process must write to pay for its start
 # Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
 # manifest's config leaves them out.
-NOT_IN_KEY = ("shard", "num_shards", "progress", "overwrite", "device", "verbose", "workers", "threads")
+NOT_IN_KEY = (
+    "shard",
+    "num_shards",
+    "progress",
+    "progress_every",
+    "overwrite",
+    "device",
+    "verbose",
+    "workers",
+    "threads",
+)
 
 
 def cell_name(index: int) -> str:
@@ -231,21 +242,22 @@ def generate_cells(
     return {"out": out, "written": written, "skipped": skipped, "manifest": manifest}
 
 
-def default_parallelism(cells: int) -> tuple[int, int]:
-    """Return (workers, torch threads per worker) for writing ``cells`` cells on this machine's CPUs.
+def default_parallelism(cells: int, cores: int) -> tuple[int, int]:
+    """Return (workers, torch threads per worker) for writing ``cells`` cells on ``cores`` cores.
 
-    One worker per usable core (at most one per cell), one thread each: a cell's decode is many small matrix
-    products and sines, which a second thread speeds up little, and on a 2-core machine that another job
-    keeps busy, torch's default of one thread per core made ``generate`` 2.2x-3x slower than one thread.
+    A worker process pays for its start (importing torch, loading the model: about 5 s) once it writes
+    about three cells: on 2 quiet cores, 6 cells took 26.1 s with 2 workers and 32.5 s with 1, while 2
+    cells took 10.1 s with 2 workers and 5.1 s with one. So there is one worker per three cells, at most one
+    per core, and the cores left over are shared as threads. ``cores`` is what the thread policy chose
+    (:mod:`cellsdf.threads`: the idle cores at the start).
 
     Examples
     --------
-    >>> workers, threads = default_parallelism(1)
-    >>> workers, threads
-    (1, 1)
+    >>> default_parallelism(2, 2), default_parallelism(6, 2), default_parallelism(9, 1)
+    ((1, 2), (2, 1), (1, 1))
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(cores, cells)), 1
+    workers = max(1, min(cores, cells // _CELLS_PER_WORKER))
+    return workers, max(1, cores // workers)
 
 
 @lru_cache(maxsize=1)

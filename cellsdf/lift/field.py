@@ -26,6 +26,7 @@ from cellsdf.lift.views import View
 from cellsdf.model.autodecoder import clamped_l1
 from cellsdf.model.placement import PlacedDecoder
 from cellsdf.model.siren import SirenDecoder
+from cellsdf.progress import track
 
 FIELD_CLAMP = 0.1  # world units: the field is a distance up to here (the narrow band's block bound)
 
@@ -154,7 +155,9 @@ class FieldFit:
         }
 
 
-def fit_field(views: Sequence[View], *, options: FieldOptions = FieldOptions(), seed: int = 0) -> FieldFit:
+def fit_field(
+    views: Sequence[View], *, options: FieldOptions = FieldOptions(), seed: int = 0, progress: bool = False
+) -> FieldFit:
     """Fit a free SIREN field to the silhouettes of one object seen through several views.
 
     Parameters
@@ -166,6 +169,8 @@ def fit_field(views: Sequence[View], *, options: FieldOptions = FieldOptions(), 
         Steps, points, rays, network size, learning rate.
     seed : int
         Seed of the network's initialisation and the draws.
+    progress : bool
+        Progress over the optimiser steps (:func:`cellsdf.progress.track`).
 
     Returns
     -------
@@ -205,7 +210,7 @@ def fit_field(views: Sequence[View], *, options: FieldOptions = FieldOptions(), 
 
     history = []
     half = options.points // 2
-    for _ in range(options.steps):
+    for _ in track(range(options.steps), "fitting the field", show=progress):
         pick = torch.cat(
             [
                 torch.randint(len(grid), (options.points - half,), generator=generator),

@@ -31,6 +31,7 @@ from cellsdf.model.fitting import frozen
 from cellsdf.model.placement import PlacedDecoder, model_points, placed_sdf
 from cellsdf.model.siren import SirenDecoder
 from cellsdf.model.trained import TrainedModel
+from cellsdf.progress import track
 
 _INIT_RESOLUTION = 32
 
@@ -258,6 +259,7 @@ def fit_hypotheses(
     hypotheses: int = 4,
     options: FitOptions = FitOptions(),
     seed: int = 0,
+    progress: bool = False,
 ) -> list[Hypothesis]:
     """Fit K 3D hypotheses of a trained model's shapes to one or more 2D views, best first.
 
@@ -279,6 +281,8 @@ def fit_hypotheses(
         Steps, rays, temperature, learning rate, prior weight.
     seed : int
         Seed of the starts and the ray draws.
+    progress : bool
+        Progress over the optimiser steps (:func:`cellsdf.progress.track`).
 
     Returns
     -------
@@ -338,7 +342,8 @@ def fit_hypotheses(
     depth_free = depth_observable(views)
     history = []
     with frozen(decoder):
-        for _ in range(options.steps):
+        steps = track(range(options.steps), f"fitting {hypotheses} hypotheses", show=progress)
+        for _ in steps:
             batch = sampler.sample()
             data = _data_loss(
                 decoder,

@@ -25,6 +25,7 @@ from cellsdf.lift.render import visual_hull
 from cellsdf.lift.views import View
 from cellsdf.model.placement import model_points, placed_sdf
 from cellsdf.model.siren import SirenDecoder
+from cellsdf.progress import track
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def refine_hypothesis(
     *,
     options: RefineOptions = RefineOptions(),
     seed: int = 0,
+    progress: bool = False,
 ) -> Hypothesis:
     """Return a copy of a hypothesis with its own decoder fine-tuned to the views.
 
@@ -83,6 +85,8 @@ def refine_hypothesis(
         Steps, learning rate, rays, hull penalty.
     seed : int
         Seed of the ray and point draws.
+    progress : bool
+        Progress over the optimiser steps (:func:`cellsdf.progress.track`).
 
     Returns
     -------
@@ -135,7 +139,7 @@ def refine_hypothesis(
         xyz = model_points(world, matrix, log_scale, translation)
         return placed_sdf(own, latent, t, xyz, log_scale, options.clamp)
 
-    for _ in range(options.steps):
+    for _ in track(range(options.steps), "refining the decoder", show=progress):
         batch = sampler.sample()
         loss = silhouette_loss(ray_minimum(sdf, batch, 1), batch, options.tau * pixel, len(views))[0]
         if len(outside):

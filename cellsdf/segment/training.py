@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
 from cellsdf.model.precision import training_precision
+from cellsdf.model.progress import progress_bar
 from cellsdf.segment.module import Segmenter
 from cellsdf.segment.network import plan_unet
 from cellsdf.segment.options import TrainingOptions
@@ -107,7 +107,7 @@ def train_segmenter(
         default_root_dir=str(out),
         logger=CSVLogger(out, name="logs", version=""),
         log_every_n_steps=10,
-        callbacks=[RichProgressBar()] if progress else [],
+        callbacks=[progress_bar()] if progress else [],
         enable_progress_bar=progress,
         enable_model_summary=False,
         enable_checkpointing=False,

@@ -24,7 +24,13 @@ def run(cfg: DictConfig) -> dict:
         return _run(cfg)
 
 
+def bench_settings(cfg: DictConfig) -> DictConfig:
+    """Return the options the rows run with: ``first_look``'s in place of the others' with ``quick=true``."""
+    return OmegaConf.merge(cfg, cfg.first_look) if cfg.quick else cfg
+
+
 def _run(cfg: DictConfig) -> dict:
+    cfg = bench_settings(cfg)
     console = Console(width=max(Console().width, 110))
 
     def show(row: Row) -> None:
@@ -64,6 +70,8 @@ def _run(cfg: DictConfig) -> dict:
         volume_frames=cfg.volume_frames,
         lift_model=cfg.lift_model,
         lift_hypotheses=cfg.lift_hypotheses,
+        threads_commands=list(cfg.threads_commands),
+        fit_iterations=cfg.fit_iterations,
         on_row=show,
         progress=cfg.progress,
     )

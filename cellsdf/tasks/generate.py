@@ -22,28 +22,23 @@ def run(cfg: DictConfig) -> dict:
     # Shards of one run write their own cells into the same folder at the same time: each shard has its lock.
     part = f"shard{cfg.shard}" if isinstance(cfg.shard, int) else ""
     mine = len(range(cfg.shard, request.n, cfg.num_shards)) if isinstance(cfg.shard, int) else request.n
-    workers, threads = default_parallelism(mine)
+    # The command line set torch's threads by the thread policy; generate spends them as workers first.
+    workers, threads = default_parallelism(mine, torch.get_num_threads())
     # Shards run side by side are the parallelism already; workers inside each would only compete.
     workers = (1 if cfg.num_shards > 1 else workers) if cfg.workers is None else cfg.workers
-    threads = threads if cfg.threads is None else cfg.threads
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with writing_folder(cfg.out, part=part):
-            result = generate_cells(
-                request,
-                cfg.out,
-                config,
-                shard=cfg.shard,
-                num_shards=cfg.num_shards,
-                overwrite=cfg.overwrite,
-                device=cfg.device,
-                progress=cfg.progress,
-                workers=workers,
-                threads=threads,
-            )
-    finally:
-        torch.set_num_threads(before)
+    with writing_folder(cfg.out, part=part):
+        result = generate_cells(
+            request,
+            cfg.out,
+            config,
+            shard=cfg.shard,
+            num_shards=cfg.num_shards,
+            overwrite=cfg.overwrite,
+            device=cfg.device,
+            progress=cfg.progress,
+            workers=workers,
+            threads=threads,
+        )
     out = result["out"]
     shards = f" (shard {cfg.shard} of {cfg.num_shards})" if cfg.num_shards > 1 else ""
     print(

@@ -118,11 +118,15 @@ def _run(cfg: DictConfig) -> dict:
             hypotheses=hypotheses,
             options=options,
             seed=cfg.seed,
+            progress=cfg.progress,
         )
         if refine:
             polish = RefineOptions(steps=refine, tau=float(cfg.tau), clamp=clamp)
             refined = [
-                refine_hypothesis(model.decoder, h, views, options=polish, seed=cfg.seed) for h in results
+                refine_hypothesis(
+                    model.decoder, h, views, options=polish, seed=cfg.seed, progress=cfg.progress
+                )
+                for h in results
             ]
             results = sorted(refined, key=lambda h: h.loss)
         decode = [lambda view, r, h=h: h.decode(model.decoder, view, r, clamp) for h in results]
@@ -133,6 +137,7 @@ def _run(cfg: DictConfig) -> dict:
                 views,
                 options=FieldOptions(steps=steps, rays=rays, depth=depth, tau=float(cfg.tau)),
                 seed=cfg.seed,
+                progress=cfg.progress,
             )
         ]
         decode = [lambda view, r, f=f: f.decode(view, r) for f in results]

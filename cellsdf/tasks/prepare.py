@@ -9,7 +9,7 @@ from cellsdf.dataset.prepared import read_index
 from cellsdf.errors import InputError
 from cellsdf.io.lock import writing_file
 
-_NOT_STEPS = ("input", "out", "seed", "progress", "overwrite", "verbose")
+_NOT_STEPS = ("input", "out", "seed", "progress", "progress_every", "overwrite", "verbose", "threads")
 
 
 def run(cfg: DictConfig) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError
@@ -42,8 +41,6 @@ def _run(cfg: DictConfig) -> dict:
     if len(dims) > 1:
         raise InputError("test" if test else "train", "mixes 2D and 3D frames with the training's")
     out = check_out_folder(cfg.out, cfg.overwrite)
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
     result = segment_run(
         sets,
         test,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from cellsdf.errors import InputError
@@ -57,8 +56,6 @@ def _run(cfg: DictConfig) -> dict:
     image, labels = _real_pair(cfg)
     # resume=true keeps what an earlier run of the same experiment finished: its data and its scored runs.
     out = check_out_folder(cfg.out, cfg.overwrite or cfg.resume)
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
     data = out / "data"
     recipe = Recipe([], out / "logs" / "commands.log")
     if image.ndim == 2:

@@ -16,7 +16,7 @@ import numpy as np
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
@@ -29,6 +29,7 @@ from cellsdf.io.lock import writing_folder
 from cellsdf.io.manifest import write_manifest
 from cellsdf.io.stacks import read_stack_pair
 from cellsdf.model.checkpoint import AtomicCheckpointIO
+from cellsdf.model.progress import progress_bar
 from cellsdf.texture.gan import export_texture_model
 from cellsdf.texture.gan_module import TextureGAN
 from cellsdf.texture.pairs import (
@@ -130,7 +131,7 @@ def _run(cfg: DictConfig) -> dict:
         )
     ]
     if cfg.progress:
-        callbacks.append(RichProgressBar())
+        callbacks.append(progress_bar())
     # Lightning's CSV logger deletes an existing metrics.csv, so a resumed run logs beside it and the rows are
     # merged afterwards.
     keep = cfg.resume and (out / "logs" / "metrics.csv").is_file()

@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import RichProgressBar, Timer
+from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
@@ -26,6 +26,7 @@ from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.callbacks import FinalValidation
 from cellsdf.model.checkpoint import AtomicCheckpointIO, check_compatible, export_model, read_checkpoint
 from cellsdf.model.precision import training_precision
+from cellsdf.model.progress import progress_bar
 
 
 def _loggers(cfg: DictConfig, out: Path, resume_epoch: int | None) -> list[Logger]:
@@ -174,7 +175,7 @@ def _train(cfg: DictConfig, out: Path) -> dict:
     callbacks.append(FinalValidation())
     callbacks += [instantiate(spec, dirpath=checkpoints) for spec in cfg.callbacks.values()]
     if cfg.progress:
-        callbacks.append(RichProgressBar())
+        callbacks.append(progress_bar())
     precision = training_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
