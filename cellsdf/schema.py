@@ -349,7 +349,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
     "evaluate": {
         "real": ListOf(Text(null=False), null=True, one=True),
         "generated": ListOf(Text(null=False), null=True, one=True),
-        "out": Text(null=False),
+        "out": Text(),
         "metrics": Checked(lambda _key, value: select_metrics(value)),
         "per_frame": Flag(),
         "points": Whole(1),

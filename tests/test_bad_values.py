@@ -118,6 +118,23 @@ def test_checkpoint_with_objects_is_refused_as_not_plain_and_truncated_keeps_its
         load_trained(tmp_path / "b.pt")
 
 
+def test_a_dataset_or_an_image_passed_as_a_model_is_named_and_no_unsafe_advice_is_given(tmp_path, capsys):
+    tiny_prepared(tmp_path / "cells.h5")
+    tifffile.imwrite(tmp_path / "masks.tif", np.zeros((2, 4, 4), np.uint8))
+    (tmp_path / "noise.pt").write_bytes(os.urandom(200))
+    for name, says in [
+        ("cells.h5", "not a checkpoint: it is an HDF5 file (a prepared dataset is passed as data.path="),
+        ("masks.tif", "not a checkpoint: it is a TIFF image"),
+        ("noise.pt", "cannot read the checkpoint (truncated or not a torch file)"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["generate", f"ckpt={tmp_path / name}", f"out={tmp_path / 'g'}", "n=1"])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and says in err
+        # torch's own message suggests weights_only=False, which would run code from the file.
+        assert "weights_only" not in err and len(err.strip().splitlines()) == 1
+
+
 def tiny_prepared(path, change=None):
     """A valid prepared dataset of 2 sequences (3 and 2 frames), then ``change(file)`` applied to it."""
     infos = [

@@ -83,6 +83,9 @@ def test_report_files_manifest_and_overwrite(simulated, tmp_path, capsys):
     assert set(metrics["shapes"]["summary"]) == {"1nna"}
     assert metrics["sequence_sets"]["descriptors"] == ["volume"]
     page = (out / "report.html").read_text()
+    # 1-NNA in %, in the page and on the console, as every other figure of cellsdf.
+    one_nna = 100 * metrics["shapes"]["summary"]["1nna"]
+    assert "<th>1-NNA (%)</th>" in page and f"1-NNA {one_nna:.1f} %" in capsys.readouterr().out
     for png in ("distributions.png", "over_time.png", "montage.png"):
         assert f'src="{png}"' in page and (out / png).stat().st_size > 5_000
     manifest = json.loads((out / "manifest.json").read_text())
@@ -201,7 +204,15 @@ def test_prepared_dataset_and_generator_folders(simulated, tmp_path):
 
 def test_evaluate_config_defaults(compose_cfg):
     cfg = compose_cfg("evaluate", ["real=a", "generated=b"])
-    assert (cfg.metrics, cfg.per_frame, cfg.workers, cfg.out) == ("all", False, 2, "report")
+    assert (cfg.metrics, cfg.per_frame, cfg.workers, cfg.out) == ("all", False, 2, None)
+
+
+def test_evaluate_without_out_is_refused_like_prepare(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "real=a.tif", "generated=b"])
+    assert exit_info.value.code == 2
+    assert "and out=<folder>" in capsys.readouterr().err and not (tmp_path / "report").exists()
 
 
 def test_memory_does_not_grow_with_frames(tmp_path):

@@ -164,3 +164,12 @@ def test_sequences_without_measured_frames_are_told_apart():
     assert np.isnan(empty).all()
     result = two_sample(reference, [empty, empty], scale=np.ones(2), resamples=0)
     assert result["one_nna"]["value"] == 1.0 and result["coverage"]["value"] == 0.0
+
+
+def test_a_missed_target_is_never_printed_as_its_own_bound():
+    row = {"name": "end points", "value": 0.7496, "interval": None, "floor": 1.02, "floor_interval": None}
+    row |= {"unit": "× reference", "good": "1 ideal", "target": "0.75–1.33", "meets": False}
+    line = scorecard_table({"figures": [row]}).splitlines()[-1]
+    assert line == "| end points | 0.7496 | 1.02 | × reference | 1 ideal | 0.75–1.33 (not met) |"
+    met = scorecard_table({"figures": [row | {"value": 0.7512, "meets": True}]}).splitlines()[-1]
+    assert "| 0.751 |" in met and "(met)" in met

@@ -130,6 +130,23 @@ def test_writer_round_trips_a_labels_layer(tmp_path):
     assert write_labels(str(tmp_path / "flat.zarr"), labels[0, 0], {}) == []
 
 
+def no_opengl_reason() -> str:
+    """Say why there is no OpenGL context: the usual cause is the missing Xvfb program, not a package."""
+    if shutil.which("Xvfb") is None:
+        return (
+            "no OpenGL context for the screenshot: the Xvfb program is missing (apt install xvfb; "
+            "pytest-xvfb, installed with the napari extra, then starts it)"
+        )
+    return "no OpenGL context for the screenshot, although Xvfb is installed (is pytest-xvfb enabled?)"
+
+
+def test_the_screenshot_skip_names_the_missing_program(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert "the Xvfb program is missing (apt install xvfb" in no_opengl_reason()
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert "although Xvfb is installed" in no_opengl_reason()
+
+
 def has_opengl(viewer) -> bool:
     try:
         return viewer.screenshot(canvas_only=True).mean() > 0
@@ -157,7 +174,7 @@ def test_generate_widget_adds_a_4d_surface_and_interpolates(make_napari_viewer, 
     viewer.layers.remove(INTERPOLATION)
     viewer.dims.ndisplay = 3
     if not has_opengl(viewer):
-        pytest.skip("no OpenGL context for the screenshot (run under Xvfb: pip install pytest-xvfb)")
+        pytest.skip(no_opengl_reason())
     viewer.window.resize(1100, 720)
     qtbot.wait(100)  # let the canvas take its new size before the view is fitted to it
     viewer.layers.selection.active = layer

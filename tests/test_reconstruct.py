@@ -35,7 +35,8 @@ def test_reconstruct_writes_timelapses_meshes_and_scores(model, tmp_path):
         assert stack.data.shape == (4, 24, 24, 24) and stack.data.dtype == np.uint8
         assert set(np.unique(stack.data)) == {0, 255}
         assert stack.spacing == pytest.approx((voxel,) * 3)
-        assert stack.frame_interval == pytest.approx(60.0)  # the simulated cell line's interval
+        # The simulated line's life course (29 intervals of 60 s) over the 4 simulated frames.
+        assert stack.frame_interval == pytest.approx(580.0)
         for k in range(4):
             mesh = trimesh.load(out / name / "mesh" / f"t{k:03d}.ply")
             assert mesh.is_watertight and mesh.volume > 0  # outward normals after the (x, y, z) flip
@@ -78,7 +79,7 @@ def test_frames_and_sequences_choose_what_is_written(model, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "metrics.json", "plat_001"]
     stack = read_timelapse(out / "plat_001" / "mask.tif")
     assert stack.data.shape == (3, 16, 16, 16)
-    assert stack.frame_interval == pytest.approx(90.0)  # 3 frames over the 3 intervals of 60 s
+    assert stack.frame_interval == pytest.approx(870.0)  # 3 frames over the life course's 1740 s
     assert sorted(p.name for p in (out / "plat_001" / "mesh").iterdir()) == [
         "t000.obj",
         "t001.obj",

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from cellsdf.io.tiff import read_timelapse
 from cellsdf.simulate import SimulatedSequence, simulate_frames, simulate_sequence
 from cellsdf.simulate.lines import simulated_lines
+from cellsdf.simulate.write import simulate_to_folder
 
 FULL = np.ones((3, 3, 3), dtype=bool)
 
@@ -174,3 +176,13 @@ def test_full_size_frames_keep_their_behaviour_and_speed(cell_line):
         assert counts == [1] * 8
     if cell_line == "filo":
         assert thin[-1] > thin[0] and thin[-1] > 500
+
+
+def test_a_sequence_spans_the_life_course_whatever_its_frames(tmp_path):
+    # The demo's preview showed simulated frames 0-9 min beside generated 0-29 min of the same life course.
+    spans = {}
+    for frames in (3, 10, 30):
+        items = simulate_to_folder("plat", tmp_path / str(frames), sequences=1, frames=frames, size=16)
+        interval = read_timelapse(tmp_path / str(frames) / items[0]["file"]).frame_interval
+        spans[frames] = interval * (frames - 1)
+    assert spans == pytest.approx({3: 1740.0, 10: 1740.0, 30: 1740.0})

@@ -24,7 +24,7 @@ def simulation_recipe(*, cell_line: str, seed: int, simulate: dict, prepare: dic
     >>> r = simulation_recipe(cell_line="plat", seed=0, simulate={"sequences": 2, "frames": 3, "size": 32},
     ...                       prepare={"eval_size": 16})
     >>> r["simulate"]["spacing"], r["simulate"]["frame_interval"]
-    ([0.8, 0.8, 0.8], 60.0)
+    ([0.8, 0.8, 0.8], 870.0)
     """
     return {
         "cell_line": cell_line,
@@ -32,7 +32,7 @@ def simulation_recipe(*, cell_line: str, seed: int, simulate: dict, prepare: dic
         "simulate": {
             **simulate,
             "spacing": list(line_spacing(cell_line, int(simulate["size"]))),
-            "frame_interval": get_line(cell_line).frame_interval,
+            "frame_interval": get_line(cell_line).interval(int(simulate["frames"])),
         },
         "prepare": dict(prepare),
     }

@@ -7,6 +7,7 @@ The unit of every two-sample statistic is the sequence (:mod:`cellsdf.evaluate.t
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -211,7 +212,7 @@ def scorecard_table(scorecard: dict, *, markup: str = "markdown") -> str:
         rows.append(
             [
                 row["name"],
-                _with_interval(row["value"], row.get("interval")),
+                _with_interval(row["value"], row.get("interval"), missed=_missed_bounds(row)),
                 _with_interval(row["floor"], row.get("floor_interval")),
                 row["unit"],
                 row["good"],
@@ -392,8 +393,31 @@ def _scaled(interval: list[float] | None, factor: float) -> list[float] | None:
     return None if interval is None else [factor * x for x in interval]
 
 
-def _with_interval(value: float | None, interval: list[float] | None) -> str:
+def _missed_bounds(row: dict) -> tuple[float, ...]:
+    """Return the numbers of a missed target (those the value must not be rounded onto), else nothing."""
+    if row.get("meets") is not False:
+        return ()
+    return tuple(float(n) for n in re.findall(r"\d+(?:\.\d+)?", row.get("target") or ""))
+
+
+def _with_interval(
+    value: float | None, interval: list[float] | None, *, missed: tuple[float, ...] = ()
+) -> str:
+    """Format a value (3 significant digits) and its interval.
+
+    A value that missed its target gets the digits that tell it from the target's bounds: 0.7496 against
+    0.75–1.33 is "0.7496", not "0.75".
+
+    Examples
+    --------
+    >>> _with_interval(0.7496, None, missed=(0.75, 1.33)), _with_interval(0.7496, [0.7, 0.8])
+    ('0.7496', '0.75 [0.7–0.8]')
+    """
     if value is None or not np.isfinite(value):
         return "–"
-    text = f"{value:.3g}"
+    digits = 3
+    text = f"{value:.{digits}g}"
+    while float(text) in missed and digits < 8:
+        digits += 1
+        text = f"{value:.{digits}g}"
     return text if interval is None else f"{text} [{interval[0]:.3g}–{interval[1]:.3g}]"

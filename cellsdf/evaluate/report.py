@@ -119,13 +119,20 @@ def _shape_section(shapes: dict | None) -> str:
     )
     names = [n for n in ("mmd", "coverage", "1nna") if n in shapes["summary"]]
     intervals = shapes.get("intervals") or {}
+
+    def shown(name: str, value: float | None, interval: list[float] | None = None) -> str:
+        # Coverage and 1-NNA are fractions, shown in % as everywhere else in cellsdf.
+        if name == "mmd" or value is None:
+            return _number(value, interval)
+        return _number(100 * value, _percent(interval))
+
     rows = [["sequences, real vs generated" if shapes["per_frame"] is None else "mean over frames"]]
-    rows[0] += [_number(shapes["summary"][n], intervals.get(n)) for n in names]
+    rows[0] += [shown(n, shapes["summary"][n], intervals.get(n)) for n in names]
     if shapes.get("floor"):
-        rows.append(["floor: real half vs real half"] + [_number(shapes["floor"][n]) for n in names])
+        rows.append(["floor: real half vs real half"] + [shown(n, shapes["floor"][n]) for n in names])
     for entry in shapes["per_frame"] or []:
-        rows.append([f"frame {entry['frame']}"] + [_number(entry[n]) for n in names])
-    header = {"mmd": "MMD (µm)", "coverage": "coverage", "1nna": "1-NNA"}
+        rows.append([f"frame {entry['frame']}"] + [shown(n, entry[n]) for n in names])
+    header = {"mmd": "MMD (µm)", "coverage": "coverage (%)", "1nna": "1-NNA (%)"}
     return head + _table(["", *(header[n] for n in names)], rows)
 
 

@@ -158,8 +158,8 @@ def _scale_bar_length(field: float) -> float:
 
 def draw_surface(
     ax, mask: np.ndarray, spacing: tuple[float, float, float], *, colour: str = "tab:green"
-) -> None:
-    """Render a mask's smoothed surface on a matplotlib 3D axis, with equal scales on all axes.
+) -> float:
+    """Render a mask's smoothed surface on a 3D axis, with equal scales on all axes and a scale bar.
 
     Parameters
     ----------
@@ -171,6 +171,11 @@ def draw_surface(
         Voxel size (z, y, x) in µm, so the surface has physical proportions.
     colour : str
         Matplotlib colour of the surface.
+
+    Returns
+    -------
+    float
+        Length of the scale bar in µm.
     """
     crop, origin = crop_box(mask)
     # A coarser marching-cubes step keeps pictures of large cells light; the picture is for looking at.
@@ -185,3 +190,9 @@ def draw_surface(
     ax.set(xlim=(middle[0] - half, middle[0] + half), ylim=(middle[1] - half, middle[1] + half))
     ax.set_zlim(middle[2] - half, middle[2] + half)
     ax.set_axis_off()
+    # The axes are off, so a scale bar along x at the box's lower front edge gives the size.
+    bar = _scale_bar_length(2 * half)
+    x, y, z = middle - half
+    ax.plot([x, x + bar], [y, y], [z, z], color="black", linewidth=2)
+    ax.text(x, y, z - 0.12 * half, f"{bar:g} µm", fontsize=6)
+    return bar

@@ -51,6 +51,25 @@ def resolve_checkpoint(name: str | Path) -> Path:
     return Path(name)
 
 
+# What a file is, by its first bytes, for files that are often passed where a model belongs.
+_SIGNATURES = {
+    b"\x89HDF\r\n\x1a\n": "an HDF5 file (a prepared dataset is passed as data.path= or input=)",
+    b"II*\x00": "a TIFF image (masks are passed as input=)",
+    b"MM\x00*": "a TIFF image (masks are passed as input=)",
+    b"II+\x00": "a BigTIFF image (masks are passed as input=)",
+}
+
+
+def _file_kind(path: Path) -> str | None:
+    """Return what a file is when its first bytes say it is not a torch file, else None."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
+
+
 def load_plain(path: Path, *, what: str) -> object:
     """Load a torch file that may hold only tensors and plain containers, without running code from it.
 
@@ -84,8 +103,14 @@ def load_plain(path: Path, *, what: str) -> object:
                 f"not a plain cellsdf {what}: it contains objects that are not weights ({objects}); "
                 "refused without running them",
             ) from None
+        kind = _file_kind(path)
+        if kind is not None:
+            raise InputError(path, f"not a {what}: it is {kind}") from None
         problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise InputError(path, f"cannot read the {what} (truncated or not a torch file): {problem}") from err
+        # torch's message for a file it cannot read advises loading it with weights_only=False, which would
+        # run whatever code the file holds: advice never to pass on for a file from elsewhere.
+        detail = "" if "weights_only" in problem else f": {problem}"
+        raise InputError(path, f"cannot read the {what} (truncated or not a torch file){detail}") from None
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -16,6 +16,8 @@ import numpy as np
 
 from cellsdf.geometry.topology import RULES
 
+REFERENCE_FRAMES = 30  # frames of the published data sets, the count a line's frame_interval is stated for
+
 
 @runtime_checkable
 class Simulator(Protocol):
@@ -43,7 +45,9 @@ class CellLine:
     spacing_at_256 : tuple of float
         Voxel size (z, y, x) in µm on a 256³ grid; other grids keep the same field of view.
     frame_interval : float
-        Seconds between frames.
+        Seconds between frames of a sequence of :data:`REFERENCE_FRAMES` frames (the published data sets'). A
+        simulated sequence spans the same life course whatever its frame count, so its frames are
+        :meth:`interval` apart.
     score_size : int
         Grid side on which ``cellsdf fidelity`` scores the line: the smallest at which its thinnest parts are
         at least 2 voxels across, so that a decoded cell's pieces are the model's and not the grid's.
@@ -71,6 +75,18 @@ class CellLine:
             raise ValueError(f"{self.name}: spacing_at_256 needs three positive numbers")
         if not float(self.frame_interval) > 0 or operator.index(self.score_size) < 8:
             raise ValueError(f"{self.name}: frame_interval must be > 0 and score_size >= 8")
+
+    def interval(self, frames: int) -> float:
+        """Return the seconds between the frames of a ``frames``-frame sequence of the whole life course.
+
+        Examples
+        --------
+        >>> line = CellLine(name="x", spacing_at_256=(1, 1, 1), frame_interval=60.0)
+        >>> line.interval(30), line.interval(10), line.interval(1)
+        (60.0, 193.33333333333334, 1740.0)
+        """
+        span = self.frame_interval * (REFERENCE_FRAMES - 1)
+        return span / (frames - 1) if frames > 1 else span
 
 
 LINES: dict[str, CellLine] = {}

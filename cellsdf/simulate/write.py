@@ -52,7 +52,8 @@ def simulate_to_folder(
         Voxel size (z, y, x) in µm written to the TIFFs; None: the line's own at ``size``
         (:func:`cellsdf.simulate.lines.line_spacing`).
     frame_interval : float, optional
-        Seconds between frames written to the TIFFs; None: the line's own.
+        Seconds between frames written to the TIFFs; None: the line's over its life course in ``frames``
+        frames (:meth:`~cellsdf.simulate.lines.CellLine.interval`).
     seed : int
         Run seed; sequence i uses ``SeedSequence([seed, i])``.
     overwrite : bool
@@ -81,7 +82,7 @@ def simulate_to_folder(
     tiles = 2 * sequences if layout == "labels" else 0
     check_grid("size", size, _FRAME_BYTES_PER_VOXEL + tiles)
     spacing = line_spacing(cell_line, size) if spacing is None else spacing
-    frame_interval = get_line(cell_line).frame_interval if frame_interval is None else frame_interval
+    frame_interval = get_line(cell_line).interval(frames) if frame_interval is None else frame_interval
     out = Path(out)
     if layout == "labels":
         return _label_field(cell_line, out, sequences, frames, size, spacing, frame_interval, seed, overwrite)

@@ -47,7 +47,7 @@ def _run(cfg: DictConfig) -> dict:
             frames=cfg.frames,
             size=cfg.size,
             spacing=spacing,
-            frame_interval=get_line(name).frame_interval,
+            frame_interval=get_line(name).interval(cfg.frames),
             seed=cfg.seed,
             overwrite=cfg.overwrite,
             progress=cfg.progress,
@@ -64,7 +64,7 @@ def _run(cfg: DictConfig) -> dict:
         )
         previews[f"{name} simulated"] = read_timelapse(folder / items[0]["file"]).data > 0
         spacings[f"{name} simulated"] = spacing
-        intervals[f"{name} simulated"] = get_line(name).frame_interval
+        intervals[f"{name} simulated"] = get_line(name).interval(cfg.frames)
     for name in cfg.celllines:
         request = Request(
             ckpt=name,

@@ -13,14 +13,16 @@ from cellsdf.io.lock import writing_folder
 
 def run(cfg: DictConfig) -> dict:
     """Evaluate the inputs named in ``conf/evaluate.yaml``; return what :func:`evaluate_folders` returns."""
+    if cfg.real is None or cfg.generated is None or cfg.out is None:
+        raise InputError(
+            "evaluate", "needs real=<folder, TIFF or prepared .h5>, generated=<folder> and out=<folder>"
+        )
     # One run at a time writes the output, and what killed runs left there goes first.
     with writing_folder(cfg.out):
         return _run(cfg)
 
 
 def _run(cfg: DictConfig) -> dict:
-    if cfg.real is None or cfg.generated is None:
-        raise InputError("evaluate", "needs real=<folder, TIFF or prepared .h5> and generated=<folder>")
     result = evaluate_folders(
         cfg.real,
         cfg.generated,
@@ -51,7 +53,13 @@ def _run(cfg: DictConfig) -> dict:
             print(f"  {name:<15} W/σ {d['wasserstein_normalised']:7.3f}   KS {d['ks']:.3f}")
     if metrics["shapes"]:
         summary = metrics["shapes"]["summary"]
-        print("  " + "   ".join(f"{k} {v:.3f}" for k, v in summary.items() if not k.startswith("n_")))
+        # MMD in µm; coverage and 1-NNA are fractions, printed in % as everywhere else.
+        shown = {"mmd": f"MMD {summary.get('mmd', float('nan')):.3f} µm"}
+        shown |= {
+            k: f"{label} {100 * summary[k]:.1f} %"
+            for k, label in (("coverage", "coverage"), ("1nna", "1-NNA"))
+        }
+        print("  " + "   ".join(text for k, text in shown.items() if k in summary))
     print(f"report written to {result['report']}")
     return result
 
