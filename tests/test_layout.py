@@ -7,9 +7,9 @@ import cellsdf
 
 PACKAGE = Path(cellsdf.__file__).parent
 # Stages in the order they may import each other (README "Layout"): each only from stages before it, plus
-# the top-level helpers (errors, options, progress, console) that import no stage. Unlike DESIGN.md's list,
-# decode comes before model (the trained model decodes with its own clamp) and evaluate before generate and
-# reconstruct (which score with its metrics).
+# the top-level helpers (errors, options, progress, console, threads) that import no stage. Unlike DESIGN.md's
+# list, decode comes before model (the trained model decodes with its own clamp) and evaluate before generate
+# and reconstruct (which score with its metrics).
 STAGES = [
     "geometry",
     "io",
@@ -25,7 +25,7 @@ STAGES = [
     "lift",
     "bench",
 ]
-HELPERS = {"errors", "options", "progress", "console", "__init__"}
+HELPERS = {"errors", "options", "progress", "console", "threads", "__init__"}
 
 
 def imported_modules(path: Path) -> set[str]:

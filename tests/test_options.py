@@ -156,7 +156,8 @@ def test_a_new_cell_line_is_one_record_found_by_simulate_and_generate(tmp_path, 
         stack, meta = tif.asarray(), tif.imagej_metadata
     sides = [int(round(np.count_nonzero(frame) ** (1 / 3))) for frame in stack]
     assert sides[1] - sides[0] == 1 and sides[2] - sides[1] == 1
-    assert meta["finterval"] == 12.0 and meta["spacing"] == pytest.approx(0.5 * 256 / 16)
+    # 3 frames over the toy line's life course: 29 intervals of 12 s at 30 frames.
+    assert meta["finterval"] == 174.0 and meta["spacing"] == pytest.approx(0.5 * 256 / 16)
 
     # A model file whose recipe names the line (as train records a simulated line) keeps its rule.
     record = TrainingRecord.from_hparams({"recipe": {"cell_line": "cubes"}})

@@ -95,6 +95,7 @@ def test_prepare_command_and_bad_input(tmp_path, growing_blob, capsys):
     write_timelapse(tmp_path / "in" / "a.tif", growing_blob)
     out = tmp_path / "d.h5"
     main(["prepare", f"input={tmp_path / 'in'}", f"out={out}", "points_per_frame=300", "eval_size=8"])
+    capsys.readouterr()  # its progress lines; each refusal below is one line of its own
     assert read_prepared(out).points.shape == (5, 300, 3)
     before = out.read_bytes()
     with pytest.raises(SystemExit) as exit_info:

@@ -54,12 +54,12 @@ def _run(cfg: DictConfig) -> dict:
     if metrics["shapes"]:
         summary = metrics["shapes"]["summary"]
         # MMD in µm; coverage and 1-NNA are fractions, printed in % as everywhere else.
-        shown = {"mmd": f"MMD {summary.get('mmd', float('nan')):.3f} µm"}
-        shown |= {
-            k: f"{label} {100 * summary[k]:.1f} %"
-            for k, label in (("coverage", "coverage"), ("1nna", "1-NNA"))
+        texts = {
+            "mmd": lambda v: f"MMD {v:.3f} µm",
+            "coverage": lambda v: f"coverage {100 * v:.1f} %",
+            "1nna": lambda v: f"1-NNA {100 * v:.1f} %",
         }
-        print("  " + "   ".join(text for k, text in shown.items() if k in summary))
+        print("  " + "   ".join(show(summary[k]) for k, show in texts.items() if k in summary))
     print(f"report written to {result['report']}")
     return result
 
