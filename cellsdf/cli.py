@@ -40,7 +40,7 @@ COMMANDS = {
     "bench": "time our implementations against the plain reference ways, with peak memory",
 }
 
-USAGE = "usage: cellsdf <command> [key=value ...] [-m for a multirun sweep] [--cfg job to show the config]"
+USAGE = "usage: cellsdf <command> [key=value ...] [--help: its options] [-m for a multirun sweep]"
 
 
 def _help() -> str:
