@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,44 @@ _GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)", re.IGNORECASE)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer that writes under a temporary name in the file's folder, then renames.
+    """Lightning's checkpoint reader and writer for one run's folder: atomic writes, trusted reads.
 
-    Lightning's own writer stages the file in the system's temporary folder and moves it into place, which is
-    a copy when that folder lies on another file system: a run killed during the copy leaves a truncated
-    ``last.ckpt``. A rename within one folder is atomic, so a checkpoint is either the old or the new one.
-    Pass it to the trainer as ``plugins=[AtomicCheckpointIO()]``.
+    Writes go under a temporary name in the file's folder, then a rename. Lightning's own writer stages the
+    file in the system's temporary folder and moves it into place, which is a copy when that folder lies on
+    another file system: a run killed during the copy leaves a truncated ``last.ckpt``. A rename within one
+    folder is atomic, so a checkpoint is either the old or the new one.
+
+    Reads (a resumed run's ``ckpt_path``) load weights only and drop every file path in the saved callback
+    state that does not resolve inside ``folder``: Lightning deletes a checkpoint callback's "previous best"
+    file on its next save, so a crafted ``best_model_path`` of ``<out>/checkpoints/../../x`` would delete
+    ``x``.
+    Pass it to the trainer as ``plugins=[AtomicCheckpointIO(folder=<the run's checkpoints>)]``.
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        The folder the run's checkpoints live in; None drops every callback path on reading.
     """
+
+    def __init__(self, *, folder: str | Path | None = None) -> None:
+        super().__init__()
+        self.folder = None if folder is None else Path(folder)
+
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        """Read a checkpoint with weights only, keeping only the callback paths inside the run's folder."""
+        checkpoint = load_plain(Path(path), what="checkpoint")
+        if not isinstance(checkpoint, dict):
+            raise InputError(path, "not a Lightning checkpoint (no dictionary inside)")
+        dropped = drop_outside_paths(checkpoint.get("callbacks"), self.folder)
+        if dropped:
+            outside = ", ".join(dropped)
+            print(
+                f"cellsdf: note: {path}: dropped callback paths outside the run's folder: {outside}",
+                file=sys.stderr,
+            )
+        return checkpoint
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
@@ -42,6 +74,58 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
+
+
+# Keys of Lightning's ModelCheckpoint state that name files it may later delete or overwrite.
+_CALLBACK_PATHS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+
+def _inside(path: object, folder: Path | None) -> bool:
+    if not isinstance(path, str) or folder is None:
+        return False
+    resolved, root = Path(path).resolve(), folder.resolve()
+    return resolved == root or root in resolved.parents
+
+
+def drop_outside_paths(callbacks: object, folder: Path | None) -> list[str]:
+    """Empty the file paths in saved callback state that do not resolve inside ``folder``; return them.
+
+    Parameters
+    ----------
+    callbacks : object
+        A checkpoint's ``callbacks`` entry (callback name -> state dict); changed in place.
+    folder : Path or None
+        The run's checkpoint folder; None drops every path.
+
+    Returns
+    -------
+    list of str
+        The paths dropped.
+
+    Examples
+    --------
+    >>> state = {"ModelCheckpoint": {"best_model_path": "/run/checkpoints/../../x", "best_k_models": {}}}
+    >>> drop_outside_paths(state, Path("/run/checkpoints")), state["ModelCheckpoint"]["best_model_path"]
+    (['/run/checkpoints/../../x'], '')
+    """
+    dropped: list[str] = []
+    if not isinstance(callbacks, dict):
+        return dropped
+    for state in callbacks.values():
+        if not isinstance(state, dict):
+            continue
+        for key in _CALLBACK_PATHS:
+            value = state.get(key)
+            if value and not _inside(value, folder):
+                dropped.append(str(value))
+                state[key] = ""
+        best = state.get("best_k_models")
+        if isinstance(best, dict):
+            outside = [k for k in best if not _inside(k, folder)]
+            dropped += [str(k) for k in outside]
+            for key in outside:
+                del best[key]
+    return dropped
 
 
 def resolve_checkpoint(name: str | Path) -> Path:

@@ -143,7 +143,7 @@ def _run(cfg: DictConfig) -> dict:
         default_root_dir=str(out),
         callbacks=callbacks,
         logger=CSVLogger(out, name="logs", version=RESUMED_LOG if keep else ""),
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(folder=out)],
         log_every_n_steps=1,
         enable_progress_bar=bool(cfg.progress),
         enable_model_summary=bool(cfg.verbose),

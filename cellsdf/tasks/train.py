@@ -183,7 +183,7 @@ def _train(cfg: DictConfig, out: Path) -> dict:
         precision=precision,
         default_root_dir=str(out),
         callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(folder=checkpoints)],
         logger=_loggers(cfg, out, resume_epoch=None if resumed is None else epochs_before),
         enable_progress_bar=bool(cfg.progress),
         enable_model_summary=bool(cfg.verbose),
