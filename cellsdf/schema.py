@@ -17,7 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cellsdf.bench.threads import COMMANDS as THREAD_COMMANDS
 from cellsdf.benchmark.ellipsoids import SHAPES
-from cellsdf.dataset.labels import BORDERS, LINKS
+from cellsdf.dataset.options import PREPARE_RULES
 from cellsdf.decode.options import MESH_FORMATS
 from cellsdf.errors import InputError
 from cellsdf.evaluate.metrics import select_metrics
@@ -71,23 +71,7 @@ COMMON: dict[str, Rule] = {
     "verbose": Flag(),
     "threads": Whole(1, null=True),
 }
-PREPARE: dict[str, Rule] = {
-    "label": Whole(1, null=True),
-    "link": OneOf(LINKS),
-    "border": OneOf(BORDERS),
-    "threshold": Real(null=True),
-    "components": OneOf(("all", "largest")),
-    "spacing": _SPACING,
-    "centre": OneOf(("sequence", "frame")),
-    "margin": Real(0, 0.9),
-    "points_per_frame": Whole(1),
-    "surface_fraction": FRACTION,
-    "surface_sigmas": ListOf(POSITIVE, least=1),
-    "thin_power": NONNEG,
-    "interior_fraction": FRACTION,
-    "exact_band": POSITIVE,
-    "eval_size": _GRID,
-}
+PREPARE: dict[str, Rule] = PREPARE_RULES
 MODEL: dict[str, Rule] = {
     "decoder.latent_size": Whole(1),
     "decoder.widths": ListOf(Whole(1), least=1),

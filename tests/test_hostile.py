@@ -4,9 +4,7 @@ Each case is a file someone could hand over (a checkpoint, a dataset, an image).
 file outside the command's output, or allocate what its content does not justify.
 """
 
-import sys
 
-import pytest
 import torch
 
 from cellsdf.cli import main

@@ -160,7 +160,9 @@ def test_a_new_cell_line_is_one_record_found_by_simulate_and_generate(tmp_path, 
     assert meta["finterval"] == 174.0 and meta["spacing"] == pytest.approx(0.5 * 256 / 16)
 
     # A model file whose recipe names the line (as train records a simulated line) keeps its rule.
-    record = TrainingRecord.from_hparams({"recipe": {"cell_line": "cubes"}})
+    record = TrainingRecord.from_hparams(
+        {"recipe": {"cell_line": "cubes", "seed": 0, "simulate": {}, "prepare": {}}}
+    )
     assert record.cell_line == "cubes" and record.topology == "single"
 
 

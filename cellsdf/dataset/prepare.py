@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from cellsdf.dataset.normalise import centres, crop_padded, frame_boxes, half_extent
+from cellsdf.dataset.options import check_prepare_sizes
 from cellsdf.dataset.prepared import SequenceInfo, config_json, create_prepared, write_frame
 from cellsdf.dataset.sampling import sample_points
 from cellsdf.dataset.sdf import interpolate_sdf, signed_distance
@@ -109,6 +110,9 @@ def prepare_dataset(
         raise InputError("margin", f"must lie in [0, 1), got {margin}")
     if points_per_frame < 1 or eval_size < 2:
         raise InputError("points_per_frame", "points_per_frame must be >= 1 and eval_size >= 2")
+    # Sizes from the options are checked against the memory before any input is read (a recipe in a model
+    # file sets them as well as the command line).
+    check_prepare_sizes(points_per_frame, eval_size)
     # The first pass keeps each sequence's boxes and centres (a few numbers per frame) for the second.
     infos, sequence_boxes, frame_centres, extent = [], [], [], 0.0
     for loader in track(loaders, "measuring", show=progress):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cellsdf.dataset.options import check_recipe
 from cellsdf.decode.dense import resolve_precision
 from cellsdf.decode.join import JOIN_TOLERANCE
 from cellsdf.decode.volumes import DecodeLog, decode_masks
@@ -19,6 +20,7 @@ from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.checkpoint import autodecoder_from, read_checkpoint, resolve_checkpoint
 from cellsdf.model.placement import PlacedDecoder
 from cellsdf.model.siren import SirenDecoder
+from cellsdf.options import ListOf, OneOf, Real, Text, Whole
 from cellsdf.simulate.lines import LINES
 
 
@@ -57,20 +59,43 @@ class TrainingRecord:
     topology: str | None = None
 
     @classmethod
-    def from_hparams(cls, data: dict | None) -> TrainingRecord:
-        """Build the record from a checkpoint's ``dataset`` hyper-parameter (older files lack some keys)."""
+    def from_hparams(cls, data: dict | None, *, source: str | Path = "model") -> TrainingRecord:
+        """Build the record from a checkpoint's ``dataset`` hyper-parameter (older files lack some keys).
+
+        Every value passes the rule its option passes on the command line, so that a model file cannot set
+        what an option may not (a NaN frame interval, an infinite scale, a recipe that asks for 95 GiB).
+
+        Raises
+        ------
+        InputError
+            ``<source>: dataset.<field>: <rule>`` for the first value that breaks its rule.
+        """
         data = data or {}
+        if not isinstance(data, dict):
+            raise InputError(source, f"dataset: must be a mapping, got {type(data).__name__}")
         recipe = data.get("recipe")
+        if recipe is not None:
+            check_recipe(recipe, source)
         line = data.get("cell_line", (recipe or {}).get("cell_line"))
         if "topology" in data:
             topology = data["topology"]
         else:
             known = LINES.get(line) if isinstance(line, str) else None
             topology = None if known is None else known.topology
-        if topology is not None and topology not in RULES:
-            raise ValueError(
-                f"the model records an unknown topology rule {topology!r}; valid: {', '.join(RULES)}"
-            )
+        rules = {
+            "path": (Text(), data.get("path")),
+            "sequences": (ListOf(Text(null=False)), list(data.get("sequences") or ())),
+            "frames": (ListOf(Whole(1)), list(data.get("frames") or ())),
+            "frame_interval": (ListOf(Real(0, above=True)), list(data.get("frame_interval") or ())),
+            "scale": (Real(0, above=True, null=True), data.get("scale")),
+            "cell_line": (Text(), line),
+            "topology": (OneOf(RULES, null=True), topology),
+        }
+        for key, (rule, value) in rules.items():
+            try:
+                rule(f"dataset.{key}", value)
+            except InputError as err:
+                raise InputError(source, str(err)) from None
         return cls(
             data.get("path"),
             tuple(data.get("sequences") or ()),
@@ -78,7 +103,7 @@ class TrainingRecord:
             tuple(float(f) for f in data.get("frame_interval") or ()),
             None if data.get("scale") is None else float(data["scale"]),
             recipe,
-            line if isinstance(line, str) else None,
+            line,
             topology,
         )
 
@@ -110,7 +135,7 @@ class TrainedModel:
         self.module = module
         self.file = file
         self.sampler = sampler
-        self.data = TrainingRecord.from_hparams(module.hparams.get("dataset"))
+        self.data = TrainingRecord.from_hparams(module.hparams.get("dataset"), source=file)
 
     @property
     def decoder(self) -> SirenDecoder:
