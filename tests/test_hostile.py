@@ -4,10 +4,14 @@ Each case is a file someone could hand over (a checkpoint, a dataset, an image).
 file outside the command's output, or allocate what its content does not justify.
 """
 
+import subprocess
+import sys
 
+import pytest
 import torch
 
 from cellsdf.cli import main
+from cellsdf.model.checkpoint import resolve_checkpoint
 
 SMALL_TRAIN = [
     "progress=false",
@@ -42,3 +46,107 @@ def test_a_resumed_checkpoint_cannot_delete_a_file_outside_the_run(tmp_path, cap
     assert precious.read_text() == "mine"
     assert "dropped callback paths outside the run's folder" in capsys.readouterr().err
     assert (out / "model.pt").is_file()
+
+
+def crafted_model(tmp_path, name, change):
+    """The shipped plat model with ``change(checkpoint)`` applied, saved as ``name``."""
+    checkpoint = torch.load(resolve_checkpoint("plat"), weights_only=True)
+    change(checkpoint)
+    torch.save(checkpoint, tmp_path / name)
+    return tmp_path / name
+
+
+def refused(capsys, args):
+    """Run a command that must refuse: return its one line on stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+    return err
+
+
+def _dataset(key, value):
+    return lambda c: c["hyper_parameters"]["dataset"].__setitem__(key, value)
+
+
+def _recipe(part, key, value):
+    return lambda c: c["hyper_parameters"]["dataset"]["recipe"][part].__setitem__(key, value)
+
+
+def _sampler(value):
+    return lambda c: c.__setitem__("sampler", value)
+
+
+@pytest.mark.parametrize(
+    ("command", "change", "says"),
+    [
+        (
+            "generate",
+            _dataset("frame_interval", [float("nan")] * 33),
+            "dataset.frame_interval[0]: must be a finite",
+        ),
+        ("generate", _dataset("scale", float("inf")), "dataset.scale: must be a finite number"),
+        ("generate", _dataset("frames", [0] * 33), "dataset.frames[0]: must be an integer >= 1"),
+        (
+            "reconstruct",
+            _recipe("prepare", "points_per_frame", 400_000_000),
+            "prepare.points_per_frame: 400000000 points per frame would need",
+        ),
+        (
+            "reconstruct",
+            _recipe("prepare", "eval_size", 3000),
+            "dataset.recipe.prepare.eval_size: 3000³ needs about",
+        ),
+        ("reconstruct", _recipe("simulate", "frames", -1), "dataset.recipe.simulate.frames: must be"),
+        ("generate", _sampler({"name": "bogus"}), "bogus"),
+        ("generate", _sampler({"name": "around", "std": -5}), "std"),
+        ("generate", _sampler(["around"]), "sampler"),
+    ],
+)
+def test_settings_read_from_a_model_file_pass_the_option_rules(tmp_path, capsys, command, change, says):
+    model = crafted_model(tmp_path, "model.pt", change)
+    out = tmp_path / "out"
+    line = refused(capsys, [command, f"ckpt={model}", f"out={out}", "progress=false"])
+    assert line.startswith(f"cellsdf {command}: error: {model}: ") and says in line, line
+    assert not out.exists()
+
+
+def run_measured(args):
+    """Run the command line in a fresh process; return its exit code, stderr and peak resident MiB."""
+    code = (
+        "import resource, sys\n"
+        "from cellsdf.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as exit_:\n"
+        "    code = exit_.code or 0\n"
+        "else:\n"
+        "    code = 0\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    return done.returncode, done.stderr.strip(), float(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def masks(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile") / "sim"
+    main(
+        ["simulate", "cellline=plat", "sequences=2", "frames=2", "size=24", f"out={folder}", "progress=false"]
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("points_per_frame=400000000", "points_per_frame: 400000000 points per frame would need"),
+        ("eval_size=3000", "eval_size: 3000³ needs about"),
+    ],
+)
+def test_sizes_that_would_not_fit_are_refused_before_anything_is_allocated(masks, tmp_path, option, says):
+    out = tmp_path / "d.h5"
+    code, err, peak_mib = run_measured(["prepare", f"input={masks}", f"out={out}", option, "progress=false"])
+    assert code == 2 and says in err.splitlines()[-1] and not out.exists()
+    assert peak_mib < 1024, peak_mib
