@@ -6,6 +6,7 @@ file outside the command's output, or allocate what its content does not justify
 
 import subprocess
 import sys
+import zipfile
 
 import pytest
 import torch
@@ -150,3 +151,21 @@ def test_sizes_that_would_not_fit_are_refused_before_anything_is_allocated(masks
     code, err, peak_mib = run_measured(["prepare", f"input={masks}", f"out={out}", option, "progress=false"])
     assert code == 2 and says in err.splitlines()[-1] and not out.exists()
     assert peak_mib < 1024, peak_mib
+
+
+def test_a_compressed_checkpoint_is_refused_before_it_inflates(tmp_path, capsys):
+    # torch stores its archive's entries uncompressed; 180 kB of deflated zeros would inflate to 191 MiB.
+    torch.save({"state_dict": {"w": torch.zeros(50_000_000)}}, tmp_path / "plain.pt")
+    bomb = tmp_path / "bomb.pt"
+    with (
+        zipfile.ZipFile(tmp_path / "plain.pt") as plain,
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for entry in plain.infolist():
+            out.writestr(entry.filename, plain.read(entry.filename))
+    assert bomb.stat().st_size < 1_000_000
+    code, err, peak_mib = run_measured(
+        ["generate", f"ckpt={bomb}", f"out={tmp_path / 'g'}", "progress=false"]
+    )
+    assert code == 2 and "entries are compressed (191 MiB once inflated" in err
+    assert peak_mib < 1024

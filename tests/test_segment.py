@@ -154,7 +154,7 @@ def test_a_set_without_seg_masks_uses_its_tra_masks_and_bad_sets_are_refused(set
     [
         (["train=[/nonexistent/set]"], "is not a folder"),
         ([], "needs either train="),
-        (["ckpt=README.md", "test=TEST"], "is not a readable model file"),
+        (["ckpt=README.md", "test=TEST"], "cannot read the segmenter model (truncated or not a torch file)"),
         (["train=[TRAIN]", "steps=0"], "steps: must be an integer >= 1"),
         (["train=[TRAIN]", "precision=fast"], "precision"),
     ],

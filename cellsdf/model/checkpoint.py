@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 import re
 import sys
+import zipfile
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
+from cellsdf.io.limits import check_allocation
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.builtin import BUILT_IN
 
@@ -154,6 +156,31 @@ def _file_kind(path: Path) -> str | None:
     return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
 
 
+def _check_archive(path: Path, *, what: str) -> None:
+    """Refuse a torch file whose archive inflates: sizes come from the file's content, not from its claims.
+
+    ``torch.save`` stores every entry of its zip archive uncompressed, so a file's tensors are never larger
+    than the file. An archive with compressed entries was made otherwise, and a few MB of it can inflate to
+    GB of tensors (one such file of 2.2 MB drove memory to 9 GB); it is refused before anything is inflated.
+    Files that are not zip archives are left to ``torch.load``, which says what they are.
+    """
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return
+    with archive:
+        entries = archive.infolist()
+    packed = [e for e in entries if e.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        inflated = sum(e.file_size for e in packed) / 2**20
+        raise InputError(
+            path,
+            f"not a {what} as torch writes it: {len(packed)} entries are compressed ({inflated:.0f} MiB once "
+            "inflated; torch stores them uncompressed); refused before inflating",
+        )
+    check_allocation(path, sum(e.file_size for e in entries), what=f"the {what}'s tensors")
+
+
 def load_plain(path: Path, *, what: str) -> object:
     """Load a torch file that may hold only tensors and plain containers, without running code from it.
 
@@ -174,6 +201,7 @@ def load_plain(path: Path, *, what: str) -> object:
     InputError
         If the file is truncated or not a torch file, or holds pickled objects other than weights.
     """
+    _check_archive(path, what=what)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path
+from cellsdf.model.checkpoint import load_plain
 from cellsdf.model.precision import training_precision
 from cellsdf.model.progress import progress_bar
 from cellsdf.segment.module import Segmenter
@@ -170,10 +171,7 @@ def load_segmenter(path: str | Path) -> Segmenter:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "model file not found")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a bad file; all mean the same here
-        raise InputError(path, f"is not a readable model file ({type(err).__name__})") from None
+    content = load_plain(path, what="segmenter model")
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise InputError(path, "is not a cellsdf segment model (cellsdf segment writes model.pt)")
     try:
