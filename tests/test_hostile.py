@@ -4,10 +4,12 @@ Each case is a file someone could hand over (a checkpoint, a dataset, an image).
 file outside the command's output, or allocate what its content does not justify.
 """
 
+import shutil
 import subprocess
 import sys
 import zipfile
 
+import h5py
 import pytest
 import torch
 
@@ -169,3 +171,63 @@ def test_a_compressed_checkpoint_is_refused_before_it_inflates(tmp_path, capsys)
     )
     assert code == 2 and "entries are compressed (191 MiB once inflated" in err
     assert peak_mib < 1024
+
+
+@pytest.fixture(scope="module")
+def prepared(masks, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared") / "cells.h5"
+    main(["prepare", f"input={masks}", f"out={out}", "points_per_frame=256", "eval_size=8", "progress=false"])
+    return out
+
+
+def _frame_t_from(make):
+    """Replace the prepared file's ``frame_t`` by what ``make(file, shape, dtype)`` creates."""
+
+    def change(f):
+        shape, dtype = f["frame_t"].shape, f["frame_t"].dtype
+        del f["frame_t"]
+        make(f, shape, dtype)
+
+    return change
+
+
+def _virtual(f, shape, dtype):
+    layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
+    layout[:] = h5py.VirtualSource("missing.h5", "frame_t", shape=shape)
+    f.create_virtual_dataset("frame_t", layout, fillvalue=0)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            lambda f: f.__setitem__("extra", h5py.ExternalLink("/etc/passwd", "/")),
+            "/extra is a link to another file",
+        ),
+        (
+            _frame_t_from(
+                lambda f, s, d: f.create_dataset("frame_t", s, d, external=[("/etc/passwd", 0, 8 * s[0])])
+            ),
+            "/frame_t stores its values in other files (/etc/passwd)",
+        ),
+        (_frame_t_from(_virtual), "/frame_t is a virtual dataset"),
+        (
+            lambda f: f.create_dataset("bomb", (2**30,), "u1", chunks=(2**30,)),
+            "/bomb declares chunks of 1,024 MiB",
+        ),
+    ],
+)
+def test_hdf5_that_reads_other_files_or_declares_huge_chunks_is_refused(prepared, tmp_path, change, says):
+    crafted = tmp_path / "crafted.h5"
+    shutil.copy(prepared, crafted)
+    with h5py.File(crafted, "a") as f:
+        change(f)
+    assert crafted.stat().st_size < 2**20
+    out = tmp_path / "run"
+    code, err, peak_mib = run_measured(["train", f"data.path={crafted}", f"out={out}", "progress=false"])
+    assert (
+        code == 2
+        and err.splitlines()[-1] == f"cellsdf train: error: {crafted}: " + err.split(f"{crafted}: ", 1)[1]
+    )
+    assert says in err and peak_mib < 1024
+    assert not out.exists()

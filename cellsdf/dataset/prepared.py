@@ -27,6 +27,7 @@ import numpy as np
 
 from cellsdf import __version__
 from cellsdf.errors import InputError
+from cellsdf.io.hdf5 import open_hdf5
 from cellsdf.io.limits import check_allocation
 from cellsdf.io.units import check_size
 
@@ -176,7 +177,7 @@ def read_prepared(path: str | Path) -> PreparedDataset:
     if not path.is_file():
         raise InputError(path, "prepared dataset not found")
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             sizes = _check_layout(f, path)
             # Points, distances and the per-frame and per-sequence tables are read whole; the evaluation
             # masks stay on disk.
@@ -231,7 +232,7 @@ def is_prepared(path: str | Path) -> bool:
     if not path.is_file() or path.suffix.lower() not in (".h5", ".hdf5"):
         return False
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             return f.attrs.get("format") == FORMAT
     except OSError as err:
         raise InputError(path, f"unreadable HDF5 file ({err})") from None
@@ -278,7 +279,7 @@ def read_index(path: str | Path) -> PreparedIndex:
         If the file is unreadable or incomplete, or its tables disagree (as for :func:`read_prepared`).
     """
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             sizes = _check_layout(f, path)
             check_allocation(path, sizes["F"] * 64 + sizes["S"] * 256, what="the per-frame tables")
             index = PreparedIndex(
@@ -372,7 +373,7 @@ def _check_sequences(
 
 def iter_eval_masks(path: str | Path, rows: Iterable[int]) -> Iterator[np.ndarray]:
     """Yield the evaluation masks (bool (E, E, E)) of the given frame rows, one at a time."""
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         masks = f["eval_masks"]
         _check_masks(path, masks, 1)
         for row in rows:
@@ -381,7 +382,7 @@ def iter_eval_masks(path: str | Path, rows: Iterable[int]) -> Iterator[np.ndarra
 
 def read_eval_masks(path: str | Path, *, frames: np.ndarray | None = None) -> np.ndarray:
     """Read evaluation masks (bool, (F, E, E, E)) of all frames or of the given frame rows."""
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         masks = f["eval_masks"]
         _check_masks(path, masks, len(masks) if frames is None else len(frames))
         masks = masks[()] if frames is None else masks[np.sort(frames)]

@@ -15,6 +15,7 @@ import numpy as np
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
+from cellsdf.io.hdf5 import open_hdf5
 from cellsdf.io.limits import check_allocation
 
 DATASET = "sdf_vid"
@@ -43,7 +44,7 @@ def read_reference_sdf(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(path, "file not found")
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             data = f.get(DATASET)
             if not isinstance(data, h5py.Dataset):
                 raise InputError(path, f"no dataset '{DATASET}' (found: {', '.join(f.keys()) or 'nothing'})")
