@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 import pytest
 from helpers import blob, dead_pid
@@ -64,3 +66,26 @@ def test_an_output_file_is_locked_beside_it(tmp_path, capsys):
     stale.write_bytes(b"half a file")
     main(args)
     assert sorted(p.name for p in out.parent.iterdir()) == ["cells.h5"]
+
+
+def test_the_package_imports_and_locks_without_fcntl(tmp_path):
+    # Windows has no fcntl: the lock falls back to msvcrt's byte-range lock (stood in for here by flock).
+    code = f"""
+import fcntl as real, subprocess, sys, types
+sys.modules["fcntl"] = None  # subprocess, imported above, takes a module named msvcrt for Windows
+def locking(fd, mode, count):
+    real.flock(fd, real.LOCK_EX | real.LOCK_NB)
+sys.modules["msvcrt"] = types.SimpleNamespace(LK_NBLCK=2, locking=locking)
+import cellsdf.cli, cellsdf.io.lock as lock
+assert lock.fcntl is None
+from cellsdf.errors import InputError
+with lock.writing_folder({str(tmp_path / "out")!r}):
+    try:
+        with lock.writing_folder({str(tmp_path / "out")!r}):
+            raise SystemExit("a second writer was let in")
+    except InputError as err:
+        assert "another cellsdf run" in str(err), err
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

@@ -9,13 +9,18 @@ what killed runs left behind (their temporary files, see :func:`cellsdf.io.atomi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import HOST, remove_stale_temporaries
+
+try:
+    import fcntl
+except ImportError:  # Windows: the C runtime's byte-range lock, also released when the process ends
+    fcntl = None
+    import msvcrt
 
 LOCK_PREFIX = ".cellsdf"
 LOCK_SUFFIX = ".lock"
@@ -102,9 +107,7 @@ def writing_file(path: str | Path | None) -> Iterator[Path | None]:
 def _locked(lock: Path, output: Path) -> Iterator[None]:
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fd):
             holder = _holder(fd)
             os.close(fd)
             raise InputError(
@@ -124,14 +127,34 @@ def _locked(lock: Path, output: Path) -> Iterator[None]:
         os.write(fd, f"{os.getpid()} {HOST}\n".encode())
         yield
     finally:
-        # Removed while still held, so that no other run locks a file that is about to vanish.
-        lock.unlink(missing_ok=True)
-        os.close(fd)
+        if fcntl is None:  # Windows cannot remove an open file
+            os.close(fd)
+            lock.unlink(missing_ok=True)
+        else:
+            # Removed while still held, so that no other run locks a file that is about to vanish.
+            lock.unlink(missing_ok=True)
+            os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the lock of an open lock file without waiting; False when another process holds it."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
 
 
 def _holder(fd: int) -> str:
     """Describe the process that holds a lock from what it wrote into the file."""
-    words = os.pread(fd, 200, 0).decode(errors="replace").split()
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        words = os.read(fd, 200).decode(errors="replace").split()
+    except OSError:  # Windows refuses to read a byte another process has locked
+        words = []
     if not words:
         return "pid unknown"
     where = f" on {words[1]}" if len(words) > 1 and words[1] != HOST else ""
