@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -76,3 +77,17 @@ def error_line(err: BaseException) -> str:
     else:
         text = str(err) or type(err).__name__
     return " ".join(text.split())
+
+
+def printable(text: str) -> str:
+    r"""Return a name as UTF-8 text: bytes of a file name that are not UTF-8 become ``\xff`` escapes.
+
+    Python keeps such bytes as surrogates, which text formats (HDF5 strings, JSON read elsewhere) refuse;
+    records and messages keep the name readable instead.
+
+    Examples
+    --------
+    >>> printable("cells/ok.tif"), printable(os.fsdecode(b"bad\xff/ok.tif"))
+    ('cells/ok.tif', 'bad\\xff/ok.tif')
+    """
+    return os.fsencode(text).decode("utf-8", "backslashreplace")

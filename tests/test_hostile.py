@@ -4,13 +4,16 @@ Each case is a file someone could hand over (a checkpoint, a dataset, an image).
 file outside the command's output, or allocate what its content does not justify.
 """
 
+import os
 import shutil
 import subprocess
 import sys
 import zipfile
 
 import h5py
+import numpy as np
 import pytest
+import tifffile
 import torch
 
 from cellsdf.cli import main
@@ -228,3 +231,36 @@ def test_hdf5_that_reads_other_files_or_declares_huge_chunks_is_refused(prepared
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"cellsdf train: error: {crafted}: ")
     assert says in err and peak_mib < 1024
     assert not out.exists()
+
+
+def test_negative_labels_are_refused_naming_the_file(tmp_path, capsys):
+    labels = np.zeros((2, 16, 16, 16), np.int16)
+    labels[:, 4:10, 4:10, 4:10] = -3
+    labels[:, 11:15, 11:15, 11:15] = 2
+    tifffile.imwrite(tmp_path / "neg.tif", labels, imagej=True, metadata={"axes": "TZYX"})
+    line = refused(
+        capsys, ["prepare", f"input={tmp_path / 'neg.tif'}", f"out={tmp_path / 'd.h5'}", "progress=false"]
+    )
+    says = "holds negative labels (down to -3); 0 is background, cells > 0"
+    assert line == f"cellsdf prepare: error: {tmp_path / 'neg.tif'}: {says}"
+
+
+def test_a_file_name_that_is_not_utf8_is_prepared_and_recorded_readably(masks, tmp_path):
+    folder = os.fsencode(tmp_path) + b"/bad\xff"
+    os.mkdir(folder)
+    shutil.copy(masks / "plat_000.tif", os.fsdecode(folder + b"/cell.tif"))
+    out = tmp_path / "d.h5"
+    # Hydra reads only ASCII unquoted; quoted, as its error advises, the name reaches prepare intact.
+    argv = [
+        b"prepare",
+        b"input='" + folder + b"/cell.tif'",
+        f"out={out}".encode(),
+        b"points_per_frame=64",
+        b"eval_size=8",
+    ]
+    done = subprocess.run(
+        [sys.executable.encode(), b"-m", b"cellsdf.cli", *argv, b"progress=false"], capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    with h5py.File(out) as f:
+        assert f["sequences/source"].asstr()[0].endswith("bad\\xff/cell.tif")

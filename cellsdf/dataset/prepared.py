@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from cellsdf import __version__
-from cellsdf.errors import InputError
+from cellsdf.errors import InputError, printable
 from cellsdf.io.hdf5 import open_hdf5
 from cellsdf.io.limits import check_allocation
 from cellsdf.io.units import check_size
@@ -86,8 +86,8 @@ def create_prepared(
     ):
         f.create_dataset(name, (n_frames, *shape), dtype)
     group = f.create_group("sequences")
-    group.create_dataset("name", data=[s.name for s in sequences], dtype=h5py.string_dtype())
-    group.create_dataset("source", data=[s.source for s in sequences], dtype=h5py.string_dtype())
+    group.create_dataset("name", data=[printable(s.name) for s in sequences], dtype=h5py.string_dtype())
+    group.create_dataset("source", data=[printable(s.source) for s in sequences], dtype=h5py.string_dtype())
     group.create_dataset("spacing", data=np.array([s.spacing for s in sequences], dtype=np.float64))
     group.create_dataset("frames", data=np.array([s.frames for s in sequences], dtype=np.int32))
     group.create_dataset(

@@ -173,6 +173,10 @@ def scan_sequences(
         if threshold is None and label is None and is_label_image(stack.data):
             if looks_like_intensity(stack.data[0]):
                 binarise(stack.data[:1], file)  # raises the intensity-image error
+            lowest = stack.data.min()
+            if lowest < 0:
+                problem = f"holds negative labels (down to {lowest}); 0 is background, cells > 0"
+                raise InputError(file, problem)
             cells = label_cells(stack.data, name=name, link=link)
             return [
                 _Found(
