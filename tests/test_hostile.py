@@ -264,3 +264,17 @@ def test_a_file_name_that_is_not_utf8_is_prepared_and_recorded_readably(masks, t
     assert done.returncode == 0, done.stderr
     with h5py.File(out) as f:
         assert f["sequences/source"].asstr()[0].endswith("bad\\xff/cell.tif")
+
+
+def test_overwrite_through_a_linked_out_never_deletes_a_users_file(tmp_path, capsys):
+    real, link = tmp_path / "real", tmp_path / "link"
+    args = ["generate", "ckpt=plat", "n=1", "frames=2", "resolution=16", "progress=false"]
+    main([*args, f"out={real}", "formats=[tiff,mesh,sdf,omezarr]"])
+    link.symlink_to(real, target_is_directory=True)
+    notes = real / "gen_000" / "notes.txt"
+    notes.write_text("mine")
+    line = refused(capsys, [*args, f"out={link}", "overwrite=true"])
+    assert "gen_000: holds files generate did not write (notes.txt)" in line and notes.read_text() == "mine"
+    notes.unlink()
+    main([*args, f"out={link}", "overwrite=true", "formats=[tiff,mesh,sdf,omezarr]"])  # its own files may go
+    assert (real / "gen_000" / "mask.tif").is_file()

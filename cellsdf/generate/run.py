@@ -13,6 +13,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -210,6 +211,7 @@ def generate_cells(
     out = Path(out)
     prepare_out(out, key, overwrite)
     if overwrite:
+        _refuse_foreign_files(out)
         for stale in out.glob("gen_*"):
             # Cells beyond n belong to an earlier, larger run.
             if stale.is_dir() and stale.name[4:].isdigit() and int(stale.name[4:]) >= request.n:
@@ -361,6 +363,28 @@ def _make_cell(
         "frame_interval_s": interval,
         "frames": cell.value,
     }
+
+
+# What a generated cell's folder holds: only these may go when overwrite=true replaces the cell.
+_CELL_FILES = re.compile(
+    r"(cell\.json|mask\.tif|preview\.png|sdf\.h5|mask\.ome\.zarr/.*"
+    r"|mesh/(t\d{3}\.(ply|obj|stl|glb)|timelapse\.glb|timelapse_napari\.npz))"
+)
+
+
+def _refuse_foreign_files(out: Path) -> None:
+    """Refuse to replace cell folders that hold files a generate run does not write (a user's notes)."""
+    for folder in sorted(out.glob("gen_*")):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        files = (p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+        foreign = [p.relative_to(folder).as_posix() for p in files]
+        foreign = [name for name in foreign if not _CELL_FILES.fullmatch(name)]
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise InputError(
+                folder, f"holds files generate did not write ({shown}); move them before overwrite=true"
+            )
 
 
 def _finish_cell(out: Path, folder: Path, record: dict) -> None:
