@@ -26,6 +26,7 @@ from cellsdf.geometry.topology import RULES
 from cellsdf.io.spacing import check_spacing
 from cellsdf.lift.settings import EvalSettings
 from cellsdf.model.builtin import BUILT_IN
+from cellsdf.model.options import MODEL_RULES
 from cellsdf.options import (
     FRACTION,
     NONNEG,
@@ -72,28 +73,7 @@ COMMON: dict[str, Rule] = {
     "threads": Whole(1, null=True),
 }
 PREPARE: dict[str, Rule] = PREPARE_RULES
-MODEL: dict[str, Rule] = {
-    "decoder.latent_size": Whole(1),
-    "decoder.widths": ListOf(Whole(1), least=1),
-    "decoder.omega_first": POSITIVE,
-    "decoder.omega_hidden": POSITIVE,
-    "decoder.inject": ListOf(Whole(0)),
-    "decoder.coords_every_layer": Flag(),
-    "latent_std": NONNEG,
-    "lr.decoder": POSITIVE,
-    "lr.latent": POSITIVE,
-    "lr.rotation": POSITIVE,
-    "lr_step": Whole(1),
-    "lr_gamma": Real(0, 1, above=True),
-    "clamp": POSITIVE,
-    "code_reg": NONNEG,
-    "code_reg_warmup": Whole(0),
-    "code_noise": NONNEG,
-    "rotations": Flag(),
-    "rotation_epochs": Whole(0),
-    "eikonal_weight": NONNEG,
-    "eikonal_fraction": Real(0, 1, above=True),
-}
+MODEL: dict[str, Rule] = MODEL_RULES
 TRAINER: dict[str, Rule] = {
     "accelerator": Text(null=False),
     "devices": Anything(),

@@ -79,6 +79,10 @@ def _recipe(part, key, value):
     return lambda c: c["hyper_parameters"]["dataset"]["recipe"][part].__setitem__(key, value)
 
 
+def _hparam(key, value):
+    return lambda c: c["hyper_parameters"].__setitem__(key, value)
+
+
 def _sampler(value):
     return lambda c: c.__setitem__("sampler", value)
 
@@ -104,6 +108,8 @@ def _sampler(value):
             "dataset.recipe.prepare.eval_size: 3000³ needs about",
         ),
         ("reconstruct", _recipe("simulate", "frames", -1), "dataset.recipe.simulate.frames: must be"),
+        ("generate", _hparam("clamp", -1.0), "hyper_parameters.clamp: must be a number > 0"),
+        ("generate", _hparam("latent_std", float("nan")), "hyper_parameters.latent_std: must be a finite"),
         ("generate", _sampler({"name": "bogus"}), "bogus"),
         ("generate", _sampler({"name": "around", "std": -5}), "std"),
         ("generate", _sampler(["around"]), "sampler"),

@@ -23,6 +23,7 @@ from cellsdf.io.atomic import atomic_path
 from cellsdf.io.limits import check_allocation
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.builtin import BUILT_IN
+from cellsdf.model.options import check_hyper_parameters
 
 MODEL_FORMAT = "cellsdf-model/1"
 _GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)", re.IGNORECASE)
@@ -310,6 +311,7 @@ def autodecoder_from(checkpoint: dict, path: str | Path) -> AutoDecoder:
     (PyTorch's meta device), so a small file whose hyper-parameters ask for millions of sequences is refused
     before anything that size is allocated; weights that are NaN or infinite are refused as a broken file.
     """
+    check_hyper_parameters(checkpoint["hyper_parameters"], path)
     try:
         with torch.device("meta"):
             shapes = AutoDecoder(**checkpoint["hyper_parameters"]).state_dict()
