@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+import zarr
 
 from cellsdf.cli import main
+from cellsdf.io.omezarr import omezarr_writer
 from cellsdf.model.checkpoint import resolve_checkpoint
 
 SMALL_TRAIN = [
@@ -284,3 +286,53 @@ def test_overwrite_through_a_linked_out_never_deletes_a_users_file(tmp_path, cap
     notes.unlink()
     main([*args, f"out={link}", "overwrite=true", "formats=[tiff,mesh,sdf,omezarr]"])  # its own files may go
     assert (real / "gen_000" / "mask.tif").is_file()
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A valid OME-Zarr label image of 2 frames, written by cellsdf."""
+    masks = np.zeros((2, 16, 16, 16), bool)
+    masks[:, 4:12, 4:12, 4:12] = True
+    path = tmp_path / "cells.ome.zarr"
+    with omezarr_writer(path, masks.shape, spacing=(1.0, 1.0, 1.0), frame_interval=60.0) as add:
+        for mask in masks:
+            add(mask)
+    return path
+
+
+def _set_ome(group, change):
+    attrs = dict(group.attrs["ome"])
+    change(attrs)
+    group.attrs["ome"] = attrs
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            lambda root: _set_ome(
+                zarr.open_group(root / "labels", mode="r+"), lambda a: a.update(labels=["/srv/x.zarr"])
+            ),
+            "the metadata names '/srv/x.zarr', outside this OME-Zarr",
+        ),
+        (
+            lambda root: _set_ome(
+                zarr.open_group(root / "labels" / "mask", mode="r+"),
+                lambda a: a["multiscales"][0]["datasets"][0].update(path="../../../other"),
+            ),
+            "the metadata names '../../../other', outside this OME-Zarr",
+        ),
+        (
+            lambda root: zarr.open_group(root / "labels" / "mask", mode="r+").create_array(
+                "0", shape=(1, 1024, 1024, 1024), chunks=(1, 1024, 1024, 1024), dtype="u1", overwrite=True
+            ),
+            "declares chunks of 1,024 MiB",
+        ),
+    ],
+)
+def test_omezarr_metadata_cannot_point_elsewhere_nor_declare_huge_chunks(store, tmp_path, change, says):
+    change(store)
+    out = tmp_path / "d.h5"
+    code, err, peak_mib = run_measured(["prepare", f"input={store}", f"out={out}", "progress=false"])
+    assert code == 2 and len(err.splitlines()) == 1 and says in err, err
+    assert peak_mib < 1024 and not out.exists()

@@ -16,8 +16,7 @@ from pathlib import Path
 import h5py
 
 from cellsdf.errors import InputError
-
-MAX_CHUNK_BYTES = 256 * 2**20  # cellsdf writes chunks of a frame at most (a 256³ uint8 mask is 16 MiB)
+from cellsdf.io.limits import MAX_CHUNK_BYTES
 
 
 def check_contained(f: h5py.File, path: str | Path) -> None:

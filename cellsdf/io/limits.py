@@ -17,6 +17,9 @@ import psutil
 from cellsdf.errors import InputError
 
 _GIB = 2**30
+# The largest chunk an HDF5 or Zarr file from elsewhere may declare: reading one value reads a whole chunk,
+# and cellsdf writes a frame per chunk at most (a 256³ uint8 mask is 16 MiB).
+MAX_CHUNK_BYTES = 256 * 2**20
 
 
 def available_memory() -> int:

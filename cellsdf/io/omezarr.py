@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from cellsdf.console import quiet_logger
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_folder, check_writable
-from cellsdf.io.limits import check_array
+from cellsdf.io.limits import MAX_CHUNK_BYTES, check_array
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
 
 # zarr and ome_zarr (with dask) take seconds to import, so every command would pay for them at start-up;
@@ -297,7 +298,15 @@ def _label_location(path: Path, location: ZarrLocation) -> ZarrLocation:
             f"holds {len(names)} label images ({', '.join(names)}); pass the path of one, "
             f"e.g. {prefix / names[0]}",
         )
-    return _location(path, prefix / names[0])
+    return _location(path, prefix / _inside(path, prefix, names[0]))
+
+
+def _inside(path: Path, folder: Path, name: str) -> str:
+    """Return a path named in metadata if it stays inside ``folder``; metadata may not point elsewhere."""
+    parts = Path(name).parts
+    if Path(name).is_absolute() or ".." in parts or not parts:
+        raise InputError(path, f"the metadata names {name!r}, outside this OME-Zarr; refused")
+    return name
 
 
 def _read_label(path: Path, location: ZarrLocation) -> OmeImage:
@@ -313,7 +322,7 @@ def _read_label(path: Path, location: ZarrLocation) -> OmeImage:
     except _ZARR_ERRORS as err:
         raise InputError(path, f"invalid multiscales metadata in {location.path} ({err!r})") from None
     try:
-        array = location.load(str(dataset["path"]))
+        array = location.load(_inside(path, Path(location.path), str(dataset["path"])))
     except _ZARR_ERRORS as err:
         raise InputError(
             path, f"unreadable array {dataset.get('path')!r} in {location.path} ({err})"
@@ -324,6 +333,13 @@ def _read_label(path: Path, location: ZarrLocation) -> OmeImage:
         )
     keep = _pick_axes(path, axes, array.shape)
     check_array(path, array.shape, array.dtype, what=f"label image {location.path}")
+    chunk = math.prod(array.chunksize) * array.dtype.itemsize
+    if chunk > MAX_CHUNK_BYTES:
+        raise InputError(
+            path,
+            f"{location.path} declares chunks of {chunk / 2**20:,.0f} MiB (each read holds one whole); "
+            f"refused above {MAX_CHUNK_BYTES // 2**20} MiB",
+        )
     try:
         data = np.asarray(array.compute())
     except _ZARR_ERRORS as err:
