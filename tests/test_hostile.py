@@ -18,7 +18,9 @@ import torch
 import zarr
 
 from cellsdf.cli import main
+from cellsdf.dataset.prepared import read_index
 from cellsdf.io.omezarr import omezarr_writer
+from cellsdf.io.tiff import read_timelapse
 from cellsdf.model.checkpoint import resolve_checkpoint
 
 SMALL_TRAIN = [
@@ -336,3 +338,41 @@ def test_omezarr_metadata_cannot_point_elsewhere_nor_declare_huge_chunks(store, 
     code, err, peak_mib = run_measured(["prepare", f"input={store}", f"out={out}", "progress=false"])
     assert code == 2 and len(err.splitlines()) == 1 and says in err, err
     assert peak_mib < 1024 and not out.exists()
+
+
+@pytest.fixture
+def moving_cell():
+    """A cell that moves along y over 3 frames of 32 slices: (T, Z, Y, X) uint8."""
+    frames = np.zeros((3, 32, 24, 24), np.uint8)
+    for t in range(3):
+        frames[t, 8:20, 6 + t : 14 + t, 6:14] = 255
+    return frames
+
+
+def test_an_ome_tiff_stored_ztyx_is_read_in_its_own_order(moving_cell, tmp_path, capsys):
+    path = tmp_path / "ztyx.ome.tif"
+    sizes = {"PhysicalSizeZ": 1.0, "PhysicalSizeY": 0.2, "PhysicalSizeX": 0.2}
+    tifffile.imwrite(path, moving_cell.transpose(1, 0, 2, 3), ome=True, metadata={"axes": "ZTYX", **sizes})
+    stack = read_timelapse(path)
+    assert stack.data.shape == (3, 32, 24, 24) and (stack.data == moving_cell).all()
+    out = tmp_path / "d.h5"
+    main(["prepare", f"input={path}", f"out={out}", "points_per_frame=64", "eval_size=8", "progress=false"])
+    assert "(axes ZTYX, voxel 1 x 0.2 x 0.2 µm)" in capsys.readouterr().out
+    assert len(read_index(out).frame_t) == 3  # 3 frames, not 32
+
+
+def test_axes_override_what_an_imagej_file_says(moving_cell, tmp_path, capsys):
+    # Stored slice-first (Z, T, Y, X) but tagged ZCYX, as public files often are: read as TZYX by default.
+    path = tmp_path / "zcyx.tif"
+    stored = moving_cell.transpose(1, 0, 2, 3).copy()
+    stored[:, :, 6:14, 6:14] = 255  # every slice holds the cell, so the misread file is still usable
+    tifffile.imwrite(path, stored, imagej=True, metadata={"axes": "ZCYX"})
+    out = tmp_path / "d.h5"
+    args = ["prepare", f"input={path}", f"out={out}", "points_per_frame=64", "eval_size=8", "border=keep"]
+    main([*args, "progress=false"])
+    assert "axes TZYX assumed (the file says ZCYX)" in capsys.readouterr().out
+    assert len(read_index(out).frame_t) == 32  # slices taken for frames
+    main([*args, "axes=ZTYX", "overwrite=true", "progress=false"])
+    assert "(axes ZTYX, voxel not stated)" in capsys.readouterr().out and len(read_index(out).frame_t) == 3
+    line = refused(capsys, [*args, "axes=TZY", "overwrite=true", "progress=false"])
+    assert "axes: must name each of T, Z, Y, X (or Z, Y, X) once" in line

@@ -34,6 +34,17 @@ _BYTES_PER_POINT = 256
 _EVAL_BYTES_PER_VOXEL = 160
 _SPACING = Checked(check_spacing)
 
+
+def _axes(key: str, value: object) -> None:
+    """Check a stored axis order: each of Z, Y, X (and T) once, or None."""
+    if value is None:
+        return
+    if not isinstance(value, str) or sorted(value) not in (sorted("TZYX"), sorted("ZYX")):
+        raise InputError(
+            key, f"must name each of T, Z, Y, X (or Z, Y, X) once, e.g. TZYX or ZTYX; got {value!r}"
+        )
+
+
 PREPARE_RULES: dict[str, Rule] = {
     "label": Whole(1, null=True),
     "link": OneOf(LINKS),
@@ -41,6 +52,7 @@ PREPARE_RULES: dict[str, Rule] = {
     "threshold": Real(null=True),
     "components": OneOf(("all", "largest")),
     "spacing": _SPACING,
+    "axes": Checked(_axes),
     "centre": OneOf(("sequence", "frame")),
     "margin": Real(0, 0.9),
     "points_per_frame": Whole(1),
@@ -51,6 +63,8 @@ PREPARE_RULES: dict[str, Rule] = {
     "exact_band": POSITIVE,
     "eval_size": _GRID,
 }
+
+
 SIMULATE_RULES: dict[str, Rule] = {
     "sequences": Whole(1),
     "frames": Whole(1),

@@ -204,6 +204,7 @@ def prepare_source(
     spacing: tuple[float, float, float] | None = None,
     link: str = "labels",
     border: str = "drop",
+    axes: str | None = None,
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = False,
@@ -219,7 +220,7 @@ def prepare_source(
         A TIFF, a folder of TIFFs, a Cell Tracking Challenge folder or a reference HDF5 file.
     out : str or Path
         Prepared-dataset file to write.
-    label, threshold, components, spacing, link, border
+    label, threshold, components, spacing, link, border, axes
         How masks are read (see :func:`cellsdf.dataset.sources.scan_sequences`).
     seed : int
         Sampling seed.
@@ -246,6 +247,7 @@ def prepare_source(
         spacing=None if spacing is None else tuple(spacing),
         link=link,
         border=border,
+        axes=axes,
     )
     if report:
         print(scan.summary(source, border))

@@ -73,15 +73,20 @@ class Scan:
         Cells found, before the border rule.
     at_border : list of str
         Names of the cells that touch the image border (dropped with ``border='drop'``).
+    read_as : str or None
+        How TIFF input was read (its axes and voxel size), for the console; None for other inputs.
     """
 
     loaders: list[SequenceLoader]
     found: int
     at_border: list[str]
+    read_as: str | None = None
 
     def summary(self, path: str | Path, border: str) -> str:
         """One line for the console: cells found, and what the border rule did."""
         line = f"found {self.found} cell{'s' * (self.found != 1)} in {path}"
+        if self.read_as is not None:
+            line += f" ({self.read_as})"
         if not self.at_border:
             return line
         cut = len(self.at_border)
@@ -117,6 +122,7 @@ def scan_sequences(
     spacing: tuple[float, float, float] | None = None,
     link: str = "labels",
     border: str = "drop",
+    axes: str | None = None,
 ) -> Scan:
     """Find the cells that an input path holds.
 
@@ -141,6 +147,8 @@ def scan_sequences(
         and objects are linked by overlap, with divisions (:func:`cellsdf.dataset.linking.link_overlap`).
     border : {'drop', 'keep'}
         What to do with cells that touch the image border in any frame (their shapes are cut).
+    axes : str, optional
+        The order TIFF pixels are stored in (``TZYX``, ``ZTYX``, ...), instead of what the files say.
 
     Returns
     -------
@@ -213,13 +221,18 @@ def scan_sequences(
             division,
         )
 
+    tiff = path.is_file() and path.suffix.lower() in TIFF_SUFFIXES
+    if axes is not None and not (tiff or path.is_dir() and not is_omezarr(path) and not is_ctc_folder(path)):
+        raise InputError("axes", f"applies to TIFF files and folders of them; {path} states its own axes")
+    read_as = None
     if path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
         loaders = [SequenceLoader(path.stem, lambda: _reference_sequence(path, spacing or (1.0, 1.0, 1.0)))]
         return Scan(loaders, 1, [])
     if is_omezarr(path):
         found = stack_cells(path, _zarr_stack(path, spacing), _stem(path), None, None)
-    elif path.is_file() and path.suffix.lower() in TIFF_SUFFIXES:
-        found = stack_cells(path, read_timelapse(path), _stem(path), None, None)
+    elif tiff:
+        read_as = read_header(path, axes=axes).describe()
+        found = stack_cells(path, read_timelapse(path, axes=axes), _stem(path), None, None)
     elif path.is_file():
         raise InputError(
             path, "unsupported file type; expected a TIFF (.tif), OME-Zarr or reference HDF5 (.h5)"
@@ -237,24 +250,31 @@ def scan_sequences(
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in TIFF_SUFFIXES)
         if not files:
             raise InputError(path, "folder holds no TIFF files and is not a Cell Tracking Challenge folder")
-        if read_header(files[0]).has_time:
+        first = read_header(files[0], axes=axes)
+        read_as = first.describe()
+        if first.has_time:
             divisions = recorded_divisions(path)
             found = [
                 cell
                 for f in files
                 for cell in stack_cells(
-                    f, read_timelapse(f), _stem(f), divisions.get(f.name), lambda f=f: read_timelapse(f)
+                    f,
+                    read_timelapse(f, axes=axes),
+                    _stem(f),
+                    divisions.get(f.name),
+                    lambda f=f: read_timelapse(f, axes=axes),
                 )
             ]
         else:
-            found = stack_cells(path, _stack_frames(files), path.name, None, None)
+            found = stack_cells(path, _stack_frames(files, axes), path.name, None, None)
     at_border = [cell.name for cell in found if cell.touches_border]
     kept = [cell for cell in found if border == "keep" or not cell.touches_border]
     if not kept:
         raise InputError(
             path, f"all {len(found)} cells touch the image border (cut shapes); pass border=keep to use them"
         )
-    return Scan([SequenceLoader(cell.name, cell.load) for cell in kept], len(found), at_border)
+    loaders = [SequenceLoader(cell.name, cell.load) for cell in kept]
+    return Scan(loaders, len(found), at_border, read_as)
 
 
 @dataclass(frozen=True)
@@ -280,8 +300,8 @@ def _zarr_stack(path: Path, spacing: tuple[float, float, float] | None) -> Stack
     return Stack(image.data, image.spacing or spacing, image.frame_interval or 1.0, image.has_time)
 
 
-def _stack_frames(files: list[Path]) -> Stack:
-    stacks = [read_timelapse(f) for f in files]
+def _stack_frames(files: list[Path], axes: str | None) -> Stack:
+    stacks = [read_timelapse(f, axes=axes) for f in files]
     for file, stack in zip(files, stacks, strict=True):
         if stack.has_time:
             raise InputError(file, "is a time-lapse, but the other files in its folder are single 3D frames")

@@ -80,12 +80,38 @@ class Header:
         Seconds between frames (1.0 where the file does not say).
     has_time : bool
         Whether the file itself has a time axis.
+    axes : str
+        The order the pixels are stored in, as read (``TZYX``, ``ZTYX``, ``ZYX``): the file's axes, the
+        ``axes=`` given instead, or ``TZYX``/``ZYX`` assumed where the file names other letters.
+    stated : str
+        The axes the file (or ``axes=``) states, singleton channels dropped.
     """
 
     shape: tuple[int, int, int, int]
     spacing: tuple[float, float, float] | None
     frame_interval: float
     has_time: bool
+    axes: str = "TZYX"
+    stated: str = "TZYX"
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        """The transposition from the stored order to (T, Z, Y, X) (or (Z, Y, X))."""
+        return tuple(self.axes.index(a) for a in ("TZYX" if len(self.axes) == 4 else "ZYX"))
+
+    def describe(self) -> str:
+        """Say how the file was read: its axes and voxel size.
+
+        Examples
+        --------
+        >>> Header((3, 32, 8, 8), (1.0, 0.2, 0.2), 60.0, True, "ZTYX", "ZTYX").describe()
+        'axes ZTYX, voxel 1 x 0.2 x 0.2 µm'
+        >>> Header((3, 32, 8, 8), None, 1.0, True, "TZYX", "ZCYX").describe()
+        'axes TZYX assumed (the file says ZCYX), voxel not stated'
+        """
+        voxel = "not stated" if self.spacing is None else " x ".join(f"{v:g}" for v in self.spacing) + " µm"
+        axes = self.axes if self.stated == self.axes else f"{self.axes} assumed (the file says {self.stated})"
+        return f"axes {axes}, voxel {voxel}"
 
 
 def write_timelapse(
@@ -168,7 +194,7 @@ def write_timelapse(
     return path
 
 
-def read_timelapse(path: str | Path) -> Stack:
+def read_timelapse(path: str | Path, *, axes: str | None = None) -> Stack:
     """Read a TIFF as a 3D time-lapse (T, Z, Y, X) or a single 3D volume.
 
     Axes come from the ImageJ or OME-XML metadata when present; a file without either is taken as ZYX (3D)
@@ -180,6 +206,9 @@ def read_timelapse(path: str | Path) -> Stack:
     ----------
     path : str or Path
         The TIFF file.
+    axes : str, optional
+        The order the pixels are stored in (``TZYX``, ``ZTYX``, ``ZYX``, ...), instead of what the file says
+        (ImageJ files often name their axes wrong).
 
     Returns
     -------
@@ -192,60 +221,65 @@ def read_timelapse(path: str | Path) -> Stack:
         If the file is missing, unreadable or truncated, is not 3D or 3D+t, or states a voxel size or frame
         interval that is not a positive number.
     """
-    with _open(path) as (tif, header):
+    with _open(path, axes) as (tif, header):
         _check_pixels(path, tif, header.shape)
         data = _read(path, lambda: tif.series[0].asarray())
     spacing = header.spacing or (1.0, 1.0, 1.0)
-    return Stack(_shaped(path, data, header.shape), spacing, header.frame_interval, header.has_time)
+    return Stack(_ordered(path, data, header), spacing, header.frame_interval, header.has_time)
 
 
-def read_header(path: str | Path) -> Header:
+def read_header(path: str | Path, *, axes: str | None = None) -> Header:
     """Read a TIFF's shape and metadata without its pixels.
 
     Parameters
     ----------
     path : str or Path
         The TIFF file (as for :func:`read_timelapse`).
+    axes : str, optional
+        The stored order, instead of what the file says (as for :func:`read_timelapse`).
 
     Returns
     -------
     Header
         Shape (T, Z, Y, X), stated spacing (None when the file states none), frame interval, time axis.
     """
-    with _open(path) as (_, header):
+    with _open(path, axes) as (_, header):
         return header
 
 
-def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
+def iter_frames(path: str | Path, *, axes: str | None = None) -> Iterator[np.ndarray]:
     """Read a 3D time-lapse one (Z, Y, X) frame at a time, so memory stays flat with the number of frames.
 
     Parameters
     ----------
     path : str or Path
         The TIFF file (as for :func:`read_timelapse`).
+    axes : str, optional
+        The stored order, instead of what the file says (as for :func:`read_timelapse`).
 
     Yields
     ------
     np.ndarray
         One frame in the file's dtype.
     """
-    with _open(path) as (tif, header):
+    with _open(path, axes) as (tif, header):
         shape = header.shape
         depth = shape[1]
-        one_page_per_slice = len(tif.series[0].pages) == shape[0] * depth
+        in_order = header.order == tuple(range(len(header.axes)))
+        one_page_per_slice = in_order and len(tif.series[0].pages) == shape[0] * depth
         _check_pixels(path, tif, shape[1:] if one_page_per_slice else shape)
         for t in range(shape[0]):
             if one_page_per_slice:
                 pages = range(t * depth, (t + 1) * depth)
                 frame = _read(path, lambda pages=pages: tif.asarray(key=pages, series=0))
-            else:  # a volume stored in few pages can only be read whole
-                frame = _shaped(path, _read(path, lambda: tif.series[0].asarray()), shape)[t]
+            else:  # a volume stored in few pages, or in another order, can only be read whole
+                frame = _ordered(path, _read(path, lambda: tif.series[0].asarray()), header)[t]
             yield _shaped(path, frame, shape[1:])
 
 
 @contextlib.contextmanager
-def _open(path: str | Path) -> Iterator[tuple[tifffile.TiffFile, Header]]:
-    """Open a TIFF and work out its header."""
+def _open(path: str | Path, given: str | None = None) -> Iterator[tuple[tifffile.TiffFile, Header]]:
+    """Open a TIFF and work out its header; ``given`` axes replace the file's."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
@@ -258,26 +292,35 @@ def _open(path: str | Path) -> Iterator[tuple[tifffile.TiffFile, Header]]:
         series = _read(path, lambda: tif.series[0])
         meta = tif.imagej_metadata or {}
         shape, axes = _squeeze_channels(series.shape, series.axes)
+        if given is not None:
+            if len(given) != len(shape):
+                raise InputError(
+                    path, f"axes={given} names {len(given)} axes, but the file has {len(shape)} {shape}"
+                )
+            axes = given
         has_time = "T" in axes
-        if len(shape) == 3 and not has_time:
-            shape = (1, *shape)
-        elif len(shape) == 3 and has_time or len(shape) < 3:
+        if len(shape) == 3 and has_time or len(shape) < 3:
             raise InputError(
                 path, f"2D image (axes {axes}, shape {shape}) where a 3D or 3D+t mask is expected"
             )
         elif len(shape) == 4:
             has_time = True
-        else:
+        elif len(shape) != 3:
             raise InputError(path, f"unsupported axes {axes} with shape {shape}; expected ZYX or TZYX")
         if 0 in shape:
             raise InputError(path, f"holds no pixels (axes {axes}, shape {shape})")
+        stored = _stored_order(path, axes, len(shape), given is not None)
+        order = [stored.index(a) for a in ("TZYX" if len(stored) == 4 else "ZYX")]
+        shape = tuple(shape[i] for i in order)
+        if len(shape) == 3:
+            shape = (1, *shape)
         if tif.is_imagej:
             spacing, frame_interval = _imagej_sizes(path, tif, meta)
         elif tif.is_ome:
             spacing, frame_interval = _ome_sizes(path, tif)
         else:
             spacing, frame_interval = None, 1.0
-        yield tif, Header(shape, spacing, frame_interval, has_time)
+        yield tif, Header(shape, spacing, frame_interval, has_time, stored, axes)
 
 
 def _imagej_sizes(
@@ -348,6 +391,33 @@ def _check_pixels(path: str | Path, tif: tifffile.TiffFile, shape: tuple[int, ..
     if dtype is None:
         raise InputError(path, "unreadable TIFF (its pixels have no known data type)")
     check_array(path, shape, dtype, what="its pixels")
+
+
+def _stored_order(path: str | Path, axes: str, ndim: int, given: bool) -> str:
+    """Return the stored order as T, Z, Y, X letters.
+
+    A file whose axes are exactly those letters (an OME-TIFF stored ZTYX, say) is read in its own order;
+    one that names other letters (an ImageJ file tagged ZCYX, a plain TIFF's Q axes) is taken as TZYX (or
+    ZYX), the order ImageJ hyperstacks use, and ``prepare`` says so.
+    """
+    wanted = "TZYX" if ndim == 4 else "ZYX"
+    if sorted(axes) == sorted(wanted):
+        return axes
+    if given:
+        raise InputError(
+            "axes", f"must name each of {', '.join(wanted)} once for a {ndim}D file, got {axes!r}"
+        )
+    return wanted
+
+
+def _ordered(path: str | Path, data: np.ndarray, header: Header) -> np.ndarray:
+    """Return the pixels as (T, Z, Y, X), transposed from the order they are stored in."""
+    order = header.order
+    target = header.shape if len(order) == 4 else header.shape[1:]
+    stored = [0] * len(order)
+    for axis, source in enumerate(order):
+        stored[source] = target[axis]
+    return _shaped(path, data, tuple(stored)).transpose(order).reshape(header.shape)
 
 
 def _shaped(path: str | Path, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
