@@ -8,7 +8,6 @@ chunk. A file handed over is checked for all of these before anything in it is r
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import h5py
 
 from cellsdf.errors import InputError
-from cellsdf.io.limits import MAX_CHUNK_BYTES
+from cellsdf.io.limits import check_chunk
 
 
 def check_contained(f: h5py.File, path: str | Path) -> None:
@@ -33,7 +32,7 @@ def check_contained(f: h5py.File, path: str | Path) -> None:
     ------
     InputError
         Naming the object: an external link, a dataset with external storage, a virtual dataset, or a chunk
-        larger than :data:`MAX_CHUNK_BYTES`.
+        larger than :data:`~cellsdf.io.limits.MAX_CHUNK_BYTES`.
     """
     seen: set = set()
     groups = [f]
@@ -67,13 +66,7 @@ def _check_dataset(data: h5py.Dataset, path: str | Path) -> None:
             path, f"{data.name} stores its values in other files ({data.external[0][0]}); refused"
         )
     if data.chunks is not None:
-        nbytes = math.prod(data.chunks) * data.dtype.itemsize
-        if nbytes > MAX_CHUNK_BYTES:
-            raise InputError(
-                path,
-                f"{data.name} declares chunks of {nbytes / 2**20:,.0f} MiB (each read holds one whole); "
-                f"refused above {MAX_CHUNK_BYTES // 2**20} MiB",
-            )
+        check_chunk(path, data.name, data.chunks, data.dtype.itemsize)
 
 
 @contextmanager

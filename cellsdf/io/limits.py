@@ -156,3 +156,19 @@ def check_grid(option: str, side: int, bytes_per_voxel: float, *, base: int = 0,
 
 def _gib(nbytes: int) -> str:
     return f"{nbytes / _GIB:,.1f} GiB"
+
+
+def check_chunk(source: str | Path, name: str, chunks: Sequence[int], itemsize: int) -> None:
+    """Refuse a stored array whose declared chunk exceeds :data:`MAX_CHUNK_BYTES` (one read holds a chunk).
+
+    Examples
+    --------
+    >>> check_chunk("a.h5", "/masks", (1, 64, 64, 64), 1)
+    """
+    nbytes = math.prod(chunks) * itemsize
+    if nbytes > MAX_CHUNK_BYTES:
+        raise InputError(
+            source,
+            f"{name} declares chunks of {nbytes / 2**20:,.0f} MiB (each read holds one whole); "
+            f"refused above {MAX_CHUNK_BYTES // 2**20} MiB",
+        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from cellsdf.console import quiet_logger
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_folder, check_writable
-from cellsdf.io.limits import MAX_CHUNK_BYTES, check_array
+from cellsdf.io.limits import check_array, check_chunk
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
 
 # zarr and ome_zarr (with dask) take seconds to import, so every command would pay for them at start-up;
@@ -333,13 +332,7 @@ def _read_label(path: Path, location: ZarrLocation) -> OmeImage:
         )
     keep = _pick_axes(path, axes, array.shape)
     check_array(path, array.shape, array.dtype, what=f"label image {location.path}")
-    chunk = math.prod(array.chunksize) * array.dtype.itemsize
-    if chunk > MAX_CHUNK_BYTES:
-        raise InputError(
-            path,
-            f"{location.path} declares chunks of {chunk / 2**20:,.0f} MiB (each read holds one whole); "
-            f"refused above {MAX_CHUNK_BYTES // 2**20} MiB",
-        )
+    check_chunk(path, location.path, array.chunksize, array.dtype.itemsize)
     try:
         data = np.asarray(array.compute())
     except _ZARR_ERRORS as err:
