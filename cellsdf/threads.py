@@ -50,9 +50,16 @@ class ThreadChoice:
         return f"threads: {self.threads} ({idle}; threads= overrides)"
 
 
+def _allowed_cores() -> set[int]:
+    """Return the cores this process may run on: its CPU affinity, where the system has one, else all."""
+    if hasattr(os, "sched_getaffinity"):
+        return os.sched_getaffinity(0)
+    return set(range(os.cpu_count() or 1))
+
+
 def usable_cores() -> int:
-    """Return the number of cores this process may run on (its CPU affinity, where the system has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Return the number of cores this process may run on."""
+    return len(_allowed_cores())
 
 
 def idle_cores(*, seconds: float = SAMPLE_S) -> float:
@@ -69,8 +76,7 @@ def idle_cores(*, seconds: float = SAMPLE_S) -> float:
         The sum over the usable cores of the fraction of time each was idle.
     """
     busy = psutil.cpu_percent(interval=seconds, percpu=True)
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(len(busy))
-    return sum(1.0 - busy[i] / 100.0 for i in allowed if i < len(busy))
+    return sum(1.0 - busy[i] / 100.0 for i in _allowed_cores() if i < len(busy))
 
 
 def choose_threads(threads: int | None, *, idle: float | None = None) -> ThreadChoice:

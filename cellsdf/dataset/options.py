@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cellsdf.dataset.labels import BORDERS, LINKS
 from cellsdf.errors import InputError
+from cellsdf.io.axes import check_axes
 from cellsdf.io.limits import check_allocation, check_grid
 from cellsdf.io.spacing import check_spacing
 from cellsdf.options import (
@@ -35,16 +36,6 @@ _EVAL_BYTES_PER_VOXEL = 160
 _SPACING = Checked(check_spacing)
 
 
-def _axes(key: str, value: object) -> None:
-    """Check a stored axis order: each of Z, Y, X (and T) once, or None."""
-    if value is None:
-        return
-    if not isinstance(value, str) or sorted(value) not in (sorted("TZYX"), sorted("ZYX")):
-        raise InputError(
-            key, f"must name each of T, Z, Y, X (or Z, Y, X) once, e.g. TZYX or ZTYX; got {value!r}"
-        )
-
-
 PREPARE_RULES: dict[str, Rule] = {
     "label": Whole(1, null=True),
     "link": OneOf(LINKS),
@@ -52,7 +43,7 @@ PREPARE_RULES: dict[str, Rule] = {
     "threshold": Real(null=True),
     "components": OneOf(("all", "largest")),
     "spacing": _SPACING,
-    "axes": Checked(_axes),
+    "axes": Checked(check_axes),
     "centre": OneOf(("sequence", "frame")),
     "margin": Real(0, 0.9),
     "points_per_frame": Whole(1),

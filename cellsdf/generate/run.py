@@ -24,9 +24,8 @@ import numpy as np
 import torch
 
 from cellsdf.decode.dense import resolve_precision
-from cellsdf.decode.volumes import (
-    collected_garbage,
-)
+from cellsdf.decode.options import MESH_FORMATS
+from cellsdf.decode.volumes import OMEZARR, TIMELAPSE_GLB, TIMELAPSE_NAPARI, collected_garbage
 from cellsdf.errors import InputError
 from cellsdf.generate.cell import write_cell
 from cellsdf.generate.draw import Draw, accepted, draw_accepted
@@ -367,8 +366,15 @@ def _make_cell(
 
 # What a generated cell's folder holds: only these may go when overwrite=true replaces the cell.
 _CELL_FILES = re.compile(
-    r"(cell\.json|mask\.tif|preview\.png|sdf\.h5|mask\.ome\.zarr/.*"
-    r"|mesh/(t\d{3}\.(ply|obj|stl|glb)|timelapse\.glb|timelapse_napari\.npz))"
+    "|".join(
+        [
+            *map(
+                re.escape, (CELL_FILE, "mask.tif", "preview.png", "sdf.h5", TIMELAPSE_GLB, TIMELAPSE_NAPARI)
+            ),
+            re.escape(OMEZARR) + "/.*",
+            rf"mesh/t\d{{3}}\.({'|'.join(MESH_FORMATS)})",
+        ]
+    )
 )
 
 

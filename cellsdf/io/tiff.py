@@ -20,6 +20,7 @@ import tifffile
 from cellsdf.console import quiet_logger
 from cellsdf.errors import InputError
 from cellsdf.io.atomic import atomic_path, check_writable
+from cellsdf.io.axes import ORDERS, check_axes
 from cellsdf.io.limits import check_array
 from cellsdf.io.units import check_size, micrometres_per, seconds_per
 
@@ -97,7 +98,7 @@ class Header:
     @property
     def order(self) -> tuple[int, ...]:
         """The transposition from the stored order to (T, Z, Y, X) (or (Z, Y, X))."""
-        return tuple(self.axes.index(a) for a in ("TZYX" if len(self.axes) == 4 else "ZYX"))
+        return tuple(self.axes.index(a) for a in ORDERS[len(self.axes)])
 
     def describe(self) -> str:
         """Say how the file was read: its axes and voxel size.
@@ -309,8 +310,8 @@ def _open(path: str | Path, given: str | None = None) -> Iterator[tuple[tifffile
             raise InputError(path, f"unsupported axes {axes} with shape {shape}; expected ZYX or TZYX")
         if 0 in shape:
             raise InputError(path, f"holds no pixels (axes {axes}, shape {shape})")
-        stored = _stored_order(path, axes, len(shape), given is not None)
-        order = [stored.index(a) for a in ("TZYX" if len(stored) == 4 else "ZYX")]
+        stored = _stored_order(axes, len(shape), given is not None)
+        order = [stored.index(a) for a in ORDERS[len(stored)]]
         shape = tuple(shape[i] for i in order)
         if len(shape) == 3:
             shape = (1, *shape)
@@ -393,21 +394,16 @@ def _check_pixels(path: str | Path, tif: tifffile.TiffFile, shape: tuple[int, ..
     check_array(path, shape, dtype, what="its pixels")
 
 
-def _stored_order(path: str | Path, axes: str, ndim: int, given: bool) -> str:
+def _stored_order(axes: str, ndim: int, given: bool) -> str:
     """Return the stored order as T, Z, Y, X letters.
 
     A file whose axes are exactly those letters (an OME-TIFF stored ZTYX, say) is read in its own order;
     one that names other letters (an ImageJ file tagged ZCYX, a plain TIFF's Q axes) is taken as TZYX (or
-    ZYX), the order ImageJ hyperstacks use, and ``prepare`` says so.
+    ZYX), the order ImageJ hyperstacks use, and ``prepare`` says so. Axes ``given`` must name those letters.
     """
-    wanted = "TZYX" if ndim == 4 else "ZYX"
-    if sorted(axes) == sorted(wanted):
-        return axes
     if given:
-        raise InputError(
-            "axes", f"must name each of {', '.join(wanted)} once for a {ndim}D file, got {axes!r}"
-        )
-    return wanted
+        check_axes("axes", axes, ndim=ndim)
+    return axes if sorted(axes) == sorted(ORDERS[ndim]) else ORDERS[ndim]
 
 
 def _ordered(path: str | Path, data: np.ndarray, header: Header) -> np.ndarray:
