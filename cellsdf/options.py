@@ -38,14 +38,19 @@ class Whole:
     most: int | None = None
     null: bool = False
 
+    @property
+    def expects(self) -> str:
+        """What a value must be, in words (error messages and the docs' option tables)."""
+        span = f">= {self.least}" if self.most is None else f"in [{self.least}, {self.most}]"
+        return f"an integer {span}{_or_null(self.null)}"
+
     def __call__(self, key: str, value: object) -> None:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
         if value is None and self.null:
             return
         within = self.most is None or (isinstance(value, int) and value <= self.most)
         if not isinstance(value, int) or isinstance(value, bool) or value < self.least or not within:
-            span = f">= {self.least}" if self.most is None else f"in [{self.least}, {self.most}]"
-            raise InputError(key, f"must be an integer {span}{_or_null(self.null)}, got {value!r}")
+            raise InputError(key, f"must be {self.expects}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,12 @@ class Real:
     high: float = math.inf
     above: bool = False
     null: bool = False
+
+    @property
+    def expects(self) -> str:
+        """What a value must be, in words (error messages and the docs' option tables)."""
+        span = "" if self.low == -math.inf and self.high == math.inf else f" {self._span()}"
+        return f"a finite number{span}{_or_null(self.null)}"
 
     def __call__(self, key: str, value: object) -> None:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
@@ -84,17 +95,24 @@ class OneOf:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
         if (value is None and self.null) or (isinstance(value, str) and value in self.choices):
             return
-        raise InputError(key, f"choose one of {', '.join(map(str, self.choices))}, got {value!r}")
+        raise InputError(key, f"choose {self.expects}, got {value!r}")
+
+    @property
+    def expects(self) -> str:
+        """What a value must be, in words (error messages and the docs' option tables)."""
+        return f"one of {', '.join(map(str, self.choices))}{_or_null(self.null)}"
 
 
 @dataclass(frozen=True)
 class Flag:
     """True or false: YAML's spellings only (``overwrite=no`` is text, which Python would count as true)."""
 
+    expects = "true or false"
+
     def __call__(self, key: str, value: object) -> None:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
         if not isinstance(value, bool):
-            raise InputError(key, f"must be true or false, got {value!r}")
+            raise InputError(key, f"must be {self.expects}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -107,18 +125,25 @@ class Text:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
         if (value is None and self.null) or (isinstance(value, str) and value.strip()):
             return
-        raise InputError(key, f"must be a path or name{_or_null(self.null)}, got {value!r}")
+        raise InputError(key, f"must be {self.expects}, got {value!r}")
+
+    @property
+    def expects(self) -> str:
+        """What a value must be, in words (error messages and the docs' option tables)."""
+        return f"a path or name{_or_null(self.null)}"
 
 
 @dataclass(frozen=True)
 class Duration:
     """Lightning's ``max_time`` as ``DD:HH:MM:SS``."""
 
+    expects = "a duration DD:HH:MM:SS (e.g. 00:01:00:00) or null"
+
     def __call__(self, key: str, value: object) -> None:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
         if value is None or (isinstance(value, str) and _DURATION.match(value)):
             return
-        raise InputError(key, f"must be a duration DD:HH:MM:SS (e.g. 00:01:00:00) or null, got {value!r}")
+        raise InputError(key, f"must be {self.expects}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -130,6 +155,14 @@ class ListOf:
     least: int = 0
     null: bool = False
     one: bool = False
+
+    @property
+    def expects(self) -> str:
+        """What a value must be, in words (error messages and the docs' option tables)."""
+        size = f"{self.least} or more " if self.least else ""
+        size = f"{self.length} " if self.length is not None else size
+        single = ", or one" if self.one else ""
+        return f"a list of {size}items, each {self.item.expects}{single}{_or_null(self.null)}"
 
     def __call__(self, key: str, value: object) -> None:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
@@ -152,6 +185,7 @@ class Checked:
     """A value whose check belongs to the library function that reads it; its message is that function's."""
 
     check: Callable[[str, object], object]
+    expects: str = "a value the reading function accepts"
 
     def __call__(self, key: str, value: object) -> None:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""
@@ -161,6 +195,8 @@ class Checked:
 @dataclass(frozen=True)
 class Anything:
     """A value that a library checks itself when it uses it (Lightning's ``devices``, lift's view list)."""
+
+    expects = "any value, checked by the library that reads it"
 
     def __call__(self, key: str, value: object) -> None:
         """Raise InputError naming ``key`` unless ``value`` keeps the rule."""

@@ -49,7 +49,7 @@ from cellsdf.segment.options import TrainingOptions
 from cellsdf.simulate.lines import LINES
 from cellsdf.texture.microscope import Microscope
 
-_SPACING = Checked(check_spacing)
+_SPACING = Checked(check_spacing, "three voxel sizes in µm (z, y, x), each > 0, or null")
 _GRID = Whole(4, 4096)
 # Output grids have no fixed ceiling: the command checks the size against the memory available and says what
 # it would need.
@@ -62,7 +62,7 @@ def _line(key: str, value: object) -> None:
     OneOf(tuple(LINES))(key, value)
 
 
-_LINE = Checked(_line)
+_LINE = Checked(_line, "a registered cell line (plat, cele, filo or one added)")
 
 COMMON: dict[str, Rule] = {
     "seed": Whole(0, SEED_MAX),
@@ -314,7 +314,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "real": ListOf(Text(null=False), null=True, one=True),
         "generated": ListOf(Text(null=False), null=True, one=True),
         "out": Text(),
-        "metrics": Checked(lambda _key, value: select_metrics(value)),
+        "metrics": Checked(lambda _key, value: select_metrics(value), "a list of metric names (see below)"),
         "per_frame": Flag(),
         "points": Whole(1),
         "max_shapes": Whole(2),

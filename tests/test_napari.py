@@ -2,7 +2,7 @@
 
 Skipped without the ``napari`` extra. Qt runs off-screen; the screenshot needs an OpenGL context, which an
 X server gives (``Xvfb``, started by pytest-xvfb when installed): without one that test is skipped.
-``CELLSDF_RECORD_DOCS=1`` copies the screenshot to ``data/docs/napari_generate.png``.
+``CELLSDF_RECORD_DOCS=1`` copies the screenshot to ``docs/images/napari_generate.png``.
 """
 
 import os

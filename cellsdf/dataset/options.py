@@ -33,7 +33,7 @@ _GRID = Whole(4, 4096)
 # points and 64³-128³ grids: 199 and 140), with room for the SDF crop beside them.
 _BYTES_PER_POINT = 256
 _EVAL_BYTES_PER_VOXEL = 160
-_SPACING = Checked(check_spacing)
+_SPACING = Checked(check_spacing, "three voxel sizes in µm (z, y, x), each > 0, or null")
 
 
 PREPARE_RULES: dict[str, Rule] = {
@@ -43,7 +43,7 @@ PREPARE_RULES: dict[str, Rule] = {
     "threshold": Real(null=True),
     "components": OneOf(("all", "largest")),
     "spacing": _SPACING,
-    "axes": Checked(check_axes),
+    "axes": Checked(check_axes, "an axis order naming T, Z, Y, X (or Z, Y, X) once each, or null"),
     "centre": OneOf(("sequence", "frame")),
     "margin": Real(0, 0.9),
     "points_per_frame": Whole(1),

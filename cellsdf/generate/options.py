@@ -76,7 +76,7 @@ class Request:
     mesh: MeshOptions = nested(MeshOptions)
     max_draws: int = option(50, Whole(1))
     topology: str = option("auto", OneOf(TOPOLOGIES))
-    precision: str = option("auto", Checked(_precision))
+    precision: str = option("auto", Checked(_precision, "auto, 32 or bf16"))
     tracking: bool = option(True, Flag())
     join: float = option(JOIN_TOLERANCE, Real(0, 10))  # voxels
 

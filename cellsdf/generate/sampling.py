@@ -325,7 +325,9 @@ class Mix(Sampler):
 
     name: ClassVar[str] = "mix"
     least_codes: ClassVar[int] = 2
-    between: tuple[float, float] = option((0.0, 1.0), Checked(_between))
+    between: tuple[float, float] = option(
+        (0.0, 1.0), Checked(_between, "two weights in [0, 1], the first not above the second")
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
