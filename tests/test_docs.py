@@ -1,4 +1,4 @@
-"""The documentation builds, its tables come from the commands' files, its commands parse, its notebook runs."""
+"""The docs build, their tables come from the commands' files, their commands parse, the notebook runs."""
 
 import importlib.util
 import os
@@ -130,7 +130,8 @@ def test_citation_and_licence_agree_with_the_package():
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert citation["cff-version"] == "1.2.0" and citation["license"] == "BSD-3-Clause"
-    assert f'version = "{citation["version"]}"' in pyproject and 'license = { text = "BSD-3-Clause" }' in pyproject
+    assert f'version = "{citation["version"]}"' in pyproject
+    assert 'license = { text = "BSD-3-Clause" }' in pyproject
     assert (ROOT / "LICENSE").read_text().startswith("BSD 3-Clause License")
     assert any(ref.get("doi") == "10.1016/j.media.2023.102991" for ref in citation["references"])
 
@@ -138,8 +139,12 @@ def test_citation_and_licence_agree_with_the_package():
 def test_tutorial_notebook_runs(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    kernelspec = pytest.importorskip("ipykernel.kernelspec")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     monkeypatch.setenv("CELLSDF_TUTORIAL_OUT", str(tmp_path / "out"))
+    # The kernel is this Python (with cellsdf), not whatever "python3" kernel the machine has installed.
+    kernelspec.write_kernel_spec(tmp_path / "jupyter" / "kernels" / "python3")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     nbclient.NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()

@@ -15,6 +15,10 @@ def test_a_surface_render_has_a_scale_bar_in_micrometres():
     # The ball is 8.5 µm across: a round length near a fifth of it.
     assert bar == 1.0
     (line,) = ax.lines
-    xs, _, _ = line.get_data_3d()
-    assert xs[1] - xs[0] == pytest.approx(bar)
+    step = np.diff(np.asarray(line.get_data_3d()), axis=1)[:, 0]
+    assert np.linalg.norm(step) == pytest.approx(bar)
+    # perpendicular to the line of sight, so it is drawn at its full length (not foreshortened)
+    elev, azim = np.radians(ax.elev), np.radians(ax.azim)
+    sight = [np.cos(elev) * np.cos(azim), np.cos(elev) * np.sin(azim), np.sin(elev)]
+    assert step @ sight == pytest.approx(0.0, abs=1e-9)
     assert [t.get_text() for t in ax.texts] == ["1 µm"]

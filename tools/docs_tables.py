@@ -83,6 +83,21 @@ def _comments(path: Path) -> dict[str, str]:
     return comments
 
 
+_GROUP = re.compile(r"^  - ([\w/]+)(?:@([\w.]+))?: *(\w+)", re.MULTILINE)
+
+
+def _config_comments(path: Path) -> dict[str, str]:
+    """Return the comments of a command's config and of the group files its defaults choose, by option."""
+    comments = _comments(path)
+    for match in _GROUP.finditer(path.read_text()):
+        group, package, choice = match.groups()
+        chosen = CONF / group / f"{choice}.yaml"
+        if group != "hydra" and chosen.exists():
+            prefix = (package or group).replace("/", ".")
+            comments.update({f"{prefix}.{key}": text for key, text in _comments(chosen).items()})
+    return comments
+
+
 def options(command: str) -> str:
     """Every option of a command: name, default, what it must be."""
     from hydra import compose, initialize_config_module
@@ -98,7 +113,7 @@ def options(command: str) -> str:
     ):
         warnings.simplefilter("ignore")  # common.yaml, composed alone, has no _self_ in its defaults
         config = compose(config_name=command.replace("-", "_"))
-    comments = _comments(CONF / f"{command.replace('-', '_')}.yaml")
+    comments = _config_comments(CONF / f"{command.replace('-', '_')}.yaml")
     # ``common`` is the options every command takes; a command's own table leaves them out.
     rules = COMMON if command == "common" else SCHEMAS[command]
 
@@ -316,6 +331,15 @@ def render(markdown: str, *, page: str = "") -> str:
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ANN001 (MkDocs' hook signature)
     """MkDocs hook: render the page's tables."""
     return render(markdown, page=page.file.src_path)
+
+
+# Sphinx roles in the NumPy docstrings (``:func:`x```), which mkdocstrings leaves as text before the code.
+_ROLE = re.compile(r":(?:func|meth|class|data|attr|mod|obj):<code>~?")
+
+
+def on_page_content(html: str, page, config, files) -> str:  # noqa: ANN001 (MkDocs' hook signature)
+    """MkDocs hook: show a docstring's ``:func:`~a.b``` as the code ``a.b`` alone."""
+    return _ROLE.sub("<code>", html)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def generate_cells_row(model: str, *, size: int, frames: int, cells: int, seed: 
         ckpt=model, n=cells, frames=frames, resolution=size, seed=seed, formats=("tiff", "mesh")
     )
     # The cores the thread policy gave this bench run (the command line set torch's threads to them).
-    workers, threads = default_parallelism(cells, torch.get_num_threads())
+    workers, threads = default_parallelism(cells, torch.get_num_threads(), frames=frames, resolution=size)
     with tempfile.TemporaryDirectory() as tmp:
         seconds, peak = measure(
             lambda: generate_cells(request, Path(tmp) / "gen", {}, workers=workers, threads=threads)

@@ -40,7 +40,11 @@ from cellsdf.progress import track
 
 RUN_FILE = "run.json"
 CELL_FILE = "cell.json"
-_CELLS_PER_WORKER = 3  # cells a worker process must write to pay for its start
+# A worker process pays about 5 s for its start (importing torch, loading the model); it pays off once it has
+# about 10 s of cells to write. A frame with meshes and files takes about 1.7 s at 256³ on one 2-core machine
+# and less on coarser grids, roughly as the 1.5th power of the grid side (0.6 s at 128³, 0.2 s at 64³).
+_WORK_PER_WORKER_S = 10.0
+_FRAME_S_AT_256 = 1.7
 # Settings that change how a run is carried out, not what it writes: shards of one run differ in them, so the
 # manifest's config leaves them out.
 NOT_IN_KEY = (
@@ -243,21 +247,24 @@ def generate_cells(
     return {"out": out, "written": written, "skipped": skipped, "manifest": manifest}
 
 
-def default_parallelism(cells: int, cores: int) -> tuple[int, int]:
+def default_parallelism(cells: int, cores: int, *, frames: int, resolution: int) -> tuple[int, int]:
     """Return (workers, torch threads per worker) for writing ``cells`` cells on ``cores`` cores.
 
-    A worker process pays for its start (importing torch, loading the model: about 5 s) once it writes
-    about three cells: on 2 quiet cores, 6 cells took 26.1 s with 2 workers and 32.5 s with 1, while 2
-    cells took 10.1 s with 2 workers and 5.1 s with one. So there is one worker per three cells, at most one
-    per core, and the cores left over are shared as threads. ``cores`` is what the thread policy chose
-    (:mod:`cellsdf.threads`: the idle cores at the start).
+    A worker process pays for its start (importing torch, loading the model: about 5 s), so there are as
+    many workers as there are about 10 s of estimated work for, at most one per cell and per core, and the
+    cores left over are shared as threads. Measured on 2 quiet cores: 2 cells of 4 frames at 64³ took 10.1 s
+    with 2 workers and 5.1 s with one; 2 cells of 6 frames at 128³ 18.2 s and 16.4 s; 6 cells of 6 frames at
+    128³ 26.1 s and 32.5 s; 3 cells of 30 frames at 256³ 74 s and 156 s. ``cores`` is what the thread
+    policy chose (:mod:`cellsdf.threads`: the idle cores at the start).
 
     Examples
     --------
-    >>> default_parallelism(2, 2), default_parallelism(6, 2), default_parallelism(9, 1)
-    ((1, 2), (2, 1), (1, 1))
+    >>> runs = ((2, 4, 64), (2, 6, 128), (6, 6, 128), (3, 30, 256))  # cells, frames, grid
+    >>> [default_parallelism(n, 2, frames=f, resolution=r) for n, f, r in runs]
+    [(1, 2), (1, 2), (2, 1), (2, 1)]
     """
-    workers = max(1, min(cores, cells // _CELLS_PER_WORKER))
+    work = cells * frames * _FRAME_S_AT_256 * (resolution / 256) ** 1.5
+    workers = max(1, min(cores, cells, int(work // _WORK_PER_WORKER_S)))
     return workers, max(1, cores // workers)
 
 

@@ -190,9 +190,15 @@ def draw_surface(
     ax.set(xlim=(middle[0] - half, middle[0] + half), ylim=(middle[1] - half, middle[1] + half))
     ax.set_zlim(middle[2] - half, middle[2] + half)
     ax.set_axis_off()
-    # The axes are off, so a scale bar along x at the box's lower front edge gives the size.
+    # The axes are off, so a scale bar gives the size. It lies along the screen's horizontal (perpendicular to
+    # the view), so it is not foreshortened, below the cell, with its label under it.
     bar = _scale_bar_length(2 * half)
-    x, y, z = middle - half
-    ax.plot([x, x + bar], [y, y], [z, z], color="black", linewidth=2)
-    ax.text(x, y, z - 0.12 * half, f"{bar:g} µm", fontsize=6)
+    elev, azim = np.radians(ax.elev), np.radians(ax.azim)
+    right = np.array([-np.sin(azim), np.cos(azim), 0.0])
+    up = np.array([-np.sin(elev) * np.cos(azim), -np.sin(elev) * np.sin(azim), np.cos(elev)])
+    start = middle - 0.9 * half * right - 1.1 * half * up
+    ends = np.stack([start, start + bar * right])
+    ax.plot(ends[:, 0], ends[:, 1], ends[:, 2], color="black", linewidth=2)
+    label = start - 0.18 * half * up
+    ax.text(*label, f"{bar:g} µm", fontsize=6)
     return bar

@@ -23,7 +23,9 @@ def run(cfg: DictConfig) -> dict:
     part = f"shard{cfg.shard}" if isinstance(cfg.shard, int) else ""
     mine = len(range(cfg.shard, request.n, cfg.num_shards)) if isinstance(cfg.shard, int) else request.n
     # The command line set torch's threads by the thread policy; generate spends them as workers first.
-    workers, threads = default_parallelism(mine, torch.get_num_threads())
+    workers, threads = default_parallelism(
+        mine, torch.get_num_threads(), frames=request.frames, resolution=request.resolution
+    )
     # Shards run side by side are the parallelism already; workers inside each would only compete.
     workers = (1 if cfg.num_shards > 1 else workers) if cfg.workers is None else cfg.workers
     with writing_folder(cfg.out, part=part):
