@@ -186,7 +186,7 @@ def test_generate_widget_adds_a_4d_surface_and_interpolates(make_napari_viewer, 
     viewer.window.screenshot(str(shot), canvas_only=False)
     assert shot.stat().st_size > 0
     if os.environ.get("CELLSDF_RECORD_DOCS") == "1":
-        shutil.copyfile(shot, ROOT / "data" / "docs" / "napari_generate.png")
+        shutil.copyfile(shot, ROOT / "docs" / "images" / "napari_generate.png")
 
 
 def test_lift_widget_adds_k_ranked_surfaces(make_napari_viewer, qtbot):
