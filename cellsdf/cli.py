@@ -55,8 +55,19 @@ def _help() -> str:
     return "\n".join(lines)
 
 
-def _defaults(module: str) -> DictConfig:
-    """Compose a command's config with its defaults, outside a run (for help and suggestions)."""
+def composed_defaults(module: str) -> DictConfig:
+    """Compose a command's config with its defaults, outside a run (help, suggestions, the docs' tables).
+
+    Parameters
+    ----------
+    module : str
+        The config's name in ``conf/`` (``texture_train``, ``common``).
+
+    Returns
+    -------
+    DictConfig
+        The composed config.
+    """
     GlobalHydra.instance().clear()
     with hydra.initialize_config_module(config_module="cellsdf.conf", version_base="1.3"):
         return hydra.compose(config_name=module)
@@ -73,7 +84,7 @@ def _option_names(config: DictConfig, prefix: str = "") -> list[str]:
 
 def _command_help(command: str) -> str:
     """Return a command's one-line description and its options with their defaults."""
-    options = OmegaConf.to_yaml(_defaults(command.replace("-", "_")), resolve=False).rstrip()
+    options = OmegaConf.to_yaml(composed_defaults(command.replace("-", "_")), resolve=False).rstrip()
     return "\n".join(
         [
             f"cellsdf {command}: {COMMANDS[command]}",
@@ -173,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         line = hydra_error_line(captured.getvalue())
         unknown = _unknown_option(captured.getvalue())
-        close = unknown and _closest(unknown, _option_names(_defaults(module)))
+        close = unknown and _closest(unknown, _option_names(composed_defaults(module)))
         line += f"; did you mean {close!r}?" if close else ""
         print(f"cellsdf {command}: error: {line}", file=stderr)
         sys.exit(2)

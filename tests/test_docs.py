@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 
 from cellsdf.cli import COMMANDS
 from cellsdf.schema import check_options
@@ -118,12 +116,9 @@ def _overrides(words: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("line, words", _documented_commands(), ids=lambda v: v if isinstance(v, str) else "")
-def test_documented_commands_name_real_options_with_valid_values(line, words):
+def test_documented_commands_name_real_options_with_valid_values(line, words, compose_cfg):
     command = words[0]
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="cellsdf.conf", version_base="1.3"):
-        config = compose(config_name=command.replace("-", "_"), overrides=_overrides(words[1:]))
-    check_options(command, config)
+    check_options(command, compose_cfg(command.replace("-", "_"), _overrides(words[1:])))
 
 
 def test_citation_and_licence_agree_with_the_package():

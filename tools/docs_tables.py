@@ -100,19 +100,14 @@ def _config_comments(path: Path) -> dict[str, str]:
 
 def options(command: str) -> str:
     """Every option of a command: name, default, what it must be."""
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
+    from cellsdf.cli import composed_defaults
     from cellsdf.schema import COMMON, SCHEMAS
 
-    GlobalHydra.instance().clear()
-    with (
-        warnings.catch_warnings(),
-        initialize_config_module(config_module="cellsdf.conf", version_base="1.3"),
-    ):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # common.yaml, composed alone, has no _self_ in its defaults
-        config = compose(config_name=command.replace("-", "_"))
+        config = composed_defaults(command.replace("-", "_"))
     comments = _config_comments(CONF / f"{command.replace('-', '_')}.yaml")
     # ``common`` is the options every command takes; a command's own table leaves them out.
     rules = COMMON if command == "common" else SCHEMAS[command]
