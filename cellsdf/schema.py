@@ -160,6 +160,13 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         **_within("data.prepare.", PREPARE),
         "out": Text(null=False),
         "ckpt_path": Text(),
+        "protrusions.reach": POSITIVE,
+        "protrusions.gate": POSITIVE,
+        "protrusions.blend": POSITIVE,
+        "protrusions.noise.direction": NONNEG,
+        "protrusions.noise.length": NONNEG,
+        "protrusions.noise.time": NONNEG,
+        "protrusions.noise.bend": NONNEG,
     },
     "reconstruct": {
         "ckpt": Text(),

@@ -53,6 +53,7 @@ PREPARE_RULES: dict[str, Rule] = {
     "interior_fraction": FRACTION,
     "exact_band": POSITIVE,
     "eval_size": _GRID,
+    "body_radius": Real(0, above=True, null=True),
 }
 
 

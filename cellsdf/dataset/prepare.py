@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cellsdf.dataset.decompose import open_body
 from cellsdf.dataset.normalise import centres, crop_padded, frame_boxes, half_extent
 from cellsdf.dataset.options import check_prepare_sizes
 from cellsdf.dataset.prepared import SequenceInfo, config_json, create_prepared, write_frame
@@ -51,6 +52,7 @@ def prepare_dataset(
     interior_fraction: float = 0.0,
     exact_band: float = 0.15,
     eval_size: int = 64,
+    body_radius: float | None = None,
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = False,
@@ -88,6 +90,10 @@ def prepare_dataset(
         Distance from the cell (normalised units) within which stored SDF values are exact.
     eval_size : int
         Side of the evaluation masks stored per frame (grid over [-1, 1]³).
+    body_radius : float, optional
+        Prepare the cells' bodies instead of the cells: each mask opened by a ball of this radius in µm
+        (:func:`cellsdf.dataset.decompose.open_body`), centred and scaled as the whole cells are, so that
+        protrusions measured on the whole masks sit where they belong on the bodies.
     seed : int
         Seed of the sampling.
     overwrite : bool
@@ -147,6 +153,7 @@ def prepare_dataset(
         "interior_fraction": interior_fraction,
         "exact_band": exact_band,
         "eval_size": eval_size,
+        "body_radius": body_radius,
         "seed": seed,
     }
     attrs = {"scale": scale, "margin": margin, "centre": centre, "config": config_json(config)}
@@ -165,7 +172,10 @@ def prepare_dataset(
                 for k, mask in enumerate(seq.masks):
                     box = sequence_boxes[index][k]
                     lo, hi = box[0] - pad, box[1] + 1 + pad
-                    sdf = signed_distance(crop_padded(mask, lo, hi), spacing=seq.spacing) * np.float32(scale)
+                    crop = crop_padded(mask, lo, hi)
+                    if body_radius is not None:
+                        crop = open_body(crop, radius=body_radius, spacing=seq.spacing)
+                    sdf = signed_distance(crop, spacing=seq.spacing) * np.float32(scale)
                     origin = (lo * spacing - frame_centres[index][k]) * scale
                     points, values = sample_points(
                         sdf,
@@ -232,7 +242,8 @@ def prepare_source(
         Normalised units per µm to use instead of fitting the data into the cube (a trained model's scale).
     **steps
         ``centre``, ``margin``, ``points_per_frame``, ``surface_fraction``, ``surface_sigmas``,
-        ``thin_power``, ``interior_fraction``, ``exact_band``, ``eval_size`` of :func:`prepare_dataset`.
+        ``thin_power``, ``interior_fraction``, ``exact_band``, ``eval_size``, ``body_radius`` of
+        :func:`prepare_dataset`.
 
     Returns
     -------

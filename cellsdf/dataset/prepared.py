@@ -256,6 +256,8 @@ class PreparedIndex:
         Normalised units per µm.
     eval_size : int
         Side of the evaluation masks' grid over [-1, 1]³.
+    frame_centre : np.ndarray
+        float64 (F, 3) centre of each frame in µm of its source's voxel frame (the normalised origin).
     """
 
     frame_sequence: np.ndarray
@@ -264,6 +266,7 @@ class PreparedIndex:
     names: list[str]
     scale: float
     eval_size: int
+    frame_centre: np.ndarray
 
     def rows(self, sequence: int) -> np.ndarray:
         """Rows (frames) of sequence ``sequence``, in time order."""
@@ -289,6 +292,7 @@ def read_index(path: str | Path) -> PreparedIndex:
                 names=list(f["sequences/name"].asstr()[()]),
                 scale=float(f.attrs["scale"]),
                 eval_size=sizes["E"],
+                frame_centre=f["frame_centre"][()],
             )
             frames = f["sequences/frames"][()]
     except InputError:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cellsdf.dataset.prepare import prepare_source
 from cellsdf.dataset.prepared import is_prepared, iter_eval_masks, read_index
+from cellsdf.dataset.sources import SequenceLoader, scan_sequences
 from cellsdf.errors import InputError
 from cellsdf.geometry.topology import RULES, component_counts, infer_rule
 from cellsdf.simulate.lines import get_line, line_spacing
@@ -128,6 +129,38 @@ def training_file(
     return prepare_source(
         source, prepared, **prepare, seed=seed, overwrite=True, progress=progress, report=True
     )
+
+
+# The preparation options that say how masks are read, as opposed to how they become samples.
+_READING = ("label", "threshold", "components", "spacing", "link", "border", "axes")
+
+
+def training_masks(source: str | Path | None, folder: str | Path, *, prepare: dict) -> list[SequenceLoader]:
+    """Return the masks a training set was prepared from (:func:`training_file`), read as it read them.
+
+    Parameters
+    ----------
+    source : str or Path or None
+        The training data as given (None: the simulated data in ``folder/simulated``).
+    folder : str or Path
+        The run folder.
+    prepare : dict
+        Preparation settings (those that say how masks are read are used).
+
+    Raises
+    ------
+    InputError
+        If ``source`` is a prepared file, which keeps samples, not masks.
+    """
+    path = Path(folder) / "simulated" if source is None else Path(source)
+    if is_prepared(path):
+        raise InputError(
+            path, "is a prepared dataset; measuring protrusions needs the masks it was made from"
+        )
+    reading = {key: prepare[key] for key in _READING if key in prepare}
+    if reading.get("spacing") is not None:
+        reading["spacing"] = tuple(reading["spacing"])
+    return scan_sequences(path, **reading).loaders
 
 
 def line_topology(dataset: str | Path, *, recipe: dict | None, stated: str | None) -> str | None:

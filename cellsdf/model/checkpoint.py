@@ -385,3 +385,25 @@ def record_sampler(path: str | Path, sampler: dict) -> Path:
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path
+
+
+def record_protrusions(path: str | Path, protrusions: dict) -> Path:
+    """Store a body-and-protrusions model's protrusions in its model file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A slim model file (``model.pt``) whose auto-decoder learned the cells' bodies.
+    protrusions : dict
+        :meth:`ProtrusionModel.to_file <cellsdf.model.protrusions.ProtrusionModel.to_file>`.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    payload = read_checkpoint(path)
+    payload["protrusions"] = protrusions
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path

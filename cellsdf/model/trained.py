@@ -19,6 +19,7 @@ from cellsdf.geometry.topology import RULES
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.checkpoint import autodecoder_from, read_checkpoint, resolve_checkpoint
 from cellsdf.model.placement import PlacedDecoder
+from cellsdf.model.protrusions import ComposedField, ProtrusionModel, code_rng, drawn_tubes
 from cellsdf.model.siren import SirenDecoder
 from cellsdf.options import ListOf, OneOf, Real, Text, Whole
 from cellsdf.simulate.lines import LINES
@@ -129,13 +130,25 @@ class TrainedModel:
     sampler : dict, optional
         The latent sampler chosen for this model by its fidelity scores (``name`` and its settings, as
         ``cellsdf generate``'s ``sampler``), stored in the model file; None when none was chosen.
+    parts : ProtrusionModel, optional
+        For a composed model (a body and protrusions), its protrusions: the auto-decoder then learned the
+        cells' bodies, and every decoded cell is its body joined with tubes (:meth:`field`).
     """
 
-    def __init__(self, module: AutoDecoder, file: Path, sampler: dict | None = None):
+    def __init__(
+        self,
+        module: AutoDecoder,
+        file: Path,
+        sampler: dict | None = None,
+        parts: ProtrusionModel | None = None,
+    ):
         self.module = module
         self.file = file
         self.sampler = sampler
+        self.parts = parts
         self.data = TrainingRecord.from_hparams(module.hparams.get("dataset"), source=file)
+        if parts is not None and len(parts.sequences) != self.module.latents.num_embeddings:
+            raise InputError(file, "protrusions: one track record per training sequence is needed")
 
     @property
     def decoder(self) -> SirenDecoder:
@@ -185,12 +198,36 @@ class TrainedModel:
         rotation = None if self.module.rotations is None else self.module.rotations.weight[index].detach()
         return latent, rotation
 
+    def field(
+        self, code: torch.Tensor, *, sequence: int | None = None, rotation: torch.Tensor | None = None
+    ) -> torch.nn.Module:
+        """Return the field that decodes ``code``: the decoder, or for a composed model its body and tubes.
+
+        Parameters
+        ----------
+        code : torch.Tensor
+            (L,) code.
+        sequence : int, optional
+            A composed model's training sequence whose measured protrusions join the body; None: new ones
+            drawn from the protrusion model with a generator seeded by the code (one code, one cell).
+        rotation : torch.Tensor, optional
+            (3, 3) rotation the decoder applies to the coordinates (measured tubes are turned with it).
+        """
+        if self.parts is None:
+            return self.decoder
+        if sequence is None:
+            tubes = drawn_tubes(self.decoder, code, self.parts.draw(code_rng(code.detach().cpu().numpy())))
+        else:
+            tubes = self.parts.training_tubes(sequence, None if rotation is None else rotation.numpy())
+        return ComposedField(self.decoder, tubes, float(self.parts.settings["blend"]))
+
     def decode_masks(
         self,
         latent: np.ndarray | torch.Tensor,
         times: Iterable[float],
         *,
         resolution: int,
+        sequence: int | None = None,
         rotation: np.ndarray | torch.Tensor | None = None,
         scale: float = 1.0,
         translation: np.ndarray | torch.Tensor | None = None,
@@ -212,6 +249,8 @@ class TrainedModel:
             Times in [-1, 1].
         resolution : int
             Grid side over [-1, 1]³.
+        sequence : int, optional
+            For a composed model, the training sequence whose measured protrusions to use (:meth:`field`).
         rotation : array or tensor, optional
             (3,) rotation vector the model applies to the coordinates.
         scale : float
@@ -245,9 +284,10 @@ class TrainedModel:
         matrix = None
         if rotation is not None:
             matrix = axis_angle_matrix(torch.as_tensor(rotation, dtype=torch.float32).detach().cpu())
+        field = self.field(code, sequence=sequence, rotation=matrix)
         if scale == 1.0 and translation is None:
             return decode_masks(
-                self.decoder,
+                field,
                 code,
                 times,
                 resolution,
@@ -259,7 +299,7 @@ class TrainedModel:
                 count_components=count_components,
             )
         placed = PlacedDecoder(
-            self.decoder,
+            field,
             np.eye(3),
             np.eye(3) if matrix is None else matrix.double().numpy(),
             scale,
@@ -306,7 +346,9 @@ def load_trained(name: str | Path, *, device: torch.device | str = "cpu") -> Tra
     """
     file = resolve_checkpoint(name)
     checkpoint = read_checkpoint(file)
-    return TrainedModel(autodecoder_from(checkpoint, file), file, checkpoint.get("sampler")).to(device)
+    parts = checkpoint.get("protrusions")
+    parts = None if parts is None else ProtrusionModel.from_file(parts, file)
+    return TrainedModel(autodecoder_from(checkpoint, file), file, checkpoint.get("sampler"), parts).to(device)
 
 
 def select_device(name: str) -> torch.device:

@@ -50,6 +50,9 @@ def reconstruct_sequences(
     if unknown:
         shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
         raise InputError("sequences", f"unknown sequence(s) {', '.join(unknown)}; the model has {shown}")
-    codes = [SequenceCode(name, names.index(name), *model.code(names.index(name))) for name in chosen]
+    indices = [names.index(name) for name in chosen]
+    codes = [
+        SequenceCode(name, i, *model.code(i), protrusions=i) for name, i in zip(chosen, indices, strict=True)
+    ]
     metrics, items = write_and_score(model, codes, path, out, options, data=data)
     return metrics, items, path

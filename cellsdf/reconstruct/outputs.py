@@ -32,6 +32,9 @@ class SequenceCode:
         Placement scale s in the dataset's frame (its units per model unit, :mod:`cellsdf.model.placement`).
     translation : torch.Tensor or None
         (3,) placement translation c in the dataset's units; None for the origin.
+    protrusions : int or None
+        For a body-and-protrusions model, the training sequence whose measured protrusions join the body;
+        None: new ones drawn from the code.
     """
 
     name: str
@@ -40,6 +43,7 @@ class SequenceCode:
     rotation: torch.Tensor | None
     scale: float = 1.0
     translation: torch.Tensor | None = None
+    protrusions: int | None = None
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ def write_and_score(
         scores: list[dict] = []
         same_grid = options.frames is None and options.resolution == eval_size
         place = {"rotation": code.rotation, "scale": code.scale, "translation": code.translation}
+        place["sequence"] = code.protrusions
         masks, _ = model.decode_masks(code.latent, times, resolution=options.resolution, **place)
         if same_grid:
             masks = _scored(masks, dataset, rows, labels, eval_spacing, scores)
@@ -193,6 +194,16 @@ def training_dataset(
     recipe = model.data.recipe
     if override is not None:
         path = Path(override)
+    elif model.parts is not None:
+        # A composed model learned bodies but makes whole cells: it is scored against the whole cells, which
+        # its recipe prepares in the same frame when the bodies are not cut out.
+        if recipe is None:
+            raise InputError(
+                ckpt,
+                "a body-and-protrusions model is scored against whole cells: pass data.path=<its masks "
+                "prepared without body_radius>",
+            )
+        path = _remade({**recipe, "prepare": {**recipe["prepare"], "body_radius": None}}, remake_in, progress)
     elif stored is not None and Path(stored).is_file():
         path = Path(stored)
     elif recipe is not None:

@@ -25,6 +25,7 @@ from cellsdf.io.manifest import write_manifest
 from cellsdf.model.autodecoder import AutoDecoder
 from cellsdf.model.callbacks import FinalValidation
 from cellsdf.model.checkpoint import AtomicCheckpointIO, check_compatible, export_model, read_checkpoint
+from cellsdf.model.parts import attach_protrusions
 from cellsdf.model.precision import training_precision
 from cellsdf.model.progress import progress_bar
 
@@ -203,6 +204,17 @@ def _train(cfg: DictConfig, out: Path) -> dict:
     result = {"out": out, "dataset": dataset, "seconds": seconds, "epochs": epochs}
     if trainer.is_global_zero:
         result["model"] = export_model(model, out / "model.pt")
+        if prepare.get("body_radius") is not None:
+            parts = attach_protrusions(
+                result["model"],
+                dataset,
+                source=source,
+                folder=out,
+                prepare=prepare,
+                **OmegaConf.to_container(cfg.protrusions, resolve=True),
+                progress=cfg.progress,
+            )
+            result["protrusion_tracks"] = len(parts.shapes)
         write_manifest(
             out,
             "train",
@@ -216,6 +228,7 @@ def _train(cfg: DictConfig, out: Path) -> dict:
             val_loss=_metric(trainer, "val/loss"),
             precision=precision,
             interrupted=bool(trainer.interrupted),
+            **({"protrusion_tracks": result["protrusion_tracks"]} if "protrusion_tracks" in result else {}),
         )
         if cfg.progress:
             done = f"{epochs - epochs_before} epochs ({epochs} in all)"
