@@ -248,3 +248,38 @@ def test_a_prepared_file_has_no_masks_to_measure(composed):
 
     with pytest.raises(InputError, match="needs the masks"):
         training_masks(composed / "dataset.h5", composed, prepare={})
+
+
+def test_users_masks_train_the_same_way(tmp_path):
+    """A folder of mask time-lapses (as a user's label images become) trains a body-and-protrusions model."""
+    main(["simulate", "cellline=filo", "sequences=2", "frames=3", "size=96", f"out={tmp_path / 'sim'}"])
+    main(
+        [
+            "train",
+            f"data.path={tmp_path / 'sim'}",
+            "data.prepare.body_radius=1.0",
+            "data.prepare.eval_size=32",
+            "data.prepare.points_per_frame=512",
+            f"out={tmp_path / 'run'}",
+            "progress=false",
+            "model.decoder.widths=[16,16]",
+            "model.decoder.latent_size=4",
+            "model.decoder.inject=[1]",
+            "trainer.max_epochs=1",
+        ]
+    )
+    model = load_trained(tmp_path / "run" / "model.pt")
+    assert model.parts is not None and model.data.recipe is None
+    # Scoring needs the whole cells, which a user's model does not know how to make again.
+    with pytest.raises(SystemExit) as stop:
+        main(["reconstruct", f"ckpt={tmp_path / 'run' / 'model.pt'}", f"out={tmp_path / 'rec'}"])
+    assert stop.value.code == 2
+
+
+def test_a_body_radius_no_cell_fits_stops_before_training(tmp_path, capsys):
+    main(["simulate", "cellline=filo", "sequences=1", "frames=1", "size=48", f"out={tmp_path / 'sim'}"])
+    with pytest.raises(SystemExit) as stop:
+        main(["prepare", f"input={tmp_path / 'sim'}", f"out={tmp_path / 'd.h5'}", "body_radius=50"])
+    assert stop.value.code == 2
+    assert "no ball of radius 50 µm fits" in capsys.readouterr().err
+    assert not (tmp_path / "d.h5").exists()

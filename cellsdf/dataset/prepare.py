@@ -175,6 +175,12 @@ def prepare_dataset(
                     crop = crop_padded(mask, lo, hi)
                     if body_radius is not None:
                         crop = open_body(crop, radius=body_radius, spacing=seq.spacing)
+                        if not crop.any():
+                            raise InputError(
+                                seq.source,
+                                f"{seq.name}, frame {k}: no ball of radius {body_radius} µm fits in the cell, "
+                                "so it has no body; lower body_radius",
+                            )
                     sdf = signed_distance(crop, spacing=seq.spacing) * np.float32(scale)
                     origin = (lo * spacing - frame_centres[index][k]) * scale
                     points, values = sample_points(
