@@ -64,6 +64,12 @@ def _line(key: str, value: object) -> None:
 
 _LINE = Checked(_line, "a registered cell line (plat, cele, filo or one added)")
 
+
+def _model_map(key: str, value: object) -> None:
+    """Check a mapping of cell line to model name or file."""
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
+        raise InputError(key, f"must map cell lines to model files or built-in names, got {value!r}")
+
 COMMON: dict[str, Rule] = {
     "seed": Whole(0, SEED_MAX),
     "progress": Flag(),
@@ -312,6 +318,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
     "lift-eval": {
         "out": Text(),
         "lines": ListOf(_LINE, least=1, one=True),
+        "models": Checked(_model_map, "a mapping of cell line to model (a model file or a built-in name)"),
         "cells": Whole(1),
         **rules_of(EvalSettings),
         "known_pixel_size": Flag(),

@@ -103,7 +103,7 @@ def test_bad_arguments_are_refused(kwargs, message):
 def test_the_filo_models_learned_cells_lose_their_fragments():
     from cellsdf.model.trained import load_trained
 
-    model = load_trained("filo")
+    model = load_trained("filo_whole")
     latent, rotation = model.code(0)
     times = np.linspace(-1, 1, 4)
     plain = list(model.decode_masks(latent, times, resolution=128, rotation=rotation, join=0)[0])

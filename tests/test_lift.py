@@ -39,7 +39,7 @@ def views_of(volume, count):
 
 @pytest.fixture(scope="module")
 def filo():
-    return load_autodecoder("filo")
+    return load_autodecoder("filo_whole")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def training_lift(filo):
     """Two hypotheses lifted from the top view of a cell the filo model was trained on (seed 0)."""
     truth = truth_cell("filo", 0, 2, EvalSettings(size=SIZE))
     views = views_of(truth, 1)
-    fitted = fit_hypotheses(load_trained("filo"), views, hypotheses=2, options=FitOptions(steps=80), seed=0)
+    fitted = fit_hypotheses(load_trained("filo_whole"), views, hypotheses=2, options=FitOptions(steps=80), seed=0)
     volumes = [h.decode(filo.decoder, np.eye(3), SIZE, 0.1) for h in fitted]
     return truth, views, fitted, volumes
 
@@ -73,7 +73,7 @@ def test_refining_fits_the_views_better_and_leaves_the_model_alone(training_lift
         refine_hypothesis(filo.decoder, training_lift[2][0], top, options=RefineOptions(steps=1))
     views = views_of(truth, 2)
     fitted = fit_hypotheses(
-        load_trained("filo"), views, upright=False, hypotheses=1, options=FitOptions(steps=40), seed=0
+        load_trained("filo_whole"), views, upright=False, hypotheses=1, options=FitOptions(steps=40), seed=0
     )
     before = [p.detach().clone() for p in filo.decoder.parameters()]
     refined = refine_hypothesis(filo.decoder, fitted[0], views, options=RefineOptions(steps=60), seed=0)
@@ -85,14 +85,14 @@ def test_refining_fits_the_views_better_and_leaves_the_model_alone(training_lift
 
 def test_known_pixel_size_keeps_the_trained_cell_size(filo):
     pixel = line_spacing("filo", SIZE)[0]
-    scale = model_scale(load_trained("filo"), pixel, SIZE)
+    scale = model_scale(load_trained("filo_whole"), pixel, SIZE)
     # 2 / (N - 1) world units per pixel of `pixel` µm, over the model's normalised units per µm:
     assert scale == pytest.approx(2.0 / (SIZE - 1) / pixel / filo.hparams["dataset"]["scale"])
     assert expected_scale(0.5, 2.0, 5) == pytest.approx(0.5)
     truth = truth_cell("filo", 1, 0, EvalSettings(size=SIZE))
     options = FitOptions(steps=40, scale=scale)
     (fitted,) = fit_hypotheses(
-        load_trained("filo"), views_of(truth, 1), upright=False, hypotheses=1, options=options, seed=0
+        load_trained("filo_whole"), views_of(truth, 1), upright=False, hypotheses=1, options=options, seed=0
     )
     assert fitted.scale == pytest.approx(scale, rel=0.1)
 
@@ -313,7 +313,7 @@ def test_lift_eval_small_run(tmp_path):
 def test_refined_latent_lift_of_eight_views_beats_the_visual_hull():
     # filo's thin protrusions are where the shape space alone falls short and the hull keeps most excess.
     size = 64
-    model = load_trained("filo")
+    model = load_trained("filo_whole")
     truth = truth_cell("filo", 1, 1, EvalSettings(size=size))
     views = views_of(truth, 8)
     options = FitOptions(rays=32, scale=model_scale(model, line_spacing("filo", size)[0], size))

@@ -283,3 +283,13 @@ def test_a_body_radius_no_cell_fits_stops_before_training(tmp_path, capsys):
     assert stop.value.code == 2
     assert "no ball of radius 50 µm fits" in capsys.readouterr().err
     assert not (tmp_path / "d.h5").exists()
+
+
+def test_lift_refuses_a_body_model_and_names_the_whole_cell_one(composed):
+    from cellsdf.lift.latent import FitOptions, fit_hypotheses
+    from cellsdf.lift.views import View
+
+    yy, xx = np.mgrid[:32, :32]
+    views = [View((yy - 16) ** 2 / 64 + (xx - 15) ** 2 / 36 < 1, np.eye(3), "ellipse")]
+    with pytest.raises(InputError, match="ckpt=filo_whole"):
+        fit_hypotheses(load_trained(composed / "model.pt"), views, options=FitOptions(steps=1))
