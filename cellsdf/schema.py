@@ -70,6 +70,7 @@ def _model_map(key: str, value: object) -> None:
     if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
         raise InputError(key, f"must map cell lines to model files or built-in names, got {value!r}")
 
+
 COMMON: dict[str, Rule] = {
     "seed": Whole(0, SEED_MAX),
     "progress": Flag(),

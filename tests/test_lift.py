@@ -47,7 +47,8 @@ def training_lift(filo):
     """Two hypotheses lifted from the top view of a cell the filo model was trained on (seed 0)."""
     truth = truth_cell("filo", 0, 2, EvalSettings(size=SIZE))
     views = views_of(truth, 1)
-    fitted = fit_hypotheses(load_trained("filo_whole"), views, hypotheses=2, options=FitOptions(steps=80), seed=0)
+    model = load_trained("filo_whole")
+    fitted = fit_hypotheses(model, views, hypotheses=2, options=FitOptions(steps=80), seed=0)
     volumes = [h.decode(filo.decoder, np.eye(3), SIZE, 0.1) for h in fitted]
     return truth, views, fitted, volumes
 

@@ -178,8 +178,8 @@ def prepare_dataset(
                         if not crop.any():
                             raise InputError(
                                 seq.source,
-                                f"{seq.name}, frame {k}: no ball of radius {body_radius} µm fits in the cell, "
-                                "so it has no body; lower body_radius",
+                                f"{seq.name}, frame {k}: no ball of radius {body_radius} µm fits in the "
+                                "cell, so it has no body; lower body_radius",
                             )
                     sdf = signed_distance(crop, spacing=seq.spacing) * np.float32(scale)
                     origin = (lo * spacing - frame_centres[index][k]) * scale

@@ -98,7 +98,9 @@ def _run(cfg: DictConfig) -> dict:
     pixel = {line: line_spacing(line, settings.size)[0] if known else None for line in lines}
     out = check_out_folder(cfg.out, cfg.overwrite)
     models = {line: str(cfg.models.get(line, line)) for line in lines}
-    jobs = [(line, int(cfg.seed), i, settings, models[line], pixel[line]) for line in lines for i in range(cells)]
+    jobs = [
+        (line, int(cfg.seed), i, settings, models[line], pixel[line]) for line in lines for i in range(cells)
+    ]
     if workers == 1:
         results = [evaluate_job(job) for job in track(jobs, "lift-eval", show=cfg.progress)]
     else:
