@@ -8,7 +8,8 @@ A page asks for a table with one line of its own, ``{{ <kind> <argument> ... }}`
   (``conf/``), what it must be (the rule the command line checks it with) and its comment in ``conf/``.
 - ``fidelity <fidelity.json>``: one scorecard, as ``cellsdf fidelity`` writes it.
 - ``fidelity-summary <fidelity.json> ...``: one row per model.
-- ``samplers <manifest.json>``: the samplers a model's choice was made from (its manifest's scores).
+- ``samplers <manifest.json> [key]``: the samplers a model's choice was made from (its manifest's scores), or
+  another set of trials the manifest records under ``key`` (``protrusion_noise``).
 - ``models <manifest.json> ...``: how each shipped model was trained and how well it reconstructs.
 - ``bench <bench.json> [<row text> ...]``: ``cellsdf bench`` rows (those whose name contains a text).
 - ``lift <lift.json> <line>``: ``cellsdf lift-eval`` means for one cell line.
@@ -191,9 +192,9 @@ def fidelity(path: str) -> str:
     return scorecard_table(_load(path)) + _source([path])
 
 
-def samplers(path: str) -> str:
-    """Every sampler tried for a shipped model, as its manifest's choice records them."""
-    choice = _load(path)["sampler_choice"]
+def samplers(path: str, key: str = "sampler_choice") -> str:
+    """Every sampler tried for a shipped model, as its manifest's choice records them (or another trial set)."""
+    choice = _load(path)[key]
     lines = ["| sampler | " + _SUMMARY_HEADER[2:], "|---" * 8 + "|"]
     for name, figures in choice["scores"].items():
         shown = "learned codes (`around`, noise 0)" if name == "train" else name
