@@ -193,7 +193,7 @@ def fidelity(path: str) -> str:
 
 
 def samplers(path: str, key: str = "sampler_choice") -> str:
-    """Every sampler tried for a shipped model, as its manifest's choice records them (or another trial set)."""
+    """Every sampler tried for a shipped model as its manifest records them (or another set of trials)."""
     choice = _load(path)[key]
     lines = ["| sampler | " + _SUMMARY_HEADER[2:], "|---" * 8 + "|"]
     for name, figures in choice["scores"].items():
