@@ -65,11 +65,6 @@ def _line(key: str, value: object) -> None:
 _LINE = Checked(_line, "a registered cell line (plat, cele, filo or one added)")
 
 
-def _model_map(key: str, value: object) -> None:
-    """Check a mapping of cell line to model name or file."""
-    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
-        raise InputError(key, f"must map cell lines to model files or built-in names, got {value!r}")
-
 
 COMMON: dict[str, Rule] = {
     "seed": Whole(0, SEED_MAX),
@@ -319,7 +314,8 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
     "lift-eval": {
         "out": Text(),
         "lines": ListOf(_LINE, least=1, one=True),
-        "models": Checked(_model_map, "a mapping of cell line to model (a model file or a built-in name)"),
+        # The model each built-in line is lifted with: a model file or a built-in name.
+        **{f"models.{line}": Text(null=False) for line in ("plat", "cele", "filo")},
         "cells": Whole(1),
         **rules_of(EvalSettings),
         "known_pixel_size": Flag(),

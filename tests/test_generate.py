@@ -196,7 +196,7 @@ def test_restart_skips_complete_cells(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["ckpt=nosuchmodel"], "nosuchmodel: checkpoint not found (built-in models: plat, cele, filo)"),
+        (["ckpt=nosuchmodel"], "nosuchmodel: checkpoint not found (built-in models: plat, cele, filo, filo_"),
         (["resolution=4"], "resolution: must be an integer >= 8"),
         (["resolution=100000"], "needs about"),
         (["n=0"], "n: must be an integer >= 1"),

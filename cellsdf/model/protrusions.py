@@ -99,8 +99,8 @@ def tube_sdf(points: torch.Tensor, segments: torch.Tensor, radii: torch.Tensor) 
     Examples
     --------
     >>> seg = torch.tensor([[[0.0, 0, 0], [0, 0, 1]]])
-    >>> tube_sdf(torch.tensor([[0.0, 0.5, 0.5]]), seg, torch.tensor([0.1])).round(decimals=3).tolist()
-    [0.4]
+    >>> round(float(tube_sdf(torch.tensor([[0.0, 0.5, 0.5]]), seg, torch.tensor([0.1]))[0]), 3)
+    0.4
     """
     a, b = segments[:, 0], segments[:, 1]
     ab = b - a
