@@ -65,7 +65,6 @@ def _line(key: str, value: object) -> None:
 _LINE = Checked(_line, "a registered cell line (plat, cele, filo or one added)")
 
 
-
 COMMON: dict[str, Rule] = {
     "seed": Whole(0, SEED_MAX),
     "progress": Flag(),

@@ -106,7 +106,18 @@ class Protrusion:
     @property
     def length(self) -> float:
         """Length of the centreline, µm."""
-        return float(np.linalg.norm(np.diff(self.path, axis=0), axis=1).sum())
+        return float(arc_lengths(self.path)[-1])
+
+
+def arc_lengths(points: np.ndarray) -> np.ndarray:
+    """Return the length along a (P, 3) polyline at each of its points, starting at 0.
+
+    Examples
+    --------
+    >>> arc_lengths(np.array([[0.0, 0, 0], [0, 3, 4], [0, 3, 5]])).tolist()
+    [0.0, 5.0, 6.0]
+    """
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
 
 
 def resample(points: np.ndarray, count: int) -> np.ndarray:
@@ -117,7 +128,7 @@ def resample(points: np.ndarray, count: int) -> np.ndarray:
     >>> resample(np.array([[0.0, 0, 0], [0, 0, 1], [0, 0, 3]]), 4)[:, 2].tolist()
     [0.0, 1.0, 2.0, 3.0]
     """
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    arc = arc_lengths(points)
     if arc[-1] == 0.0:
         return np.repeat(points[:1], count, axis=0)
     where = np.linspace(0.0, arc[-1], count)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cellsdf.dataset.decompose import arc_lengths
 from cellsdf.errors import InputError
 from cellsdf.geometry.grid import cube_grid
 
@@ -57,10 +58,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-def _arc(points: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
-
-
 def truncate(points: np.ndarray, length: float) -> np.ndarray:
     """Return the first ``length`` of a polyline (empty (0, 3) when ``length`` <= 0).
 
@@ -71,7 +68,7 @@ def truncate(points: np.ndarray, length: float) -> np.ndarray:
     """
     if length <= 0.0:
         return np.zeros((0, 3))
-    arc = _arc(points)
+    arc = arc_lengths(points)
     kept = points[arc < length]
     if length < arc[-1]:
         i = int(np.searchsorted(arc, length))
@@ -145,6 +142,10 @@ class TrackShape:
     radius: float
 
 
+def _length(points: object) -> float:
+    return float(arc_lengths(np.asarray(points, float))[-1])
+
+
 def track_shapes(sequence: dict) -> list[TrackShape]:
     """Describe a sequence's measured tracks (:func:`cellsdf.dataset.protrusions.sequence_tracks`)."""
     times = np.asarray(sequence["times"], float)
@@ -154,7 +155,7 @@ def track_shapes(sequence: dict) -> list[TrackShape]:
     for track in sequence["tracks"]:
         frames = np.asarray(track["frames"], int)
         paths = [np.asarray(f["path"], float) for f in track["frame"]]
-        lengths = np.array([_arc(p)[-1] for p in paths])
+        lengths = np.array([_length(p) for p in paths])
         k = int(np.argmax(lengths))
         frame = int(frames[k])
         path = paths[k]
@@ -163,11 +164,11 @@ def track_shapes(sequence: dict) -> list[TrackShape]:
         raw = [f["branch"] for f in track["frame"]]
         seen = [i for i, b in enumerate(raw) if b is not None]
         if seen:
-            best = max(seen, key=lambda i: _arc(np.asarray(raw[i], float))[-1])
+            best = max(seen, key=lambda i: _length(raw[i]))
             b = np.asarray(raw[best], float)
-            joint = float(_arc(path)[int(np.argmin(np.linalg.norm(path - b[0], axis=1)))])
+            joint = float(arc_lengths(path)[int(np.argmin(np.linalg.norm(path - b[0], axis=1)))])
             branch = (b[1:] - b[0]) @ basis.T
-            branch_lengths = np.array([0.0 if r is None else _arc(np.asarray(r, float))[-1] for r in raw])
+            branch_lengths = np.array([0.0 if r is None else _length(r) for r in raw])
         shapes.append(
             TrackShape(
                 direction=_unit(axes[frame] @ (path[0] - centres[frame])),
