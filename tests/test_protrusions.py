@@ -146,6 +146,22 @@ def test_bad_protrusion_entries_are_refused():
         ProtrusionModel.from_file({"sequences": [{"tracks": [{}]}], "settings": {"blend": 0.02}}, "m.pt")
 
 
+def test_non_finite_tracks_and_negative_noise_are_refused(composed):
+    from cellsdf.model.checkpoint import read_checkpoint
+
+    entry = read_checkpoint(composed / "model.pt")["protrusions"]
+    assert ProtrusionModel.from_file(entry, "m.pt").shapes
+    bad = copy.deepcopy(entry)
+    track = next(t for s in bad["sequences"] for t in s["tracks"])
+    track["frame"][0]["radius"] = float("nan")
+    with pytest.raises(InputError, match="m.pt: protrusions: track .* NaN"):
+        ProtrusionModel.from_file(bad, "m.pt")
+    bad = copy.deepcopy(entry)
+    bad["settings"]["noise"]["bend"] = -1.0
+    with pytest.raises(InputError, match="noise.bend"):
+        ProtrusionModel.from_file(bad, "m.pt")
+
+
 @pytest.fixture(scope="module")
 def composed(tmp_path_factory):
     """A body-and-protrusions model trained through the command on three small simulated filo cells."""

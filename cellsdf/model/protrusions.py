@@ -21,6 +21,7 @@ import torch
 from cellsdf.dataset.decompose import arc_lengths
 from cellsdf.errors import InputError
 from cellsdf.geometry.grid import cube_grid
+from cellsdf.options import NONNEG
 
 # Times at which a drawn cell's body is measured to place its tubes; tubes move linearly in between.
 _KNOTS = 9
@@ -309,12 +310,19 @@ class ProtrusionModel:
         if not (isinstance(blend, (int, float)) and 0 < blend < 1):
             raise InputError(source, f"protrusions.settings.blend: must be a number in (0, 1), got {blend!r}")
         try:
-            Noise(**settings.get("noise", {}))
+            noise = Noise(**settings.get("noise", {}))
             model = cls(entry["sequences"], settings)
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise InputError(source, f"protrusions: malformed tracks ({type(err).__name__}: {err})") from None
+        for name, value in vars(noise).items():
+            NONNEG(f"protrusions.settings.noise.{name}", value)
         if not model.shapes:
             raise InputError(source, "protrusions: no tracks to draw from")
+        for i, shape in enumerate(model.shapes):
+            numbers = [shape.direction, shape.times, shape.lengths, shape.branch_lengths, shape.shape]
+            numbers += [] if shape.branch is None else [shape.branch]
+            if not (all(np.isfinite(a).all() for a in numbers) and 0 < shape.radius < 1):
+                raise InputError(source, f"protrusions: track {i} holds NaN, infinite or out-of-range values")
         return model
 
 
