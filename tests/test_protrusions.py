@@ -311,11 +311,16 @@ def test_a_body_radius_no_cell_fits_stops_before_training(tmp_path, capsys):
     assert not (tmp_path / "d.h5").exists()
 
 
-def test_lift_refuses_a_body_model_and_names_the_whole_cell_one(composed):
+def test_lift_and_fit_refuse_a_body_model_and_name_the_whole_cell_one(composed):
     from cellsdf.lift.latent import FitOptions, fit_hypotheses
     from cellsdf.lift.views import View
 
     yy, xx = np.mgrid[:32, :32]
     views = [View((yy - 16) ** 2 / 64 + (xx - 15) ** 2 / 36 < 1, np.eye(3), "ellipse")]
-    with pytest.raises(InputError, match="ckpt=filo_whole"):
-        fit_hypotheses(load_trained(composed / "model.pt"), views, options=FitOptions(steps=1))
+    model = load_trained(composed / "model.pt")
+    with pytest.raises(InputError, match="lift needs a model of whole cells .*ckpt=filo_whole"):
+        fit_hypotheses(model, views, options=FitOptions(steps=1))
+    from cellsdf.reconstruct.fit import fitting_data
+
+    with pytest.raises(InputError, match="fit needs a model of whole cells"):
+        fitting_data(model, composed / "dataset.h5", composed, prepare={}, seed=0)

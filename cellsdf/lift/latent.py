@@ -303,12 +303,7 @@ def fit_hypotheses(
     """
     if hypotheses < 1 or options.steps < 1:
         raise ValueError("hypotheses and steps must be >= 1")
-    if model.parts is not None:
-        raise InputError(
-            model.file,
-            "is a body-and-protrusions model, whose decoder knows only bodies; lift needs a model of whole "
-            "cells (for filo: ckpt=filo_whole)",
-        )
+    model.require_whole_cells("lift")
     decoder, codes, clamp = model.decoder, model.latents, model.clamp
     learned_rotations = model.rotations if upright else None
     rng = np.random.default_rng(seed)

@@ -198,6 +198,21 @@ class TrainedModel:
         rotation = None if self.module.rotations is None else self.module.rotations.weight[index].detach()
         return latent, rotation
 
+    def require_whole_cells(self, command: str) -> None:
+        """Refuse a body-and-protrusions model where ``command`` fits the decoder to whole cells.
+
+        Raises
+        ------
+        InputError
+            Naming the model file and the whole-cell model to use instead.
+        """
+        if self.parts is not None:
+            raise InputError(
+                self.file,
+                f"is a body-and-protrusions model, whose decoder knows only bodies; {command} needs a model "
+                "of whole cells (for filo: ckpt=filo_whole)",
+            )
+
     def field(
         self, code: torch.Tensor, *, sequence: int | None = None, rotation: torch.Tensor | None = None
     ) -> torch.nn.Module:

@@ -59,6 +59,7 @@ def fitting_data(
     tuple
         The prepared file and its contents.
     """
+    model.require_whole_cells("fit")
     source = Path(source)
     if own_units:
         if is_prepared(source):
