@@ -44,7 +44,12 @@ def open_body(mask: np.ndarray, *, radius: float, spacing: tuple[float, float, f
     (True, False)
     """
     mask = np.asarray(mask, bool)
-    core = ndimage.distance_transform_edt(mask, sampling=spacing) > radius
+    return _opened(mask, ndimage.distance_transform_edt(mask, sampling=spacing), radius, spacing)
+
+
+def _opened(mask: np.ndarray, inside: np.ndarray, radius: float, spacing: tuple[float, ...]) -> np.ndarray:
+    """Open ``mask`` by a ball, given its distances to the background ``inside``."""
+    core = inside > radius
     if not core.any():
         return core
     return (ndimage.distance_transform_edt(~core, sampling=spacing) <= radius) & mask
@@ -71,11 +76,17 @@ def protrusion_labels(
     n : int
         Number of protrusions.
     """
+    if not body.any():
+        return np.zeros(body.shape, np.int32), 0
+    return _reaching(mask, body, ndimage.distance_transform_edt(~body, sampling=spacing), reach)
+
+
+def _reaching(mask: np.ndarray, body: np.ndarray, away: np.ndarray, reach: float) -> tuple[np.ndarray, int]:
+    """Label the pieces of ``mask`` outside ``body`` whose distance ``away`` from it reaches ``reach``."""
     rest = np.asarray(mask, bool) & ~body
     labels, n = ndimage.label(rest, _CONNECT)
-    if n == 0 or not body.any():
+    if n == 0:
         return np.zeros(rest.shape, np.int32), 0
-    away = ndimage.distance_transform_edt(~body, sampling=spacing)
     far = np.asarray(ndimage.maximum(away, labels, index=np.arange(1, n + 1))) >= reach
     relabel = np.zeros(n + 1, np.int32)
     relabel[1:][far] = np.arange(1, int(far.sum()) + 1)
@@ -189,12 +200,15 @@ def frame_protrusions(
     """
     mask = np.asarray(mask, bool)
     step = np.asarray(spacing, float)
-    body = open_body(mask, radius=radius, spacing=spacing)
-    labels, n = protrusion_labels(mask, body, reach=reach, spacing=spacing)
+    # Three distance transforms serve the opening, the reach, the normals and the radii.
+    inside = ndimage.distance_transform_edt(mask, sampling=spacing)
+    body = _opened(mask, inside, radius, spacing)
+    if not body.any():
+        return body, []
+    away = ndimage.distance_transform_edt(~body, sampling=spacing)
+    labels, n = _reaching(mask, body, away, reach)
     if n == 0:
         return body, []
-    inside = ndimage.distance_transform_edt(mask, sampling=spacing)
-    away = ndimage.distance_transform_edt(~body, sampling=spacing)
     gradient = np.stack(np.gradient(away, *step))
     found = []
     for index, box in enumerate(ndimage.find_objects(labels), start=1):

@@ -22,6 +22,15 @@ from cellsdf.progress import track
 _PAD = 3
 
 
+def principal_axes(centred: np.ndarray) -> np.ndarray:
+    """Return the principal axes (rows, longest first) of (N, 3) points about their centre.
+
+    A body's axes are measured this way on training masks and on drawn bodies, so that a protrusion's
+    direction in them means the same in both.
+    """
+    return np.linalg.svd(centred, full_matrices=False)[2]
+
+
 def body_frame(body: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return a body's centroid (µm, voxel frame) and principal axes (rows, longest first).
 
@@ -35,8 +44,7 @@ def body_frame(body: np.ndarray, spacing: np.ndarray) -> tuple[np.ndarray, np.nd
     """
     points = np.argwhere(body) * spacing
     centre = points.mean(axis=0)
-    _, _, rows = np.linalg.svd(points - centre, full_matrices=False)
-    return centre, rows
+    return centre, principal_axes(points - centre)
 
 
 def link_frames(previous: np.ndarray, current: np.ndarray, *, gate: float) -> dict[int, int]:

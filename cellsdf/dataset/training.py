@@ -158,8 +158,6 @@ def training_masks(source: str | Path | None, folder: str | Path, *, prepare: di
             path, "is a prepared dataset; measuring protrusions needs the masks it was made from"
         )
     reading = {key: prepare[key] for key in _READING if key in prepare}
-    if reading.get("spacing") is not None:
-        reading["spacing"] = tuple(reading["spacing"])
     return scan_sequences(path, **reading).loaders
 
 

@@ -379,12 +379,7 @@ def record_sampler(path: str | Path, sampler: dict) -> Path:
     -------
     Path
     """
-    path = Path(path)
-    payload = read_checkpoint(path)
-    payload["sampler"] = dict(sampler)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    return _record(path, "sampler", dict(sampler))
 
 
 def record_protrusions(path: str | Path, protrusions: dict) -> Path:
@@ -401,9 +396,14 @@ def record_protrusions(path: str | Path, protrusions: dict) -> Path:
     -------
     Path
     """
+    return _record(path, "protrusions", protrusions)
+
+
+def _record(path: str | Path, key: str, value: object) -> Path:
+    """Set one entry of a model file, rewriting it atomically."""
     path = Path(path)
     payload = read_checkpoint(path)
-    payload["protrusions"] = protrusions
+    payload[key] = value
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return path

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from cellsdf.dataset.decompose import arc_lengths
+from cellsdf.dataset.protrusions import principal_axes
+from cellsdf.decode.dense import decode_points
 from cellsdf.errors import InputError
 from cellsdf.geometry.grid import cube_grid
 from cellsdf.options import NONNEG
@@ -445,21 +447,13 @@ class ComposedField(torch.nn.Module):
         return out.reshape(body.shape)
 
 
-def _body_sdf(body: torch.nn.Module, terms: list[torch.Tensor], points: np.ndarray, t: float) -> np.ndarray:
-    parameter = next(body.parameters())
-    coords = np.concatenate([points, np.full((len(points), 1), t)], axis=1)
-    x = torch.as_tensor(coords, dtype=parameter.dtype, device=parameter.device)[None]
-    with torch.no_grad():
-        return body.forward_terms(terms, x)[0].double().cpu().numpy()
-
-
 def _surface_point(
-    body: torch.nn.Module, terms: list[torch.Tensor], centre: np.ndarray, direction: np.ndarray, t: float
+    body: torch.nn.Module, latent: torch.Tensor, centre: np.ndarray, direction: np.ndarray, t: float
 ) -> np.ndarray:
     """Return the first point outside the body along a ray from its centre (the ray's end when none is)."""
     steps = np.linspace(0.0, 2.0, _RAY_SAMPLES)[:, None]
     ray = np.clip(centre + steps * direction, -1.0, 1.0)
-    values = _body_sdf(body, terms, ray, t)
+    values = decode_points(body, latent, t, ray)
     outside = np.flatnonzero(values > 0)
     if len(outside) == 0:
         return ray[-1]
@@ -471,9 +465,9 @@ def _surface_point(
     return ray[i - 1] + w * (ray[i] - ray[i - 1])
 
 
-def _normal(body: torch.nn.Module, terms: list[torch.Tensor], point: np.ndarray, t: float) -> np.ndarray:
+def _normal(body: torch.nn.Module, latent: torch.Tensor, point: np.ndarray, t: float) -> np.ndarray:
     offsets = np.concatenate([np.eye(3), -np.eye(3)]) * _NORMAL_STEP
-    values = _body_sdf(body, terms, point + offsets, t)
+    values = decode_points(body, latent, t, point + offsets)
     return _unit(values[:3] - values[3:])
 
 
@@ -501,22 +495,20 @@ def drawn_tubes(
     -------
     DrawnTubes
     """
-    terms = body.sequence_terms(latent[None])
     grid = cube_grid(_BODY_GRID).reshape(-1, 3)
     times = np.linspace(-1.0, 1.0, knots)
-    inside = [grid[_body_sdf(body, terms, grid, float(t)) <= 0] for t in times]
+    inside = [grid[decode_points(body, latent, float(t), grid) <= 0] for t in times]
     if any(len(points) == 0 for points in inside):
         # No body to grow from: the cell is its (empty) body, and the frame check says so.
         return DrawnTubes(times, [], [[] for _ in times])
-    pooled = np.concatenate([points - points.mean(axis=0) for points in inside])
-    _, _, axes = np.linalg.svd(pooled, full_matrices=False)
+    axes = principal_axes(np.concatenate([points - points.mean(axis=0) for points in inside]))
     paths = []
     for t, points in zip(times, inside, strict=True):
         centre = points.mean(axis=0)
         row = []
         for track in tracks:
-            base = _surface_point(body, terms, centre, _unit(track.direction @ axes), float(t))
-            basis = local_frame(_normal(body, terms, base, float(t)), axes[2])
+            base = _surface_point(body, latent, centre, _unit(track.direction @ axes), float(t))
+            basis = local_frame(_normal(body, latent, base, float(t)), axes[2])
             depth = 2.0 * track.source.radius + 2.0 / _BODY_GRID
             path = np.concatenate([[np.zeros(3)], track.shape]) @ basis + base
             branch = None
